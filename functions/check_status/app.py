@@ -1,0 +1,33 @@
+"""CheckStatusFunction: one poll of the provider task; returns the state machine's next ``$.poll``."""
+
+import time
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from cutout.apikey import ApiKey
+from cutout.novita import NovitaClient, new_pool_manager
+from cutout.observability import logger, metrics, tracer
+from cutout.polling import poll_task
+from cutout.settings import Settings
+
+settings = Settings.from_env()
+novita = NovitaClient(settings.provider_base_url, ApiKey(settings.api_key_secret_arn), new_pool_manager())
+
+
+@logger.inject_lambda_context(correlation_id_path="task_id")
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    poll = poll_task(
+        novita,
+        event["task_id"],
+        submitted_at=float(event["submitted_at"]),
+        count=int(event["count"]),
+        now=time.time(),
+        max_wait=settings.max_task_wait_seconds,
+    )
+    logger.info(
+        "polled", extra={"status": poll.status, "wait_seconds": poll.wait_seconds, "count": poll.count}
+    )
+    return poll.to_dict()

@@ -1,0 +1,33 @@
+"""RecordFailureFunction: writes ``<failure prefix><key>.json`` for an image that could not be cut out."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from cutout import aws
+from cutout.failures import failure_reason, write_failure_record
+from cutout.keys import SourceObject
+from cutout.observability import logger, metrics, tracer
+from cutout.settings import Settings
+
+settings = Settings.from_env()
+s3 = aws.client("s3")
+
+
+@logger.inject_lambda_context(correlation_id_path="task_id")
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    source = SourceObject.from_dict(event["source"])
+    logger.append_keys(object_key=source.key)
+    error, reason = failure_reason(event["failure"])
+    key = write_failure_record(
+        s3,
+        settings,
+        source,
+        error=error,
+        reason=reason,
+        task_id=event.get("task_id"),
+        polls=event.get("polls"),
+    )
+    return {"bucket": settings.output_bucket, "key": key}

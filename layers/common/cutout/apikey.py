@@ -1,0 +1,50 @@
+"""The Novita API key, read from Secrets Manager through Powertools Parameters (cached for 5 minutes).
+The key is only ever returned to the provider client: never logged, never put in state or records."""
+
+from __future__ import annotations
+
+import json
+
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+from botocore.exceptions import ClientError
+
+from cutout.errors import ConfigurationError, SecretUnavailableError
+
+CACHE_SECONDS = 300
+_PERMANENT_CODES = frozenset(
+    {"ResourceNotFoundException", "AccessDeniedException", "InvalidRequestException"}
+)
+
+
+class ApiKey:
+    """Callable that returns the current API key; the secret is a plain string or JSON ``{"api_key": …}``."""
+
+    def __init__(self, secret_arn: str, provider: SecretsProvider | None = None) -> None:
+        self._secret_arn = secret_arn
+        self._provider = provider or SecretsProvider()
+
+    def __call__(self) -> str:
+        try:
+            value = self._provider.get(self._secret_arn, max_age=CACHE_SECONDS)
+        except GetParameterError as exc:
+            cause = exc.__cause__
+            code = cause.response.get("Error", {}).get("Code") if isinstance(cause, ClientError) else None
+            if code in _PERMANENT_CODES:
+                raise ConfigurationError(f"API key secret unusable: {code}") from None
+            raise SecretUnavailableError(
+                f"Secrets Manager unavailable: {code or type(cause).__name__}"
+            ) from None
+        return _key_from(str(value))
+
+
+def _key_from(value: str) -> str:
+    value = value.strip()
+    if value.startswith("{"):
+        try:
+            value = str(json.loads(value).get("api_key", "")).strip()
+        except (ValueError, AttributeError):
+            raise ConfigurationError("API key secret is JSON without an 'api_key' string") from None
+    if not value:
+        raise ConfigurationError("API key secret is empty")
+    return value

@@ -1,0 +1,78 @@
+"""Named errors. Their class names are what Step Functions sees as ``errorType``: the ASL retries the
+retryable ones and routes the permanent ones to RecordFailure, by these exact names."""
+
+from __future__ import annotations
+
+
+class CutoutError(Exception):
+    """Base of every error the project raises on purpose."""
+
+
+class RetryableError(CutoutError):
+    """A transient condition: the same call may succeed later (SQS redelivery or a state-machine Retry)."""
+
+
+class PermanentError(CutoutError):
+    """The input or the task cannot succeed: record a failure, do not retry."""
+
+
+class ConfigurationError(PermanentError):
+    """A setting is missing or invalid; raised at cold start, naming the variable."""
+
+
+# --- provider (Novita) -------------------------------------------------------------------------------
+class ProviderThrottledError(RetryableError):
+    """HTTP 429. ``retry_after`` is the provider's Retry-After in seconds, when it sent one."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ProviderUnavailableError(RetryableError):
+    """HTTP 5xx, or the connection failed or was reset."""
+
+
+class ProviderTimeoutError(RetryableError):
+    """Connecting to or reading from the provider took longer than the configured timeout."""
+
+
+class ProviderProtocolError(RetryableError):
+    """The provider answered 2xx with a body we cannot read (not JSON, fields missing or mistyped)."""
+
+
+class ProviderAuthError(PermanentError):
+    """HTTP 401/403: the API key is missing, wrong, or lacks permission (or billing failed)."""
+
+
+class ProviderRejectedError(PermanentError):
+    """Any other HTTP 4xx: the provider refuses the request as it is."""
+
+
+class ProviderTaskNotFoundError(PermanentError):
+    """The provider does not know the task id."""
+
+
+# --- AWS and our own checks --------------------------------------------------------------------------
+class SecretUnavailableError(RetryableError):
+    """Secrets Manager could not be reached or answered with a transient error."""
+
+
+class SourceUnavailableError(RetryableError):
+    """S3 could not be read for a transient reason (throttling, 5xx, network)."""
+
+
+class UnsupportedInputError(PermanentError):
+    """The uploaded object is not an image we can send: wrong type, too large, gone, or empty."""
+
+
+class ResultDownloadError(RetryableError):
+    """The result URL could not be downloaded (connection error, 5xx, 403/404 of an expired URL)."""
+
+
+class ResultRejectedError(PermanentError):
+    """The provider's result is unusable: not https, host not allowed, not an image, or over the cap."""
+
+
+class MalformedMessageError(PermanentError):
+    """An SQS message that is not an S3 notification: it can never succeed and ends in the DLQ."""

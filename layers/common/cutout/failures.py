@@ -1,0 +1,61 @@
+"""Failure records: ``<failure prefix><key>.json`` in the output bucket, one per image that could not be
+cut out, saying why; plus an ``ImagesFailed`` metric for each."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from cutout.keys import SourceObject, failure_key
+from cutout.novita import redact
+from cutout.observability import logger, metrics
+from cutout.settings import Settings
+
+
+def failure_reason(failure: dict[str, Any]) -> tuple[str, str]:
+    """(error name, readable reason) from a state machine ``$.failure``: a Catch's ``{"Error", "Cause"}``
+    whose Cause is the Lambda error payload as JSON, or a Pass state's plain ``Cause``."""
+    error = str(failure.get("Error") or "UnknownError")
+    cause = str(failure.get("Cause") or "")
+    try:
+        payload = json.loads(cause)
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict) and "errorMessage" in payload:
+        cause = str(payload["errorMessage"])
+    return error, redact(cause) or error
+
+
+def write_failure_record(
+    s3: Any,
+    settings: Settings,
+    source: SourceObject,
+    *,
+    error: str,
+    reason: str,
+    task_id: str | None = None,
+    polls: int | None = None,
+) -> str:
+    """Write (or overwrite: the same failure twice is harmless) the record; returns its key."""
+    key = failure_key(source.key, settings)
+    record = {
+        "source": source.to_dict(),
+        "error": error,
+        "reason": reason,
+        "task_id": task_id,
+        "provider_reason": reason if error == "ProviderTaskFailedError" else None,
+        "polls": polls,
+        "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    s3.put_object(
+        Bucket=settings.output_bucket,
+        Key=key,
+        Body=json.dumps(record, indent=2, ensure_ascii=False).encode(),
+        ContentType="application/json",
+    )
+    metrics.add_metric(name="ImagesFailed", unit=MetricUnit.Count, value=1)
+    logger.warning("failure recorded", extra={"error": error, "reason": reason, "failure_key": key})
+    return key

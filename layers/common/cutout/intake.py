@@ -1,0 +1,170 @@
+"""SubmitFunction's work for one SQS message: each S3 record in it is skipped (not ours), rejected
+(failure record), or submitted to the provider with its execution started. Transient errors propagate,
+so the message is reported as a batch item failure and SQS delivers it again."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import BotoCoreError, ClientError
+
+from cutout.errors import MalformedMessageError, PermanentError, SourceUnavailableError, UnsupportedInputError
+from cutout.failures import write_failure_record
+from cutout.imaging import ACCEPTED_FORMATS, probe
+from cutout.keys import SourceObject, decode_event_key, execution_name, skip_reason
+from cutout.novita import NovitaClient
+from cutout.observability import logger, metrics
+from cutout.polling import initial_poll
+from cutout.settings import Settings
+
+HEAD_BYTES = 64 * 1024  # enough for the JPEG frame header behind most EXIF blocks
+LONG_HEAD_BYTES = 1024 * 1024  # second look when large metadata pushes the frame header further
+_GONE_CODES = frozenset({"404", "NoSuchKey", "NoSuchVersion", "403", "AccessDenied"})
+
+
+def s3_records(body: str) -> list[SourceObject]:
+    """The created objects in one S3 notification (SQS message body); the test event has none."""
+    try:
+        event = json.loads(body)
+    except ValueError:
+        raise MalformedMessageError("SQS message is not JSON: not an S3 notification") from None
+    if event.get("Event") == "s3:TestEvent":
+        return []
+    found = []
+    for record in event.get("Records") or []:
+        if not str(record.get("eventName", "")).startswith("ObjectCreated:"):
+            continue
+        obj = record["s3"]["object"]
+        found.append(
+            SourceObject(
+                bucket=record["s3"]["bucket"]["name"],
+                key=decode_event_key(obj["key"]),
+                version_id=obj.get("versionId") or None,
+                etag=obj.get("eTag") or None,
+            )
+        )
+    return found
+
+
+class Intake:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        s3: Any,
+        sfn: Any,
+        novita: NovitaClient,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._s3 = s3
+        self._sfn = sfn
+        self._novita = novita
+        self._clock = clock
+
+    def process_message(self, body: str) -> list[str]:
+        """Handle every record of one message; returns one outcome per record."""
+        return [self.process_object(source) for source in s3_records(body)]
+
+    def process_object(self, source: SourceObject) -> str:
+        """``skipped`` | ``rejected`` | ``submitted`` | ``duplicate``."""
+        logger.append_keys(object_key=source.key, object_revision=source.revision)
+        if source.bucket != self._settings.input_bucket:
+            reason = f"bucket {source.bucket!r} is not the input bucket"
+        else:
+            reason = skip_reason(source.key, self._settings)
+        if reason:
+            logger.info("skipped", extra={"reason": reason})
+            metrics.add_metric(name="ImagesSkipped", unit=MetricUnit.Count, value=1)
+            return "skipped"
+        try:
+            self._inspect(source)
+            task_id = self._novita.submit(self._presign(source))
+        except PermanentError as exc:
+            write_failure_record(self._s3, self._settings, source, error=type(exc).__name__, reason=str(exc))
+            return "rejected"
+        logger.append_keys(task_id=task_id)
+        return self._start_execution(source, task_id)
+
+    def _inspect(self, source: SourceObject) -> None:
+        """Is the object there, within the size limits, and really an image the provider accepts?"""
+        head = self._call(self._s3.head_object, **self._location(source))
+        size = int(head["ContentLength"])
+        if size == 0:
+            raise UnsupportedInputError("empty file (0 bytes)")
+        if size > self._settings.max_input_bytes:
+            raise UnsupportedInputError(
+                f"file is {size} bytes, over MAX_INPUT_BYTES ({self._settings.max_input_bytes})"
+            )
+        info = probe(self._head(source, HEAD_BYTES))
+        if info is not None and info.format == "jpeg" and info.width is None and size > HEAD_BYTES:
+            info = probe(self._head(source, LONG_HEAD_BYTES))
+        if info is None:
+            raise UnsupportedInputError("not an image: its first bytes match no image format")
+        if info.format not in ACCEPTED_FORMATS:
+            raise UnsupportedInputError(f"{info.format.upper()} is not supported (JPEG or PNG only)")
+        if info.megapixels is None:
+            raise UnsupportedInputError(
+                f"{info.format.upper()} header is truncated or corrupt: no pixel size"
+            )
+        if info.megapixels > self._settings.max_input_megapixels:
+            raise UnsupportedInputError(
+                f"image is {info.width}x{info.height} ({info.megapixels:.1f} MP), "
+                f"over MAX_INPUT_MEGAPIXELS ({self._settings.max_input_megapixels:g})"
+            )
+
+    def _head(self, source: SourceObject, length: int) -> bytes:
+        response = self._call(self._s3.get_object, Range=f"bytes=0-{length - 1}", **self._location(source))
+        return response["Body"].read()
+
+    def _presign(self, source: SourceObject) -> str:
+        return self._s3.generate_presigned_url(
+            "get_object", Params=self._location(source), ExpiresIn=self._settings.presign_expiry_seconds
+        )
+
+    def _start_execution(self, source: SourceObject, task_id: str) -> str:
+        name = execution_name(source)
+        execution_input = {
+            "source": source.to_dict(),
+            "task_id": task_id,
+            "submitted_at": self._clock(),
+            "poll": initial_poll().to_dict(),
+        }
+        try:
+            self._sfn.start_execution(
+                stateMachineArn=self._settings.state_machine_arn, name=name, input=json.dumps(execution_input)
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+                raise
+            logger.info("duplicate: execution already exists", extra={"execution": name})
+            return "duplicate"
+        metrics.add_metric(name="ImagesSubmitted", unit=MetricUnit.Count, value=1)
+        logger.info("submitted", extra={"execution": name})
+        return "submitted"
+
+    @staticmethod
+    def _location(source: SourceObject) -> dict[str, str]:
+        location = {"Bucket": source.bucket, "Key": source.key}
+        if source.version_id:
+            location["VersionId"] = source.version_id
+        return location
+
+    @staticmethod
+    def _call(operation: Callable[..., Any], **kwargs: Any) -> Any:
+        """An S3 read: a missing object is permanent, anything else transient."""
+        try:
+            return operation(**kwargs)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code"))
+            if code in _GONE_CODES:
+                raise UnsupportedInputError(
+                    f"object is gone or unreadable ({code}): deleted before processing?"
+                ) from None
+            raise SourceUnavailableError(f"S3 {operation.__name__} failed: {code}") from None
+        except BotoCoreError as exc:
+            raise SourceUnavailableError(f"S3 {operation.__name__} failed: {type(exc).__name__}") from None

@@ -1,0 +1,88 @@
+"""S3 object identity and key handling: event-key decoding, what is ours, output/failure keys,
+deterministic execution names."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+from cutout.settings import Settings
+
+MAX_KEY_BYTES = 1024
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+@dataclass(frozen=True)
+class SourceObject:
+    """One uploaded object version: the only thing about an image that travels through the pipeline."""
+
+    bucket: str
+    key: str
+    version_id: str | None = None
+    etag: str | None = None
+
+    @property
+    def revision(self) -> str:
+        """What tells two uploads of the same key apart: the version id, else the ETag."""
+        return self.version_id or self.etag or ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SourceObject:
+        return cls(
+            bucket=data["bucket"], key=data["key"], version_id=data.get("version_id"), etag=data.get("etag")
+        )
+
+
+def decode_event_key(raw_key: str) -> str:
+    """S3 event notifications URL-encode keys with spaces as '+' (``my+photo%281%29.jpg``)."""
+    return unquote_plus(raw_key)
+
+
+def skip_reason(key: str, settings: Settings) -> str | None:
+    """Why an object under the input bucket is not ours to process, or None if it is."""
+    if key.endswith("/"):
+        return "folder marker"
+    for prefix in (settings.output_prefix, settings.failure_prefix):
+        if settings.input_bucket == settings.output_bucket and key.startswith(prefix):
+            return f"under the output prefix {prefix!r} (would recurse)"
+    if not key.startswith(settings.input_prefix):
+        return f"outside the input prefix {settings.input_prefix!r}"
+    if not key.lower().endswith(settings.accepted_suffixes):
+        return f"suffix not in {','.join(settings.accepted_suffixes)}"
+    return None
+
+
+def output_key(key: str, settings: Settings) -> str:
+    """``<output prefix><key without input prefix, extension replaced by .png>``."""
+    relative = key.removeprefix(settings.input_prefix)
+    stem, dot, extension = relative.rpartition(".")
+    if not dot or "/" in extension:
+        stem = relative
+    return _fit(settings.output_prefix, stem, ".png", key)
+
+
+def failure_key(key: str, settings: Settings) -> str:
+    """``<failure prefix><key>.json``."""
+    return _fit(settings.failure_prefix, key, ".json", key)
+
+
+def _fit(prefix: str, body: str, suffix: str, key: str) -> str:
+    """S3 keys are at most 1,024 bytes: a longer name falls back to a digest of the source key."""
+    candidate = f"{prefix}{body}{suffix}"
+    if len(candidate.encode()) <= MAX_KEY_BYTES:
+        return candidate
+    return f"{prefix}long-keys/{hashlib.sha256(key.encode()).hexdigest()}{suffix}"
+
+
+def execution_name(source: SourceObject) -> str:
+    """Deterministic Step Functions execution name (≤ 80 chars, [A-Za-z0-9_-]) for one object version:
+    a readable hint from the file name, then a digest of bucket, key and revision."""
+    digest = hashlib.sha256(f"{source.bucket}\n{source.key}\n{source.revision}".encode()).hexdigest()[:40]
+    hint = _NAME_UNSAFE.sub("-", source.key.rsplit("/", 1)[-1]).strip("-")[:38]
+    return f"{hint}-{digest}" if hint else digest

@@ -1,0 +1,133 @@
+"""Stream the provider's cutout into the output bucket without holding the image in memory:
+urllib3 ``preload_content=False`` read in chunks by boto3's managed (multipart) upload."""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import urllib3
+from aws_lambda_powertools.metrics import MetricUnit
+from boto3.s3.transfer import TransferConfig
+
+from cutout.errors import ResultDownloadError, ResultRejectedError
+from cutout.imaging import probe
+from cutout.keys import SourceObject, output_key
+from cutout.novita import NovitaClient, redact
+from cutout.observability import logger, metrics
+from cutout.settings import Settings, is_loopback
+
+DOWNLOAD_TIMEOUT = urllib3.Timeout(connect=3.05, read=30.0)
+# At most max_concurrency chunks are in flight: memory stays near 2 x 8 MiB whatever the image size.
+TRANSFER = TransferConfig(multipart_threshold=8 * 1024**2, multipart_chunksize=8 * 1024**2, max_concurrency=2)
+_SNIFF_BYTES = 32
+_MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+_GENERIC_TYPES = ("", "application/octet-stream", "binary/octet-stream")
+
+
+def check_result_url(url: str, allowed_hosts: tuple[str, ...]) -> None:
+    """Only https, only from an allowed host ("*.example.com" matches subdomains); plain http only for
+    a loopback host that the allow-list names explicitly (the local stack)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if not host or not any(fnmatch.fnmatchcase(host, pattern) for pattern in allowed_hosts):
+        raise ResultRejectedError(f"result host {host!r} is not in RESULT_URL_ALLOWED_HOSTS")
+    if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(host)):
+        raise ResultRejectedError(f"result URL scheme {parts.scheme!r} refused: https only")
+
+
+class _CappedStream:
+    """File-like view of a streamed response that refuses to yield more than ``cap`` bytes."""
+
+    def __init__(self, response: urllib3.BaseHTTPResponse, head: bytes, cap: int) -> None:
+        self._response = response
+        self._head = head
+        self._cap = cap
+        self.bytes_read = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            chunk, self._head = self._head, b""
+        else:
+            try:
+                chunk = self._response.read(size if size and size > 0 else None)
+            except urllib3.exceptions.HTTPError as exc:
+                raise ResultDownloadError(f"result download broke off: {type(exc).__name__}") from None
+        self.bytes_read += len(chunk)
+        if self.bytes_read > self._cap:
+            raise ResultRejectedError(f"result is larger than MAX_RESULT_BYTES ({self._cap})")
+        return chunk
+
+
+def write_cutout(
+    *,
+    novita: NovitaClient,
+    s3: Any,
+    http: urllib3.PoolManager,
+    settings: Settings,
+    source: SourceObject,
+    task_id: str,
+) -> dict[str, Any]:
+    """Fetch the finished task's result URL afresh (it is never carried in state), check it, stream it
+    into ``<output prefix><key>.png``; returns ``{"bucket", "key", "bytes"}``. Idempotent: a second
+    write of the same task overwrites the same key with the same image."""
+    result = novita.task_result(task_id)
+    if result.status != "SUCCEED" or not result.images:
+        raise ResultRejectedError(
+            f"task {task_id} is {result.status} with {len(result.images)} images, no cutout"
+        )
+    url = result.images[0].url
+    check_result_url(url, settings.result_url_allowed_hosts)
+    try:
+        response = http.request("GET", url, preload_content=False, timeout=DOWNLOAD_TIMEOUT, retries=False)
+    except urllib3.exceptions.HTTPError as exc:
+        raise ResultDownloadError(f"result download failed: {type(exc).__name__}") from None
+    try:
+        stream, image_format = _checked_stream(response, settings.max_result_bytes)
+        key = output_key(source.key, settings)
+        s3.upload_fileobj(
+            stream,
+            settings.output_bucket,
+            key,
+            ExtraArgs={
+                "ContentType": _MIME.get(image_format, "image/png"),
+                "Metadata": _metadata(source, task_id),
+            },
+            Config=TRANSFER,
+        )
+    finally:
+        response.release_conn()
+    metrics.add_metric(name="CutoutsWritten", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="CutoutBytes", unit=MetricUnit.Bytes, value=stream.bytes_read)
+    logger.info("cutout written", extra={"output_key": key, "bytes": stream.bytes_read})
+    return {"bucket": settings.output_bucket, "key": key, "bytes": stream.bytes_read}
+
+
+def _checked_stream(response: urllib3.BaseHTTPResponse, cap: int) -> tuple[_CappedStream, str]:
+    if response.status != 200:
+        raise ResultDownloadError(f"result URL answered HTTP {response.status} (expired or unavailable)")
+    length = response.headers.get("Content-Length")
+    if length and length.isdigit() and int(length) > cap:
+        raise ResultRejectedError(f"result is {length} bytes, over MAX_RESULT_BYTES ({cap})")
+    content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if not (content_type.startswith("image/") or content_type in _GENERIC_TYPES):
+        raise ResultRejectedError(f"result is {redact(content_type)!r}, not an image")
+    try:
+        head = response.read(_SNIFF_BYTES)
+    except urllib3.exceptions.HTTPError as exc:
+        raise ResultDownloadError(f"result download broke off: {type(exc).__name__}") from None
+    info = probe(head)
+    if info is None or info.format not in _MIME:
+        raise ResultRejectedError("result body is not a PNG, JPEG or WebP image")
+    return _CappedStream(response, head, cap), info.format
+
+
+def _metadata(source: SourceObject, task_id: str) -> dict[str, str]:
+    """S3 user metadata must be ASCII: the key is percent-encoded."""
+    return {
+        "source-bucket": source.bucket,
+        "source-key": quote(source.key, safe="/"),
+        "source-version": source.revision,
+        "task-id": task_id,
+    }

@@ -1,0 +1,106 @@
+"""Settings, read from the environment once at cold start and validated (errors name the variable)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from cutout.errors import ConfigurationError
+
+
+@dataclass(frozen=True)
+class Settings:
+    input_bucket: str
+    output_bucket: str
+    input_prefix: str
+    accepted_suffixes: tuple[str, ...]
+    output_prefix: str
+    failure_prefix: str
+    provider_base_url: str
+    result_url_allowed_hosts: tuple[str, ...]
+    api_key_secret_arn: str
+    presign_expiry_seconds: int
+    max_task_wait_seconds: int
+    submissions_per_minute: int
+    max_input_bytes: int
+    max_input_megapixels: float
+    max_result_bytes: int
+    state_machine_arn: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, require: tuple[str, ...] = ()) -> Settings:
+        """Build the settings from ``env`` (default ``os.environ``); ``require`` names optional fields
+        (e.g. ``state_machine_arn``) that this function cannot work without."""
+        env = os.environ if env is None else env
+        settings = cls(
+            input_bucket=_text(env, "INPUT_BUCKET"),
+            output_bucket=_text(env, "OUTPUT_BUCKET"),
+            input_prefix=env.get("INPUT_PREFIX", ""),
+            accepted_suffixes=_suffixes(env, "ACCEPTED_SUFFIXES"),
+            output_prefix=_text(env, "OUTPUT_PREFIX"),
+            failure_prefix=_text(env, "FAILURE_PREFIX"),
+            provider_base_url=_base_url(env, "PROVIDER_BASE_URL"),
+            result_url_allowed_hosts=_csv(env, "RESULT_URL_ALLOWED_HOSTS"),
+            api_key_secret_arn=_text(env, "API_KEY_SECRET_ARN"),
+            presign_expiry_seconds=_int(env, "PRESIGN_EXPIRY_SECONDS", 60, 3600),
+            max_task_wait_seconds=_int(env, "MAX_TASK_WAIT_SECONDS", 1, 86400),
+            submissions_per_minute=_int(env, "SUBMISSIONS_PER_MINUTE", 1, 1_000_000),
+            max_input_bytes=_int(env, "MAX_INPUT_BYTES", 1, 5 * 1024**3),
+            max_input_megapixels=float(_int(env, "MAX_INPUT_MEGAPIXELS", 1, 10_000)),
+            max_result_bytes=_int(env, "MAX_RESULT_BYTES", 1, 5 * 1024**3),
+            state_machine_arn=env.get("STATE_MACHINE_ARN") or None,
+        )
+        if settings.output_prefix == settings.failure_prefix:
+            raise ConfigurationError("OUTPUT_PREFIX and FAILURE_PREFIX must differ")
+        for name in require:
+            if not getattr(settings, name):
+                raise ConfigurationError(f"{name.upper()} is required by this function but not set")
+        return settings
+
+
+def _text(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(f"{name} is required but not set")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, low: int, high: int) -> int:
+    raw = _text(env, name)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigurationError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _csv(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    items = tuple(part.strip().lower() for part in _text(env, name).split(",") if part.strip())
+    if not items:
+        raise ConfigurationError(f"{name} must list at least one value")
+    return items
+
+
+def _suffixes(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    suffixes = _csv(env, name)
+    bad = [s for s in suffixes if not s.startswith(".")]
+    if bad:
+        raise ConfigurationError(f"{name} entries must start with '.', got {bad}")
+    return suffixes
+
+
+def _base_url(env: Mapping[str, str], name: str) -> str:
+    url = _text(env, name).rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname or "")):
+        return url
+    raise ConfigurationError(f"{name} must be an https URL (http only for a loopback address), got {url!r}")
+
+
+def is_loopback(host: str) -> bool:
+    """True for the loopback addresses the local stack uses; never true for a host on a network."""
+    return host in {"127.0.0.1", "::1", "localhost"}
