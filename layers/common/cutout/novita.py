@@ -191,7 +191,7 @@ def parse_task_result(body: dict[str, Any], task_id: str) -> TaskResult:
         task_id=str(task.get("task_id") or task_id),
         status=status if status in _KNOWN_STATUSES else "UNKNOWN",
         reason=redact(str(task.get("reason") or "")),
-        eta=_number(task.get("eta")),
+        eta=_number(task.get("eta")) or None,  # 0 means "no estimate", like an absent eta
         progress_percent=_int_or_none(task.get("progress_percent")),
         images=tuple(_image(item) for item in images),
     )
