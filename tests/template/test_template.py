@@ -1,0 +1,187 @@
+"""Static checks of template.yaml and the ASL: they must pass on ours, fail on broken copies, and hold
+the security properties (private, encrypted, TLS-only buckets; least-privilege IAM)."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from cfnlint.api import lint
+from cfnlint.decode import decode
+from statelint.config import Config
+from statelint.linter import Linter
+from statelint.problem import ProblemType
+
+from cutout import errors
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = ROOT / "template.yaml"
+ASL_PATH = ROOT / "statemachine" / "cutout.asl.json"
+# Statements allowed an unscoped Resource, each with its reason in the template next to it.
+UNSCOPED_RESOURCE_ALLOWED = {"DeliverExecutionLogs"}
+
+
+@pytest.fixture(scope="module")
+def template():
+    tpl, problems = decode(str(TEMPLATE_PATH))
+    assert not problems
+    return tpl
+
+
+@pytest.fixture(scope="module")
+def asl():
+    return json.loads(ASL_PATH.read_text())
+
+
+def resources_of(template, kind):
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def cfn_lint_errors(text):
+    return [m for m in lint(text) if m.rule.id.startswith("E")]
+
+
+def test_template_passes_cfn_lint():
+    assert cfn_lint_errors(TEMPLATE_PATH.read_text()) == []
+
+
+def test_cfn_lint_catches_a_broken_reference():
+    broken = TEMPLATE_PATH.read_text().replace("!GetAtt IngestQueue.Arn", "!GetAtt NoSuchQueue.Arn", 1)
+    assert any("NoSuchQueue" in m.message for m in cfn_lint_errors(broken))
+
+
+def statelint_problems(definition):
+    return Linter.validate(definition, Config(ignored_problem_types={ProblemType.URI}))
+
+
+def test_asl_passes_statelint(asl):
+    assert statelint_problems(json.dumps(asl)) == []
+
+
+def test_statelint_catches_a_dangling_next(asl):
+    asl["States"]["WaitForTask"]["Next"] = "NoSuchState"
+    assert any("NoSuchState" in p for p in statelint_problems(json.dumps(asl)))
+
+
+def test_every_substitution_is_defined_and_used(template):
+    placeholders = set(re.findall(r"\$\{(\w+)\}", ASL_PATH.read_text()))
+    [machine] = resources_of(template, "AWS::Serverless::StateMachine").values()
+    assert placeholders == set(machine["Properties"]["DefinitionSubstitutions"])
+
+
+def retriers_and_catchers(asl):
+    for state in asl["States"].values():
+        for retrier in state.get("Retry", []):
+            yield "Retry", retrier["ErrorEquals"]
+        for catcher in state.get("Catch", []):
+            yield "Catch", catcher["ErrorEquals"]
+
+
+def test_error_names_in_the_asl_are_the_project_errors(asl):
+    for kind, names in retriers_and_catchers(asl):
+        for name in names:
+            if name.startswith(("Lambda.", "States.")):
+                continue
+            cls = getattr(errors, name)
+            expected = errors.RetryableError if kind == "Retry" else errors.PermanentError
+            assert issubclass(cls, expected), f"{kind} on {name}"
+
+
+def test_every_retryable_error_a_task_can_raise_is_retried(asl):
+    retried = {name for kind, names in retriers_and_catchers(asl) if kind == "Retry" for name in names}
+    raisable_in_tasks = {"ProviderThrottledError", "ProviderUnavailableError", "ProviderTimeoutError"}
+    raisable_in_tasks |= {"ProviderProtocolError", "SecretUnavailableError", "ResultDownloadError"}
+    assert raisable_in_tasks <= retried
+
+
+def test_retries_back_off_with_jitter(asl):
+    for state in asl["States"].values():
+        for retrier in state.get("Retry", []):
+            assert retrier["BackoffRate"] > 1
+            assert retrier["JitterStrategy"] == "FULL"
+            assert retrier["MaxAttempts"] <= 10
+
+
+def test_only_ids_travel_in_the_state(asl):
+    text = json.dumps(asl)
+    for forbidden in ("image_url", "presigned", "api_key", "Authorization"):
+        assert forbidden not in text
+
+
+def test_the_whole_machine_has_a_timeout(asl):
+    assert 0 < asl["TimeoutSeconds"] <= 86400
+
+
+@pytest.mark.parametrize("bucket", ["InputBucket", "OutputBucket"])
+def test_buckets_are_private_and_encrypted(template, bucket):
+    props = template["Resources"][bucket]["Properties"]
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    assert len(props["PublicAccessBlockConfiguration"]) == 4
+    rules = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rules[0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
+
+
+@pytest.mark.parametrize("bucket", ["InputBucket", "OutputBucket"])
+def test_buckets_deny_requests_without_tls(template, bucket):
+    [policy] = [
+        p
+        for p in resources_of(template, "AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": bucket}
+    ]
+    [deny] = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert deny["Principal"] == "*"
+    assert deny["Action"] == "s3:*"
+    assert deny["Resource"] == [{"Fn::GetAtt": [bucket, "Arn"]}, {"Fn::Sub": f"${{{bucket}.Arn}}/*"}]
+
+
+def test_queues_are_encrypted_and_tls_only(template):
+    queues = resources_of(template, "AWS::SQS::Queue")
+    assert all(q["Properties"]["SqsManagedSseEnabled"] for q in queues.values())
+    [policy] = resources_of(template, "AWS::SQS::QueuePolicy").values()
+    [deny] = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert len(deny["Resource"]) == len(queues)
+
+
+def iam_statements(template):
+    for name, resource in template["Resources"].items():
+        for policy in resource.get("Properties", {}).get("Policies", []) or []:
+            for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+                yield name, statement
+
+
+def test_no_wildcard_actions_and_no_unscoped_resources(template):
+    statements = list(iam_statements(template))
+    assert len(statements) >= 8
+    for name, statement in statements:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert all("*" not in action for action in actions), f"{name}: {actions}"
+        if statement["Resource"] == "*":
+            assert statement.get("Sid") in UNSCOPED_RESOURCE_ALLOWED, f"{name}: unscoped resource"
+
+
+def test_no_managed_full_access_policies(template):
+    for resource in template["Resources"].values():
+        for policy in resource.get("Properties", {}).get("Policies", []) or []:
+            assert not (isinstance(policy, str) and "FullAccess" in policy)
+
+
+def test_functions_share_the_layer_and_the_runtime(template):
+    function_globals = template["Globals"]["Function"]
+    assert function_globals["Runtime"] == "python3.13"
+    assert function_globals["Architectures"] == ["arm64"]
+    assert function_globals["Tracing"] == "Active"
+    assert function_globals["Layers"] == [{"Ref": "CommonLayer"}]
+
+
+def test_submit_reports_partial_batch_failures(template):
+    event = template["Resources"]["SubmitFunction"]["Properties"]["Events"]["Ingest"]
+    assert event["Type"] == "SQS"
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_every_parameter_is_described_with_a_default(template):
+    for name, parameter in template["Parameters"].items():
+        assert parameter.get("Description"), name
+        assert "Default" in parameter, name
