@@ -21,7 +21,7 @@ intake = Intake(
     sfn=aws.client("stepfunctions"),
     novita=NovitaClient(settings.provider_base_url, ApiKey(settings.api_key_secret_arn), new_pool_manager()),
 )
-processor = BatchProcessor(event_type=EventType.SQS)
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def record_handler(record: SQSRecord) -> list[str]:

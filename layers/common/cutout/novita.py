@@ -110,6 +110,10 @@ class NovitaClient:
                 timeout=self._timeout,
                 retries=False,
             )
+        except (
+            urllib3.exceptions.NewConnectionError
+        ) as exc:  # a ConnectTimeoutError subclass, but not a timeout
+            raise ProviderUnavailableError(f"{method} {path} failed: {type(exc).__name__}") from None
         except urllib3.exceptions.TimeoutError as exc:
             raise ProviderTimeoutError(f"{method} {path} timed out: {type(exc).__name__}") from None
         except urllib3.exceptions.HTTPError as exc:

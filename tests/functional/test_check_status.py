@@ -1,0 +1,70 @@
+import time
+
+import pytest
+
+from cutout.errors import ProviderProtocolError, ProviderTaskNotFoundError, ProviderUnavailableError
+from tests.events import load_event
+from tests.images import photo
+
+
+def check_event(task_id: str, submitted_at: float, count: int = 0) -> dict:
+    event = load_event("check_status.json")
+    event.update(task_id=task_id, submitted_at=submitted_at, count=count)
+    return event
+
+
+def test_polls_until_the_task_succeeds(world):
+    world.provider.faults.update(task_min_seconds=1.5)
+    app = world.load("check_status")
+    task_id = world.submit_task("uploads/a.jpg", photo())
+    submitted_at, polls = time.time(), []
+
+    while not polls or polls[-1]["status"] not in {"SUCCEED", "FAILED"}:
+        polls.append(world.invoke(app, check_event(task_id, submitted_at, len(polls))))
+        assert len(polls) < 50
+        time.sleep(0.2)
+
+    assert polls[0]["status"] in {"QUEUED", "PROCESSING"}
+    assert polls[-1]["status"] == "SUCCEED"
+    assert [p["count"] for p in polls] == list(range(1, len(polls) + 1))
+    assert all(p["wait_seconds"] >= 1 and p["deadline_passed"] is False for p in polls)
+
+
+def test_failed_task_returns_the_provider_reason(world):
+    world.provider.faults.update(task_fail_next=1, task_fail_reason="IMAGE_DECODE_FAILED: bad input")
+    task_id = world.finished_task("uploads/a.jpg", photo())
+    poll = world.invoke(world.load("check_status"), check_event(task_id, time.time()))
+    assert (poll["status"], poll["reason"]) == ("FAILED", "IMAGE_DECODE_FAILED: bad input")
+
+
+def test_a_task_that_never_finishes_passes_its_deadline(world):
+    world.provider.faults.update(task_hang_next=1)
+    task_id = world.submit_task("uploads/a.jpg", photo())
+    app = world.load("check_status", MAX_TASK_WAIT_SECONDS="60")
+    poll = world.invoke(app, check_event(task_id, time.time() - 61, count=7))
+    assert poll["deadline_passed"] is True
+    assert poll["count"] == 8
+    assert "after 61 s" in poll["reason"]
+
+
+def test_unknown_task_is_a_permanent_error(world):
+    with pytest.raises(ProviderTaskNotFoundError):
+        world.invoke(world.load("check_status"), check_event("no-such-task", time.time()))
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [("poll_5xx_next", ProviderUnavailableError), ("poll_malformed_next", ProviderProtocolError)],
+)
+def test_transient_provider_faults_raise_retryable_errors(world, fault, error):
+    task_id = world.submit_task("uploads/a.jpg", photo())
+    world.provider.faults.update(**{fault: 1})
+    with pytest.raises(error):
+        world.invoke(world.load("check_status"), check_event(task_id, time.time()))
+
+
+def test_unknown_status_is_not_finished(world):
+    task_id = world.submit_task("uploads/a.jpg", photo())
+    world.provider.faults.update(poll_unknown_status_next=1)
+    poll = world.invoke(world.load("check_status"), check_event(task_id, time.time()))
+    assert (poll["status"], poll["deadline_passed"]) == ("UNKNOWN", False)

@@ -1,0 +1,82 @@
+import io
+
+import pytest
+from PIL import Image
+
+from cutout.errors import ResultDownloadError, ResultRejectedError
+from tests.events import load_event
+from tests.functional.conftest import INPUT_BUCKET, OUTPUT_BUCKET
+from tests.images import photo
+
+KEY = "uploads/my holiday photo(1).jpg"
+OUTPUT_KEY = "cutouts/my holiday photo(1).png"
+
+
+def write_event(task_id: str) -> dict:
+    event = load_event("write_result.json")
+    event["task_id"] = task_id
+    event["source"]["bucket"] = INPUT_BUCKET
+    return event
+
+
+def test_cutout_is_streamed_into_the_output_bucket(world):
+    task_id = world.finished_task(KEY, photo(320, 240))
+
+    result = world.invoke(world.load("write_result"), write_event(task_id))
+
+    obj = world.output(OUTPUT_KEY)
+    image = Image.open(io.BytesIO(obj["Body"].read()))
+    assert result == {"bucket": OUTPUT_BUCKET, "key": OUTPUT_KEY, "bytes": obj["ContentLength"]}
+    assert (image.format, image.mode, image.size) == ("PNG", "RGBA", (320, 240))
+    assert image.getchannel("A").getextrema() != (255, 255)  # a real alpha channel
+    assert obj["ContentType"] == "image/png"
+    assert obj["Metadata"] == {
+        "source-bucket": INPUT_BUCKET,
+        "source-key": "uploads/my%20holiday%20photo%281%29.jpg",
+        "source-version": load_event("write_result.json")["source"]["version_id"],
+        "task-id": task_id,
+    }
+
+
+def test_writing_the_same_result_twice_is_harmless(world):
+    task_id = world.finished_task(KEY, photo())
+    app = world.load("write_result")
+    first = world.invoke(app, write_event(task_id))
+    second = world.invoke(app, write_event(task_id))
+    assert first == second
+    assert world.output_keys() == [OUTPUT_KEY]
+
+
+@pytest.mark.parametrize(
+    ("fault", "overrides", "error", "message"),
+    [
+        (
+            {},
+            {"RESULT_URL_ALLOWED_HOSTS": "*.amazonaws.com"},
+            ResultRejectedError,
+            "not in RESULT_URL_ALLOWED_HOSTS",
+        ),
+        ({"download_not_image_next": 1}, {}, ResultRejectedError, "not a PNG"),
+        (
+            {"download_inflated_next": 1, "download_inflated_bytes": 300_000},
+            {"MAX_RESULT_BYTES": "200000"},
+            ResultRejectedError,
+            "over MAX_RESULT_BYTES",
+        ),
+        ({"download_expired_next": 1}, {}, ResultDownloadError, "HTTP 403"),
+        ({"download_broken_next": 1}, {}, ResultDownloadError, "HTTP 404"),
+    ],
+)
+def test_unusable_results_are_refused_and_nothing_is_written(world, fault, overrides, error, message):
+    world.provider.faults.update(**fault)
+    task_id = world.finished_task(KEY, photo())
+    with pytest.raises(error, match=message):
+        world.invoke(world.load("write_result", **overrides), write_event(task_id))
+    assert world.output_keys() == []
+
+
+def test_a_task_that_did_not_succeed_has_no_cutout(world):
+    world.provider.faults.update(task_fail_next=1)
+    task_id = world.finished_task(KEY, photo())
+    with pytest.raises(ResultRejectedError, match="FAILED"):
+        world.invoke(world.load("write_result"), write_event(task_id))
