@@ -1,5 +1,6 @@
-"""SubmitFunction: SQS batch of S3 notifications -> checked, presigned, submitted, execution started.
-A record that fails for a transient reason is reported as a batch item failure so SQS retries it."""
+"""SubmitFunction: SQS batch of S3 notifications -> each object checked (its bytes, not its name) and
+admitted with a submission slot and its execution started, or rejected with a failure record. A record
+that fails for a transient reason is reported as a batch item failure so SQS delivers it again."""
 
 from typing import Any
 
@@ -8,18 +9,17 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cutout import aws
-from cutout.apikey import ApiKey
 from cutout.intake import Intake
-from cutout.novita import NovitaClient, new_pool_manager
 from cutout.observability import logger, metrics, tracer
+from cutout.pacing import SubmissionPacer
 from cutout.settings import Settings
 
-settings = Settings.from_env(require=("state_machine_arn",))
+settings = Settings.from_env(require=("state_machine_arn", "rate_limit_table"))
 intake = Intake(
     settings=settings,
     s3=aws.client("s3"),
     sfn=aws.client("stepfunctions"),
-    novita=NovitaClient(settings.provider_base_url, ApiKey(settings.api_key_secret_arn), new_pool_manager()),
+    pacer=SubmissionPacer(aws.table(settings.rate_limit_table), settings.submissions_per_minute),
 )
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 

@@ -160,6 +160,14 @@ def world(moto_endpoint, provider):
         s3.create_bucket(Bucket=bucket)
     s3.put_bucket_versioning(Bucket=INPUT_BUCKET, VersioningConfiguration={"Status": "Enabled"})
     secret_arn = secrets.create_secret(Name="cutout/novita-api-key", SecretString=API_KEY)["ARN"]
+    dynamodb = boto3.client("dynamodb")
+    for table in ("cutout-rate-limit", "cutout-idempotency"):
+        dynamodb.create_table(
+            TableName=table,
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
     machine = sfn.create_state_machine(
         name="cutout",
         definition=json.dumps({"StartAt": "Hold", "States": {"Hold": {"Type": "Pass", "End": True}}}),
@@ -182,6 +190,8 @@ def world(moto_endpoint, provider):
         "MAX_INPUT_MEGAPIXELS": "16",
         "MAX_RESULT_BYTES": "104857600",
         "STATE_MACHINE_ARN": machine,
+        "RATE_LIMIT_TABLE": "cutout-rate-limit",
+        "IDEMPOTENCY_TABLE": "cutout-idempotency",
     }
     world = World(env=env, s3=s3, sfn=sfn, provider=provider, state_machine_arn=machine)
     world.accepted_before = world._accepted_total()

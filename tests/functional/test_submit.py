@@ -1,6 +1,7 @@
+import itertools
 import json
+import time
 
-import boto3
 import pytest
 
 from cutout.keys import SourceObject, execution_name
@@ -11,38 +12,54 @@ from tests.images import photo
 SAMPLE_KEY = "uploads/my holiday photo(1).jpg"
 
 
-def test_sample_notification_is_submitted_with_one_execution(world):
+def execution_input(world, execution) -> dict:
+    return json.loads(world.sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+
+
+def test_sample_notification_admits_the_upload_with_one_execution(world):
     put = world.upload(SAMPLE_KEY, photo(640, 480))
+    before = time.time()
+
     response = world.invoke(world.load("submit"), world.notification(SAMPLE_KEY, put))
 
     assert response == {"batchItemFailures": []}
     [execution] = world.executions()
     source = SourceObject(INPUT_BUCKET, SAMPLE_KEY, put["VersionId"], put["ETag"].strip('"'))
     assert execution["name"] == execution_name(source)
-    state = json.loads(world.sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+    state = execution_input(world, execution)
     assert state["source"] == source.to_dict()
-    assert set(state) == {"source", "task_id", "submitted_at", "poll"}
+    assert (state["task_id"], state["submitted_at"]) == (None, None)
+    assert before <= state["slot"]["at"] <= time.time()
+    assert state["slot"]["wait_seconds"] == 0
     assert "http" not in json.dumps(state)  # ids only: no presigned URL in the execution input
-    assert world.accepted() == 1
+    assert world.accepted() == 0  # the provider is called by the execution (SendFunction), not here
 
 
-def test_sample_batch_skips_what_is_not_ours_and_submits_the_rest(world):
+def test_slots_are_spaced_by_the_allowed_rate(world):
+    app = world.load("submit", SUBMISSIONS_PER_MINUTE="60")
+    for index in range(3):
+        key = f"uploads/burst-{index}.jpg"
+        world.invoke(app, world.notification(key, world.upload(key, photo())))
+    slots = sorted(execution_input(world, e)["slot"]["at"] for e in world.executions())
+    gaps = [b - a for a, b in itertools.pairwise(slots)]
+    assert all(gap >= 1.0 for gap in gaps), gaps
+
+
+def test_sample_batch_skips_what_is_not_ours_and_admits_the_rest(world):
     unicode_key = "uploads/café 写真 a+b.png"
     puts = {
         SAMPLE_KEY: world.upload(SAMPLE_KEY, photo(64, 48)),
         unicode_key: world.upload(unicode_key, photo(fmt="PNG")),
     }
-    app = world.load("submit")
 
-    response = world.invoke(app, world.aligned(load_event("sqs_batch.json"), puts))
+    response = world.invoke(world.load("submit"), world.aligned(load_event("sqs_batch.json"), puts))
 
     assert response == {"batchItemFailures": []}
     expected = {
-        execution_name(SourceObject(INPUT_BUCKET, k, p["VersionId"], p["ETag"].strip('"')))
-        for k, p in puts.items()
+        execution_name(SourceObject(INPUT_BUCKET, key, put["VersionId"], put["ETag"].strip('"')))
+        for key, put in puts.items()
     }
     assert {e["name"] for e in world.executions()} == expected
-    assert world.accepted() == 2
     assert world.output_keys() == []  # folder marker and notes.txt were skipped, not failed
 
 
@@ -53,6 +70,13 @@ def test_a_redelivered_notification_starts_no_second_execution(world):
     world.invoke(app, event)
     world.invoke(app, event)
     assert len(world.executions()) == 1
+
+
+def test_a_new_upload_of_the_same_key_is_processed_again(world):
+    app = world.load("submit")
+    world.invoke(app, world.notification(SAMPLE_KEY, world.upload(SAMPLE_KEY, photo())))
+    world.invoke(app, world.notification(SAMPLE_KEY, world.upload(SAMPLE_KEY, photo(70, 50))))
+    assert len(world.executions()) == 2
 
 
 @pytest.mark.parametrize(
@@ -66,18 +90,16 @@ def test_a_redelivered_notification_starts_no_second_execution(world):
         ("uploads/cut.jpg", photo(640, 480)[:100], {}, "truncated or corrupt"),
     ],
 )
-def test_bad_input_gets_a_failure_record_and_never_reaches_the_provider(world, key, body, overrides, reason):
+def test_bad_input_gets_a_failure_record_and_no_execution(world, key, body, overrides, reason):
     put = world.upload(key, body)
-    app = world.load("submit", **overrides)
 
-    response = world.invoke(app, world.notification(key, put))
+    response = world.invoke(world.load("submit", **overrides), world.notification(key, put))
 
     assert response == {"batchItemFailures": []}  # handled for good: no redelivery
     record = world.failure_record(key)
     assert reason in record["reason"]
     assert record["error"] == "UnsupportedInputError"
     assert record["source"]["key"] == key
-    assert world.accepted() == 0
     assert world.executions() == []
 
 
@@ -95,38 +117,13 @@ def test_object_deleted_before_processing_gets_a_failure_record(world):
     assert "gone" in world.failure_record(key)["reason"]
 
 
-def test_provider_unreachable_is_a_batch_item_failure_for_redelivery(world):
+def test_s3_unreachable_is_a_batch_item_failure_for_redelivery(world):
     put = world.upload(SAMPLE_KEY, photo())
     event = world.notification(SAMPLE_KEY, put)
-    app = world.load("submit", PROVIDER_BASE_URL="http://127.0.0.1:9")
+    app = world.load("submit", AWS_ENDPOINT_URL_S3="http://127.0.0.1:9")  # nothing listens there
 
     response = world.invoke(app, event)
 
     assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
     assert world.output_keys() == []
     assert world.executions() == []
-
-
-def test_provider_503_then_redelivery_succeeds(world):
-    put = world.upload(SAMPLE_KEY, photo())
-    event = world.notification(SAMPLE_KEY, put)
-    app = world.load("submit")
-    world.provider.faults.update(submit_5xx_next=1)
-
-    first = world.invoke(app, event)
-    second = world.invoke(app, event)
-
-    assert first["batchItemFailures"] == [{"itemIdentifier": event["Records"][0]["messageId"]}]
-    assert second == {"batchItemFailures": []}
-    assert len(world.executions()) == 1
-
-
-def test_wrong_api_key_gets_a_failure_record_without_the_key(world):
-    boto3.client("secretsmanager").put_secret_value(
-        SecretId=world.env["API_KEY_SECRET_ARN"], SecretString="sk_wrong"
-    )
-    put = world.upload(SAMPLE_KEY, photo())
-    world.invoke(world.load("submit"), world.notification(SAMPLE_KEY, put))
-    record = world.failure_record(SAMPLE_KEY)
-    assert record["error"] == "ProviderAuthError"
-    assert "sk_wrong" not in json.dumps(record)

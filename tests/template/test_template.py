@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from aws_lambda_powertools.utilities.idempotency import exceptions as idempotency_errors
 from cfnlint.api import lint
 from cfnlint.decode import decode
 from statelint.config import Config
@@ -82,6 +83,9 @@ def test_error_names_in_the_asl_are_the_project_errors(asl):
         for name in names:
             if name.startswith(("Lambda.", "States.")):
                 continue
+            if name == "IdempotencyAlreadyInProgressError":  # Powertools: a concurrent call holds the record
+                assert hasattr(idempotency_errors, name)
+                continue
             cls = getattr(errors, name)
             expected = errors.RetryableError if kind == "Retry" else errors.PermanentError
             assert issubclass(cls, expected), f"{kind} on {name}"
@@ -91,6 +95,7 @@ def test_every_retryable_error_a_task_can_raise_is_retried(asl):
     retried = {name for kind, names in retriers_and_catchers(asl) if kind == "Retry" for name in names}
     raisable_in_tasks = {"ProviderThrottledError", "ProviderUnavailableError", "ProviderTimeoutError"}
     raisable_in_tasks |= {"ProviderProtocolError", "SecretUnavailableError", "ResultDownloadError"}
+    raisable_in_tasks |= {"RateLimiterBusyError", "IdempotencyAlreadyInProgressError"}
     assert raisable_in_tasks <= retried
 
 

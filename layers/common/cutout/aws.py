@@ -13,3 +13,8 @@ def client(service: str) -> Any:
     """A client with bounded timeouts and standard retries; S3 signs with SigV4 (presigned URLs)."""
     config = _CONFIG.merge(Config(signature_version="s3v4")) if service == "s3" else _CONFIG
     return boto3.client(service, config=config)
+
+
+def table(name: str) -> Any:
+    """A DynamoDB table (resource API: items as plain dicts)."""
+    return boto3.resource("dynamodb", config=_CONFIG).Table(name)

@@ -76,3 +76,12 @@ class ResultRejectedError(PermanentError):
 
 class MalformedMessageError(PermanentError):
     """An SQS message that is not an S3 notification: it can never succeed and ends in the DLQ."""
+
+
+class RateLimiterBusyError(RetryableError):
+    """Too many writers contended for the submission schedule at once; try again shortly."""
+
+
+class BacklogFullError(RetryableError):
+    """The submission schedule is already full for longer than an execution may wait: leave the upload
+    in the queue for now."""

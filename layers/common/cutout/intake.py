@@ -1,6 +1,7 @@
 """SubmitFunction's work for one SQS message: each S3 record in it is skipped (not ours), rejected
-(failure record), or submitted to the provider with its execution started. Transient errors propagate,
-so the message is reported as a batch item failure and SQS delivers it again."""
+(failure record), or admitted: given a submission slot and its execution started (the execution submits
+it to the provider when the slot comes, see ``cutout.sending``). Transient errors propagate, so the
+message is reported as a batch item failure and SQS delivers it again."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ from cutout.errors import MalformedMessageError, PermanentError, SourceUnavailab
 from cutout.failures import write_failure_record
 from cutout.imaging import ACCEPTED_FORMATS, probe
 from cutout.keys import SourceObject, decode_event_key, execution_name, skip_reason
-from cutout.novita import NovitaClient
 from cutout.observability import logger, metrics
+from cutout.pacing import SubmissionPacer
 from cutout.polling import initial_poll
+from cutout.sending import slot_state
 from cutout.settings import Settings
 
 HEAD_BYTES = 64 * 1024  # enough for the JPEG frame header behind most EXIF blocks
@@ -57,13 +59,13 @@ class Intake:
         settings: Settings,
         s3: Any,
         sfn: Any,
-        novita: NovitaClient,
+        pacer: SubmissionPacer,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
         self._s3 = s3
         self._sfn = sfn
-        self._novita = novita
+        self._pacer = pacer
         self._clock = clock
 
     def process_message(self, body: str) -> list[str]:
@@ -71,7 +73,7 @@ class Intake:
         return [self.process_object(source) for source in s3_records(body)]
 
     def process_object(self, source: SourceObject) -> str:
-        """``skipped`` | ``rejected`` | ``submitted`` | ``duplicate``."""
+        """``skipped`` | ``rejected`` | ``admitted`` | ``duplicate``."""
         logger.append_keys(object_key=source.key, object_revision=source.revision)
         if source.bucket != self._settings.input_bucket:
             reason = f"bucket {source.bucket!r} is not the input bucket"
@@ -83,16 +85,14 @@ class Intake:
             return "skipped"
         try:
             self._inspect(source)
-            task_id = self._novita.submit(self._presign(source))
         except PermanentError as exc:
             write_failure_record(self._s3, self._settings, source, error=type(exc).__name__, reason=str(exc))
             return "rejected"
-        logger.append_keys(task_id=task_id)
-        return self._start_execution(source, task_id)
+        return self._start_execution(source)
 
     def _inspect(self, source: SourceObject) -> None:
         """Is the object there, within the size limits, and really an image the provider accepts?"""
-        head = self._call(self._s3.head_object, **self._location(source))
+        head = self._call(self._s3.head_object, **source.s3_location())
         size = int(head["ContentLength"])
         if size == 0:
             raise UnsupportedInputError("empty file (0 bytes)")
@@ -118,20 +118,16 @@ class Intake:
             )
 
     def _head(self, source: SourceObject, length: int) -> bytes:
-        response = self._call(self._s3.get_object, Range=f"bytes=0-{length - 1}", **self._location(source))
+        response = self._call(self._s3.get_object, Range=f"bytes=0-{length - 1}", **source.s3_location())
         return response["Body"].read()
 
-    def _presign(self, source: SourceObject) -> str:
-        return self._s3.generate_presigned_url(
-            "get_object", Params=self._location(source), ExpiresIn=self._settings.presign_expiry_seconds
-        )
-
-    def _start_execution(self, source: SourceObject, task_id: str) -> str:
+    def _start_execution(self, source: SourceObject) -> str:
         name = execution_name(source)
         execution_input = {
             "source": source.to_dict(),
-            "task_id": task_id,
-            "submitted_at": self._clock(),
+            "task_id": None,
+            "submitted_at": None,
+            "slot": slot_state(self._pacer.reserve(), self._clock()),
             "poll": initial_poll().to_dict(),
         }
         try:
@@ -143,16 +139,9 @@ class Intake:
                 raise
             logger.info("duplicate: execution already exists", extra={"execution": name})
             return "duplicate"
-        metrics.add_metric(name="ImagesSubmitted", unit=MetricUnit.Count, value=1)
-        logger.info("submitted", extra={"execution": name})
-        return "submitted"
-
-    @staticmethod
-    def _location(source: SourceObject) -> dict[str, str]:
-        location = {"Bucket": source.bucket, "Key": source.key}
-        if source.version_id:
-            location["VersionId"] = source.version_id
-        return location
+        metrics.add_metric(name="ImagesAdmitted", unit=MetricUnit.Count, value=1)
+        logger.info("admitted", extra={"execution": name, "slot": execution_input["slot"]})
+        return "admitted"
 
     @staticmethod
     def _call(operation: Callable[..., Any], **kwargs: Any) -> Any:

@@ -32,6 +32,13 @@ class SourceObject:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def s3_location(self) -> dict[str, str]:
+        """Bucket, Key and (when known) VersionId, as boto3's S3 calls take them."""
+        location = {"Bucket": self.bucket, "Key": self.key}
+        if self.version_id:
+            location["VersionId"] = self.version_id
+        return location
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SourceObject:
         return cls(

@@ -28,6 +28,8 @@ class Settings:
     max_input_megapixels: float
     max_result_bytes: int
     state_machine_arn: str | None = None
+    rate_limit_table: str | None = None
+    idempotency_table: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, require: tuple[str, ...] = ()) -> Settings:
@@ -51,6 +53,8 @@ class Settings:
             max_input_megapixels=float(_int(env, "MAX_INPUT_MEGAPIXELS", 1, 10_000)),
             max_result_bytes=_int(env, "MAX_RESULT_BYTES", 1, 5 * 1024**3),
             state_machine_arn=env.get("STATE_MACHINE_ARN") or None,
+            rate_limit_table=env.get("RATE_LIMIT_TABLE") or None,
+            idempotency_table=env.get("IDEMPOTENCY_TABLE") or None,
         )
         if settings.output_prefix == settings.failure_prefix:
             raise ConfigurationError("OUTPUT_PREFIX and FAILURE_PREFIX must differ")

@@ -1,0 +1,37 @@
+"""SendFunction: the execution's first task. When its slot has come, submits the object to the
+provider (once, whatever the retries) and returns the state with the task id; or returns a new slot."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from cutout import aws
+from cutout.apikey import ApiKey
+from cutout.novita import NovitaClient, new_pool_manager
+from cutout.observability import logger, metrics, tracer
+from cutout.pacing import SubmissionPacer
+from cutout.sending import Sender
+from cutout.settings import Settings
+
+settings = Settings.from_env(require=("rate_limit_table", "idempotency_table"))
+# A completed submission is remembered for 2 days (an execution lives at most 8 h); one left in
+# progress by a timed-out invocation expires with that invocation (register_lambda_context below).
+idempotency = IdempotencyConfig(expires_after_seconds=2 * 86400, raise_on_no_idempotency_key=True)
+sender = Sender(
+    settings=settings,
+    s3=aws.client("s3"),
+    novita=NovitaClient(settings.provider_base_url, ApiKey(settings.api_key_secret_arn), new_pool_manager()),
+    pacer=SubmissionPacer(aws.table(settings.rate_limit_table), settings.submissions_per_minute),
+    persistence=DynamoDBPersistenceLayer(table_name=settings.idempotency_table),
+    idempotency=idempotency,
+)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    idempotency.register_lambda_context(context)
+    logger.append_keys(object_key=event["source"]["key"])
+    return sender.send(event)

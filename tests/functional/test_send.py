@@ -1,0 +1,122 @@
+import json
+import time
+
+import boto3
+import pytest
+
+from cutout.errors import ProviderAuthError, ProviderUnavailableError, SecretUnavailableError
+from tests.events import load_event
+from tests.functional.conftest import API_KEY, INPUT_BUCKET
+from tests.images import photo
+
+KEY = "uploads/my holiday photo(1).jpg"
+
+
+def admitted(world, slot_in: float = 0.0) -> dict:
+    """The sample execution input, for an object really uploaded, its slot ``slot_in`` seconds away."""
+    put = world.upload(KEY, photo(320, 240))
+    state = load_event("execution_input.json")
+    state["source"].update(bucket=INPUT_BUCKET, version_id=put["VersionId"], etag=put["ETag"].strip('"'))
+    state["slot"] = {"at": time.time() + slot_in, "wait_seconds": max(0, int(slot_in))}
+    return state
+
+
+def next_free(world) -> float:
+    item = boto3.client("dynamodb").get_item(
+        TableName="cutout-rate-limit", Key={"id": {"S": "novita-submissions"}}
+    )
+    return float(item["Item"]["next_free"]["N"])
+
+
+def test_submits_when_the_slot_has_come(world):
+    state = admitted(world)
+    result = world.invoke(world.load("send"), state)
+    assert isinstance(result["task_id"], str)
+    assert result["task_id"]
+    assert time.time() - 5 < result["submitted_at"] <= time.time()
+    assert result["poll"] == {
+        "status": "QUEUED",
+        "wait_seconds": 1,
+        "count": 0,
+        "deadline_passed": False,
+        "reason": "",
+    }
+    assert result["source"] == state["source"]
+    assert world.accepted() == 1
+
+
+def test_the_same_object_version_is_submitted_once_whatever_the_retries(world):
+    state = admitted(world)
+    app = world.load("send")
+    first = world.invoke(app, state)
+    second = world.invoke(app, state)
+    third = world.invoke(world.load("send"), state)  # a new container: the record is in DynamoDB
+    assert first["task_id"] == second["task_id"] == third["task_id"]
+    assert world.accepted() == 1
+
+
+def test_a_slot_further_away_than_a_second_is_waited_for_in_the_state_machine(world):
+    result = world.invoke(world.load("send"), admitted(world, slot_in=5))
+    assert result["task_id"] is None
+    assert 3 <= result["slot"]["wait_seconds"] <= 5
+    assert world.accepted() == 0
+
+
+def test_the_sub_second_rest_of_the_way_is_slept_in_the_function(world):
+    state = admitted(world, slot_in=0.6)
+    result = world.invoke(world.load("send"), state)
+    assert result["task_id"]
+    assert result["submitted_at"] >= state["slot"]["at"]
+
+
+@pytest.mark.parametrize(("retry_after", "at_least"), [(7, 7.0), (None, 1.0)])
+def test_a_429_reschedules_the_execution_and_pushes_the_schedule_back(world, retry_after, at_least):
+    world.provider.faults.update(submit_429_next=1, submit_429_retry_after=retry_after)
+    app = world.load("send", SUBMISSIONS_PER_MINUTE="60")
+    before = time.time()
+
+    result = world.invoke(app, admitted(world))
+
+    assert result["task_id"] is None
+    assert result["slot"]["at"] >= before + at_least
+    assert next_free(world) >= before + at_least
+    later = world.invoke(app, {**result, "slot": {"at": time.time(), "wait_seconds": 0}})
+    assert later["task_id"]
+    assert world.accepted() == 1
+
+
+def test_provider_5xx_is_retryable_and_the_retry_submits(world):
+    world.provider.faults.update(submit_5xx_next=1)
+    state = admitted(world)
+    app = world.load("send")
+    with pytest.raises(ProviderUnavailableError):
+        world.invoke(app, state)
+    assert world.invoke(app, state)["task_id"]
+    assert world.accepted() == 1
+
+
+def test_provider_unreachable_is_retryable(world):
+    with pytest.raises(ProviderUnavailableError):
+        world.invoke(world.load("send", PROVIDER_BASE_URL="http://127.0.0.1:9"), admitted(world))
+
+
+def test_wrong_api_key_is_permanent_and_never_shown(world, capsys):
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=world.env["API_KEY_SECRET_ARN"], SecretString="sk_wrong_1"
+    )
+    with pytest.raises(ProviderAuthError) as raised:
+        world.invoke(world.load("send"), admitted(world))
+    assert "sk_wrong_1" not in str(raised.value)
+    assert "sk_wrong_1" not in capsys.readouterr().out
+
+
+def test_secrets_manager_unavailable_is_retryable(world):
+    app = world.load("send", AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:9")
+    with pytest.raises(SecretUnavailableError):
+        world.invoke(app, admitted(world))
+
+
+def test_the_api_key_never_reaches_logs_or_state(world, capsys):
+    result = world.invoke(world.load("send"), admitted(world))
+    assert API_KEY not in capsys.readouterr().out
+    assert API_KEY not in json.dumps(result)
