@@ -15,7 +15,7 @@ settings = Settings.from_env()
 novita = NovitaClient(settings.provider_base_url, ApiKey(settings.api_key_secret_arn), new_pool_manager())
 
 
-@logger.inject_lambda_context(correlation_id_path="task_id")
+@logger.inject_lambda_context(correlation_id_path="task_id", clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -14,7 +14,7 @@ settings = Settings.from_env()
 s3 = aws.client("s3")
 
 
-@logger.inject_lambda_context(correlation_id_path="task_id")
+@logger.inject_lambda_context(correlation_id_path="task_id", clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

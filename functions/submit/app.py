@@ -29,7 +29,7 @@ def record_handler(record: SQSRecord) -> list[str]:
     return intake.process_message(record.body)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
