@@ -1,6 +1,5 @@
 """CheckStatusFunction: one poll of the provider task; returns the state machine's next ``$.poll``."""
 
-import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -24,7 +23,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         event["task_id"],
         submitted_at=float(event["submitted_at"]),
         count=int(event["count"]),
-        now=time.time(),
         max_wait=settings.max_task_wait_seconds,
     )
     logger.info(

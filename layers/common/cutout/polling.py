@@ -4,6 +4,8 @@ benchmark imports it (bench/bench_polling.py), so what is measured is what runs.
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -11,21 +13,32 @@ from cutout.novita import NovitaClient, TaskResult
 
 MIN_WAIT_SECONDS = 1  # a Wait state counts whole seconds
 MAX_WAIT_SECONDS = 60
-BACKOFF_FRACTION = 0.1  # without an eta, poll again after 10 % of the time already waited
+ETA_TRUSTED_SECONDS = 10  # an eta up to this long is waited out in full...
+ETA_STEP_FRACTION = 0.6  # ...a longer one is approached: wait this share of it, then ask again
+BACKOFF_FRACTION = 0.1  # without an eta, the next look comes within 10 % of the time already waited
+BLIND_MIN_WAIT_SECONDS = 2  # ...but no sooner than this: the 10 % rule alone polls every second for 20 s
+LOOP_SECONDS = 0.5  # one round of the loop besides its Wait: Choice, Task, Lambda invoke, provider call
+MAX_IN_LAMBDA_WAIT = 1.0  # CheckStatus sleeps this long at most to look once more in the same invocation
 
 
 def next_wait_seconds(*, eta: float | None, elapsed: float, remaining: float) -> int:
     """Seconds the state machine waits before the next poll.
 
-    - With the provider's ``eta`` (seconds left): wait exactly that long, rounded up, so a finished task
-      is noticed at once and nothing is polled in between.
-    - Without one (absent or 0): wait a fixed share of the time already spent, so the time between the
-      task finishing and our noticing stays under ``BACKOFF_FRACTION`` of its duration while long tasks
-      are polled ever more rarely (geometric backoff).
+    - With the provider's ``eta`` (seconds left): an eta is an estimate whose error grows with it; one
+      too long makes us late by the excess, one too short costs one more poll. So an eta of up to
+      ``ETA_TRUSTED_SECONDS`` is waited out in full (rounded up), and a finished task is noticed at once
+      with nothing polled in between; a longer one is approached: wait ``ETA_STEP_FRACTION`` of it and
+      ask again, when the estimate's error has shrunk with the time left.
+    - Without one (absent or 0): wait ``BACKOFF_FRACTION`` of the time already spent, less the loop's
+      own time, so the next look comes within that share of the task's duration while a long task is
+      polled ever more rarely (geometric backoff); never sooner than ``BLIND_MIN_WAIT_SECONDS``.
     - Always between ``MIN_WAIT_SECONDS`` and ``MAX_WAIT_SECONDS``, and never past the deadline
       (``remaining`` seconds away), so a task that never ends is given up on time.
     """
-    wait = math.ceil(eta) if eta and eta > 0 else math.floor(elapsed * BACKOFF_FRACTION)
+    if eta and eta > 0:
+        wait = math.ceil(eta if eta <= ETA_TRUSTED_SECONDS else eta * ETA_STEP_FRACTION)
+    else:
+        wait = max(BLIND_MIN_WAIT_SECONDS, math.floor(elapsed * BACKOFF_FRACTION - LOOP_SECONDS))
     wait = min(max(wait, MIN_WAIT_SECONDS), MAX_WAIT_SECONDS)
     return max(MIN_WAIT_SECONDS, min(wait, math.ceil(remaining)))
 
@@ -50,11 +63,28 @@ def initial_poll(wait_seconds: int = MIN_WAIT_SECONDS) -> PollResult:
 
 
 def poll_task(
-    client: NovitaClient, task_id: str, *, submitted_at: float, count: int, now: float, max_wait: int
+    client: NovitaClient,
+    task_id: str,
+    *,
+    submitted_at: float,
+    count: int,
+    max_wait: int,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> PollResult:
-    """Ask the provider once and decide what the state machine does next."""
+    """Ask the provider and decide what the state machine does next.
+
+    When the provider's eta says the task ends within ``MAX_IN_LAMBDA_WAIT``, sleep that long and ask
+    once more in this invocation: a Wait state cannot wait less than a second, and a round of the loop
+    costs three state transitions (about 25 times the price of a one-second sleep at 256 MB). At most
+    one extra request and ``MAX_IN_LAMBDA_WAIT`` seconds of sleep per invocation."""
     result = client.task_result(task_id)
-    return decide(result, elapsed=now - submitted_at, count=count + 1, max_wait=max_wait)
+    count += 1
+    if not result.finished and result.eta and result.eta <= MAX_IN_LAMBDA_WAIT:
+        sleep(result.eta)
+        result = client.task_result(task_id)
+        count += 1
+    return decide(result, elapsed=clock() - submitted_at, count=count, max_wait=max_wait)
 
 
 def decide(result: TaskResult, *, elapsed: float, count: int, max_wait: int) -> PollResult:
