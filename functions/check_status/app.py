@@ -5,13 +5,13 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cutout.apikey import ApiKey
-from cutout.novita import NovitaClient, new_pool_manager
+from cutout.novita import client_from, new_pool_manager
 from cutout.observability import logger, metrics, tracer
 from cutout.polling import poll_task
 from cutout.settings import Settings
 
 settings = Settings.from_env()
-novita = NovitaClient(settings.provider_base_url, ApiKey(settings.api_key_secret_arn), new_pool_manager())
+novita = client_from(settings, ApiKey(settings.api_key_secret_arn), new_pool_manager())
 
 
 @logger.inject_lambda_context(correlation_id_path="task_id", clear_state=True)

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cutout import aws
 from cutout.apikey import ApiKey
-from cutout.novita import NovitaClient, new_pool_manager
+from cutout.novita import client_from, new_pool_manager
 from cutout.observability import logger, metrics, tracer
 from cutout.pacing import SubmissionPacer
 from cutout.sending import Sender
@@ -21,7 +21,7 @@ idempotency = IdempotencyConfig(expires_after_seconds=2 * 86400, raise_on_no_ide
 sender = Sender(
     settings=settings,
     s3=aws.client("s3"),
-    novita=NovitaClient(settings.provider_base_url, ApiKey(settings.api_key_secret_arn), new_pool_manager()),
+    novita=client_from(settings, ApiKey(settings.api_key_secret_arn), new_pool_manager()),
     pacer=SubmissionPacer(aws.table(settings.rate_limit_table), settings.submissions_per_minute),
     persistence=DynamoDBPersistenceLayer(table_name=settings.idempotency_table),
     idempotency=idempotency,

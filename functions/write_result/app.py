@@ -7,14 +7,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from cutout import aws
 from cutout.apikey import ApiKey
 from cutout.keys import SourceObject
-from cutout.novita import NovitaClient, new_pool_manager
+from cutout.novita import client_from, new_pool_manager
 from cutout.observability import logger, metrics, tracer
 from cutout.results import write_cutout
 from cutout.settings import Settings
 
 settings = Settings.from_env()
 http = new_pool_manager()
-novita = NovitaClient(settings.provider_base_url, ApiKey(settings.api_key_secret_arn), http)
+novita = client_from(settings, ApiKey(settings.api_key_secret_arn), http)
 s3 = aws.client("s3")
 
 

@@ -183,6 +183,7 @@ def world(moto_endpoint, provider):
         "PROVIDER_BASE_URL": provider.base_url,
         "RESULT_URL_ALLOWED_HOSTS": "127.0.0.1",
         "API_KEY_SECRET_ARN": secret_arn,
+        "PROVIDER_TIMEOUT_SECONDS": "10",
         "PRESIGN_EXPIRY_SECONDS": "300",
         "MAX_TASK_WAIT_SECONDS": "900",
         "SUBMISSIONS_PER_MINUTE": "10",

@@ -1,3 +1,4 @@
+import itertools
 import time
 
 import pytest
@@ -26,7 +27,9 @@ def test_polls_until_the_task_succeeds(world):
 
     assert polls[0]["status"] in {"QUEUED", "PROCESSING"}
     assert polls[-1]["status"] == "SUCCEED"
-    assert [p["count"] for p in polls] == list(range(1, len(polls) + 1))
+    counts = [p["count"] for p in polls]
+    assert counts[0] >= 1
+    assert all(b > a for a, b in itertools.pairwise(counts))  # one or two provider polls each
     assert all(p["wait_seconds"] >= 1 and p["deadline_passed"] is False for p in polls)
 
 

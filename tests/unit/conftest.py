@@ -12,6 +12,7 @@ BASE_ENV = {
     "PROVIDER_BASE_URL": "https://api.novita.ai",
     "RESULT_URL_ALLOWED_HOSTS": "*.amazonaws.com,*.novita.ai",
     "API_KEY_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:novita-AbCdEf",
+    "PROVIDER_TIMEOUT_SECONDS": "10",
     "PRESIGN_EXPIRY_SECONDS": "300",
     "MAX_TASK_WAIT_SECONDS": "900",
     "SUBMISSIONS_PER_MINUTE": "10",

@@ -25,6 +25,7 @@ from cutout.errors import (
     ProviderTimeoutError,
     ProviderUnavailableError,
 )
+from cutout.settings import Settings
 
 SUBMIT_PATH = "/v3/async/image-remove-background"
 RESULT_PATH = "/v3/async/task-result"
@@ -32,6 +33,12 @@ DEFAULT_TIMEOUT = urllib3.Timeout(connect=3.05, read=10.0)
 TERMINAL_STATUSES = frozenset({"SUCCEED", "FAILED"})
 _KNOWN_STATUSES = frozenset({"QUEUED", "PROCESSING", "SUCCEED", "FAILED"})
 _URL_QUERY = re.compile(r"(https?://[^\s?\"']+)\?[^\s\"']*")
+
+
+def client_from(settings: Settings, api_key: Callable[[], str], http: urllib3.PoolManager) -> NovitaClient:
+    """The client as every function makes it from its settings."""
+    timeout = urllib3.Timeout(connect=DEFAULT_TIMEOUT.connect_timeout, read=settings.provider_timeout_seconds)
+    return NovitaClient(settings.provider_base_url, api_key, http, timeout)
 
 
 def new_pool_manager() -> urllib3.PoolManager:

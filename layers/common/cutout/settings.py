@@ -21,6 +21,7 @@ class Settings:
     provider_base_url: str
     result_url_allowed_hosts: tuple[str, ...]
     api_key_secret_arn: str
+    provider_timeout_seconds: int
     presign_expiry_seconds: int
     max_task_wait_seconds: int
     submissions_per_minute: int
@@ -46,6 +47,7 @@ class Settings:
             provider_base_url=_base_url(env, "PROVIDER_BASE_URL"),
             result_url_allowed_hosts=_csv(env, "RESULT_URL_ALLOWED_HOSTS"),
             api_key_secret_arn=_text(env, "API_KEY_SECRET_ARN"),
+            provider_timeout_seconds=_int(env, "PROVIDER_TIMEOUT_SECONDS", 1, 900),
             presign_expiry_seconds=_int(env, "PRESIGN_EXPIRY_SECONDS", 60, 3600),
             max_task_wait_seconds=_int(env, "MAX_TASK_WAIT_SECONDS", 1, 86400),
             submissions_per_minute=_int(env, "SUBMISSIONS_PER_MINUTE", 1, 1_000_000),
