@@ -49,6 +49,11 @@ class ProviderRejectedError(PermanentError):
     """Any other HTTP 4xx: the provider refuses the request as it is."""
 
 
+class ProviderSubmitUncertainError(PermanentError):
+    """A submission was sent but not answered in time: the provider may have created a task. It has no
+    idempotency key, so resubmitting could create a second, billed task: record a failure instead."""
+
+
 class ProviderTaskNotFoundError(PermanentError):
     """The provider does not know the task id."""
 

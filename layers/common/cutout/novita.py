@@ -20,6 +20,7 @@ from cutout.errors import (
     ProviderAuthError,
     ProviderProtocolError,
     ProviderRejectedError,
+    ProviderSubmitUncertainError,
     ProviderTaskNotFoundError,
     ProviderThrottledError,
     ProviderTimeoutError,
@@ -117,10 +118,16 @@ class NovitaClient:
                 timeout=self._timeout,
                 retries=False,
             )
-        except (
-            urllib3.exceptions.NewConnectionError
-        ) as exc:  # a ConnectTimeoutError subclass, but not a timeout
+        except urllib3.exceptions.NewConnectionError as exc:  # a ConnectTimeoutError subclass, not a timeout
             raise ProviderUnavailableError(f"{method} {path} failed: {type(exc).__name__}") from None
+        except urllib3.exceptions.ReadTimeoutError:
+            # Sent but unanswered: a submission may have created a task, and sending it again a second one.
+            if method == "POST":
+                raise ProviderSubmitUncertainError(
+                    f"no answer to the submission within {self._timeout.read_timeout} s: the provider may "
+                    "have created a task anyway, so it is not resubmitted (upload the image again to retry)"
+                ) from None
+            raise ProviderTimeoutError(f"{method} {path} timed out waiting for the answer") from None
         except urllib3.exceptions.TimeoutError as exc:
             raise ProviderTimeoutError(f"{method} {path} timed out: {type(exc).__name__}") from None
         except urllib3.exceptions.HTTPError as exc:
