@@ -22,6 +22,12 @@ $(VENV)/.installed: requirements-dev.txt constraints.txt layers/common/requireme
 	.venv-sam/bin/pip install -q aws-sam-cli==1.170.0
 	touch $@
 
+# checkov pins its own dependency tree: a venv of its own too.
+.venv-checkov/.installed:
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install -q checkov==3.3.30
+	touch $@
+
 ## The quality gate (what CI runs): format, lint, template + ASL validation, every test.
 test: lint validate model
 	$(PY) -m pytest
@@ -30,10 +36,11 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 
-validate: $(VENV)/.installed .venv-sam/.installed
+validate: $(VENV)/.installed .venv-sam/.installed .venv-checkov/.installed
 	$(VENV)/bin/cfn-lint template.yaml
 	$(SAM) validate --lint
 	$(VENV)/bin/statelint --ignore=URI statemachine/*.asl.json
+	.venv-checkov/bin/checkov --config-file .checkov.yaml -f template.yaml
 
 build: .venv-sam/.installed
 	$(SAM) build
@@ -52,4 +59,4 @@ bench: model
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .venv-sam .aws-sam .cache out
+	rm -rf $(VENV) .venv-sam .venv-checkov .aws-sam .cache out
