@@ -1,0 +1,65 @@
+"""Input checks (format by magic bytes, pixel cap), decoding with EXIF orientation, and output encoding."""
+
+import io
+
+from PIL import Image, ImageOps
+
+FORMATS = ("jpeg", "png", "webp")
+OUTPUT_TYPES = ("png", "webp", "jpeg")
+DEFAULT_MAX_PIXELS = 16 * 1024 * 1024
+
+
+class InputError(Exception):
+    """The input is not an image this provider accepts. `str(error)` is the task's `reason`."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The image format named by the first bytes (`jpeg`, `png`, `webp`), or None."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def open_image(data: bytes, *, max_pixels: int, formats: tuple[str, ...] = FORMATS) -> Image.Image:
+    """Decode `data` into an upright RGB image, refusing other formats and more than `max_pixels`.
+
+    The pixel count is checked from the header, before anything is decoded.
+    """
+    fmt = sniff_format(data)
+    if fmt is None or fmt not in formats:
+        raise InputError("UNSUPPORTED_IMAGE_FORMAT", f"the input is not a {'/'.join(formats)} image")
+    try:
+        with Image.open(io.BytesIO(data), formats=[fmt.upper()]) as img:
+            width, height = img.size
+            if width * height > max_pixels:
+                raise InputError(
+                    "IMAGE_TOO_MANY_PIXELS", f"{width}x{height} is more than {max_pixels} pixels"
+                )
+            upright = ImageOps.exif_transpose(img)
+            return upright.convert("RGB")
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise InputError("IMAGE_DECODE_FAILED", f"the {fmt} image could not be decoded ({e})") from e
+
+
+def encode(image: Image.Image, image_type: str = "png") -> bytes:
+    """Encode an RGBA cutout as `png` or lossless `webp` (alpha kept), or `jpeg` (flattened on white)."""
+    buf = io.BytesIO()
+    if image_type == "png":
+        image.save(buf, "PNG", compress_level=3)  # 0.1 s for 1 MP instead of 0.3 s at 6, 12 % larger
+    elif image_type == "webp":
+        image.save(buf, "WEBP", lossless=True)
+    elif image_type == "jpeg":
+        flat = Image.new("RGB", image.size, (255, 255, 255))
+        flat.paste(image, mask=image.getchannel("A"))
+        flat.save(buf, "JPEG", quality=90)
+    else:
+        raise ValueError(f"unknown image type {image_type!r}; expected one of {OUTPUT_TYPES}")
+    return buf.getvalue()
