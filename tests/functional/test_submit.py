@@ -24,7 +24,8 @@ def test_sample_notification_admits_the_upload_with_one_execution(world):
 
     assert response == {"batchItemFailures": []}
     [execution] = world.executions()
-    source = SourceObject(INPUT_BUCKET, SAMPLE_KEY, put["VersionId"], put["ETag"].strip('"'))
+    sequencer = "0055AED6DCD90281E5"  # the sample event's
+    source = SourceObject(INPUT_BUCKET, SAMPLE_KEY, put["VersionId"], put["ETag"].strip('"'), sequencer)
     assert execution["name"] == execution_name(source)
     state = execution_input(world, execution)
     assert state["source"] == source.to_dict()

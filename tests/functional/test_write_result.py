@@ -80,3 +80,20 @@ def test_a_task_that_did_not_succeed_has_no_cutout(world):
     task_id = world.finished_task(KEY, photo())
     with pytest.raises(ResultRejectedError, match="FAILED"):
         world.invoke(world.load("write_result"), write_event(task_id))
+
+
+def test_an_older_upload_never_overwrites_a_newer_ones_cutout(world):
+    """Notifications can arrive out of order: S3's sequencer says which upload of a key is newer."""
+    app = world.load("write_result")
+    newer = write_event(world.finished_task(KEY, photo(90, 60)))
+    newer["source"]["sequencer"] = "0055AED6DCD90281E6"
+    older = write_event(world.finished_task(KEY, photo(60, 40)))
+    older["source"]["sequencer"] = "0055AED6DCD90281E5"
+
+    world.invoke(app, newer)
+    skipped = world.invoke(app, older)
+
+    assert skipped["bytes"] == 0
+    obj = world.output(OUTPUT_KEY)
+    assert obj["Metadata"]["source-sequencer"] == "0055AED6DCD90281E6"
+    assert Image.open(io.BytesIO(obj["Body"].read())).size == (90, 60)

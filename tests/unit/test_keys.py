@@ -3,7 +3,15 @@ from dataclasses import replace
 
 import pytest
 
-from cutout.keys import SourceObject, decode_event_key, execution_name, failure_key, output_key, skip_reason
+from cutout.keys import (
+    SourceObject,
+    decode_event_key,
+    execution_name,
+    failure_key,
+    output_key,
+    sequencer_after,
+    skip_reason,
+)
 from tests.events import load_event
 
 
@@ -82,3 +90,19 @@ def test_execution_name_for_unicode_and_long_keys():
 def test_revision_prefers_version_over_etag():
     assert SourceObject("b", "k", version_id="v", etag="e").revision == "v"
     assert SourceObject("b", "k", etag="e").revision == "e"
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "after"),
+    [
+        ("0055AED6DCD90281E6", "0055AED6DCD90281E5", True),
+        ("0055AED6DCD90281E5", "0055AED6DCD90281E6", False),
+        ("0055AED6DCD90281E5", "0055AED6DCD90281E5", False),
+        ("0100", "FF", True),  # left-padded before comparing, as S3 documents
+        ("ff", "0FE", True),
+        (None, "01", False),
+        ("01", None, False),
+    ],
+)
+def test_sequencers_compare_as_s3_documents(a, b, after):
+    assert sequencer_after(a, b) is after

@@ -47,6 +47,7 @@ def s3_records(body: str) -> list[SourceObject]:
                 key=decode_event_key(obj["key"]),
                 version_id=obj.get("versionId") or None,
                 etag=obj.get("eTag") or None,
+                sequencer=obj.get("sequencer") or None,
             )
         )
     return found

@@ -23,6 +23,7 @@ class SourceObject:
     key: str
     version_id: str | None = None
     etag: str | None = None
+    sequencer: str | None = None  # S3's order of events for one key (hex, compare left-padded)
 
     @property
     def revision(self) -> str:
@@ -42,8 +43,21 @@ class SourceObject:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SourceObject:
         return cls(
-            bucket=data["bucket"], key=data["key"], version_id=data.get("version_id"), etag=data.get("etag")
+            bucket=data["bucket"],
+            key=data["key"],
+            version_id=data.get("version_id"),
+            etag=data.get("etag"),
+            sequencer=data.get("sequencer"),
         )
+
+
+def sequencer_after(a: str | None, b: str | None) -> bool:
+    """True when event sequencer ``a`` comes strictly after ``b`` for the same key. S3 documents them as
+    hex strings to compare after left-padding the shorter with zeros; unknown ones compare as not after."""
+    if not a or not b:
+        return False
+    width = max(len(a), len(b))
+    return a.upper().rjust(width, "0") > b.upper().rjust(width, "0")
 
 
 def decode_event_key(raw_key: str) -> str:

@@ -10,10 +10,11 @@ from urllib.parse import quote, urlsplit
 import urllib3
 from aws_lambda_powertools.metrics import MetricUnit
 from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
 
 from cutout.errors import ResultDownloadError, ResultRejectedError
 from cutout.imaging import probe
-from cutout.keys import SourceObject, output_key
+from cutout.keys import SourceObject, output_key, sequencer_after
 from cutout.novita import NovitaClient, redact
 from cutout.observability import logger, metrics
 from cutout.settings import Settings, is_loopback
@@ -72,6 +73,16 @@ def write_cutout(
     """Fetch the finished task's result URL afresh (it is never carried in state), check it, stream it
     into ``<output prefix><key>.png``; returns ``{"bucket", "key", "bytes"}``. Idempotent: a second
     write of the same task overwrites the same key with the same image."""
+    key = output_key(source.key, settings)
+    newer = _newer_source(s3, settings.output_bucket, key, source)
+    if newer:
+        # A later upload of the same key already has its cutout there: do not put an older one over it
+        # (notifications may arrive out of order; S3's sequencer tells which upload is newer).
+        logger.info(
+            "superseded: a newer upload's cutout is already written", extra={"newer_sequencer": newer}
+        )
+        metrics.add_metric(name="CutoutsSuperseded", unit=MetricUnit.Count, value=1)
+        return {"bucket": settings.output_bucket, "key": key, "bytes": 0}
     result = novita.task_result(task_id)
     if result.status != "SUCCEED" or not result.images:
         raise ResultRejectedError(
@@ -85,7 +96,6 @@ def write_cutout(
         raise ResultDownloadError(f"result download failed: {type(exc).__name__}") from None
     try:
         stream, image_format = _checked_stream(response, settings.max_result_bytes)
-        key = output_key(source.key, settings)
         s3.upload_fileobj(
             stream,
             settings.output_bucket,
@@ -123,11 +133,26 @@ def _checked_stream(response: urllib3.BaseHTTPResponse, cap: int) -> tuple[_Capp
     return _CappedStream(response, head, cap), info.format
 
 
+def _newer_source(s3: Any, bucket: str, key: str, source: SourceObject) -> str | None:
+    """The sequencer of the upload behind the cutout already at ``key``, if that upload is newer."""
+    try:
+        existing = s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+            return None
+        raise
+    theirs = existing.get("Metadata", {}).get("source-sequencer")
+    return theirs if sequencer_after(theirs, source.sequencer) else None
+
+
 def _metadata(source: SourceObject, task_id: str) -> dict[str, str]:
     """S3 user metadata must be ASCII: the key is percent-encoded."""
-    return {
+    metadata = {
         "source-bucket": source.bucket,
         "source-key": quote(source.key, safe="/"),
         "source-version": source.revision,
         "task-id": task_id,
     }
+    if source.sequencer:
+        metadata["source-sequencer"] = source.sequencer
+    return metadata
