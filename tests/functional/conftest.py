@@ -31,13 +31,14 @@ OUTPUT_BUCKET = "cutout-output-123456789012-3f2a9c1e"
 
 @dataclass
 class FakeContext:
+    remaining_ms: int = 30_000
     function_name: str = "cutout-function"
     memory_limit_in_mb: int = 256
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:cutout-function"
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     def get_remaining_time_in_millis(self) -> int:
-        return 30_000
+        return self.remaining_ms
 
 
 @dataclass
@@ -66,9 +67,9 @@ class World:
             spec.loader.exec_module(module)
         return module
 
-    def invoke(self, module: ModuleType, event: Any) -> Any:
+    def invoke(self, module: ModuleType, event: Any, remaining_ms: int = 30_000) -> Any:
         with mock.patch.dict(os.environ, self.env):
-            return module.lambda_handler(event, FakeContext())
+            return module.lambda_handler(event, FakeContext(remaining_ms))
 
     def upload(self, key: str, body: bytes) -> dict[str, Any]:
         return self.s3.put_object(Bucket=INPUT_BUCKET, Key=key, Body=body)

@@ -3,6 +3,7 @@ import time
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from cutout.errors import ProviderAuthError, ProviderUnavailableError, SecretUnavailableError
 from tests.events import load_event
@@ -120,3 +121,35 @@ def test_the_api_key_never_reaches_logs_or_state(world, capsys):
     result = world.invoke(world.load("send"), admitted(world))
     assert API_KEY not in capsys.readouterr().out
     assert API_KEY not in json.dumps(result)
+
+
+def test_a_submission_left_in_progress_by_a_timed_out_invocation_expires_with_it(world):
+    """A killed invocation (timeout, crash) leaves the idempotency record IN_PROGRESS: it must block a
+    concurrent retry, but only until the killed invocation's own deadline."""
+    state = admitted(world)
+    app = world.load("send")
+    real_submit = app.sender._novita.submit
+
+    def killed(_url):
+        raise SystemExit("the Lambda runtime killed the invocation")  # not an Exception: no clean-up runs
+
+    app.sender._novita.submit = killed
+    with pytest.raises(SystemExit):
+        world.invoke(app, state, remaining_ms=1500)
+    app.sender._novita.submit = real_submit
+
+    with pytest.raises(IdempotencyAlreadyInProgressError):  # Step Functions retries this one
+        world.invoke(app, state)
+    time.sleep(1.6)
+    assert world.invoke(app, state)["task_id"]
+    assert world.accepted() == 1
+
+
+def test_the_presigned_input_url_expires_in_minutes(world, caplog):
+    caplog.set_level("INFO", logger="werkzeug")  # the emulated S3 logs each request it serves
+    task_id = world.invoke(world.load("send"), admitted(world))["task_id"]
+    while not world.novita.task_result(task_id).finished:  # the provider fetches the image from its worker
+        time.sleep(0.05)
+    fetches = [r.getMessage() for r in caplog.records if "X-Amz-Expires=" in r.getMessage()]
+    assert fetches
+    assert all("X-Amz-Expires=300&" in line for line in fetches)
