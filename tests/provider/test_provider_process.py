@@ -44,11 +44,13 @@ def test_logs_name_each_request_but_never_a_key_a_signature_or_a_token(api, prov
 
 
 def test_stop_ends_the_workers_and_closes_the_port(engine, http):
+    before = set(threading.enumerate())  # other providers (other test modules) may be running
     provider = LocalProvider(ProviderConfig(api_keys=(KEY,), port=0, workers=3), engine=engine).start()
     url = provider.base_url + "/_local/health"
     assert http.request("GET", url).json()["engine_loaded"] is True
+    assert [t for t in threading.enumerate() if t not in before and t.name.startswith("provider-")]
     provider.stop()
-    assert not [t for t in threading.enumerate() if t.name.startswith("provider-")]
+    assert not [t for t in threading.enumerate() if t not in before and t.name.startswith("provider-")]
     with pytest.raises(urllib3.exceptions.NewConnectionError):
         http.request("GET", url)
 

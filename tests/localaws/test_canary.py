@@ -1,0 +1,88 @@
+"""Canary: each moto patch still takes effect (moto 5.2.5). If one of these fails after an upgrade, a patch
+point in cutout_local/aws/patches.py moved: fix it there before trusting any other local test."""
+
+import inspect
+import json
+from pathlib import Path
+
+from cutout_local.aws import patches
+from tests.localaws.conftest import read_json, upload
+
+
+def test_every_patch_is_in_place_while_the_stack_runs(deployed):
+    active = patches.active()
+    assert len(active) == 13  # 11 always + 2 for fast time
+    for patch in active:
+        assert inspect.getattr_static(patch.owner, patch.attribute) is patch.replacement, patch.why
+
+
+def test_state_machine_is_in_the_executing_backend_with_its_substitutions(deployed):
+    sfn = deployed.client("stepfunctions")
+    arn = deployed.outputs["StateMachineArn"]
+    assert arn in [m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]]
+    definition = sfn.describe_state_machine(stateMachineArn=arn)["definition"]
+    assert "${" not in definition
+    assert deployed.resources["CheckStatusFunction"] in definition
+    assert '"$$.Execution.Name"' in definition  # DefinitionSubstitutions did not go through Fn::Sub
+
+
+def test_input_bucket_notifies_the_ingest_queue_for_its_prefix(deployed):
+    config = deployed.client("s3").get_bucket_notification_configuration(
+        Bucket=deployed.outputs["InputBucketName"]
+    )
+    [queue_config] = config["QueueConfigurations"]
+    assert queue_config["QueueArn"].endswith(deployed.resources["IngestQueue"].rsplit("/", 1)[-1])
+    assert queue_config["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "incoming/"}]
+
+
+def test_functions_get_the_layer_the_secret_and_string_environment(deployed):
+    config = deployed.client("lambda").get_function(FunctionName=deployed.resources["SubmitFunction"])[
+        "Configuration"
+    ]
+    [layer] = config["Layers"]
+    assert ":layer:canary-common:" in layer["Arn"]
+    [version] = deployed.client("lambda").list_layer_versions(LayerName="canary-common")["LayerVersions"]
+    assert version["CompatibleArchitectures"] == ["arm64"]
+    env = config["Environment"]["Variables"]
+    assert env["WAIT_SECONDS"] == "30"
+    assert env["API_KEY_SECRET_ARN"] == deployed.outputs["ApiKeySecretArn"]
+    assert config["Architectures"] == ["arm64"]
+
+
+def test_secret_queue_policy_alarm_and_public_access_block_exist(deployed):
+    secret = deployed.client("secretsmanager").get_secret_value(SecretId=deployed.outputs["ApiKeySecretArn"])
+    assert json.loads(secret["SecretString"])["user"] == "canary"
+    attrs = deployed.client("sqs").get_queue_attributes(
+        QueueUrl=deployed.outputs["IngestQueueUrl"], AttributeNames=["Policy"]
+    )["Attributes"]
+    assert json.loads(attrs["Policy"])["Statement"][0]["Principal"] == {"Service": "s3.amazonaws.com"}
+    [alarm] = deployed.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    block = deployed.client("s3").get_public_access_block(Bucket=deployed.outputs["InputBucketName"])
+    assert block["PublicAccessBlockConfiguration"]["BlockPublicAcls"] is True
+
+
+def test_bucket_name_is_derived_from_the_stack_id(deployed):
+    stack_id = deployed.client("cloudformation").describe_stacks(StackName="cutout")["Stacks"][0]["StackId"]
+    assert deployed.outputs["InputBucketName"] == "canary-in-" + stack_id.split("/")[2].split("-")[4]
+
+
+def test_an_upload_runs_in_process_through_the_layer_to_success(deployed):
+    aws = deployed
+    upload(aws, "incoming/a+b (1).csv")
+
+    [execution] = aws.wait_for_executions(n=1)
+
+    assert execution["status"] == "SUCCEEDED"
+    assert aws.waits == [30, 30]
+    assert [i.function for i in aws.invocations if i.function != "SubmitFunction"] == [
+        "CheckStatusFunction", "CheckStatusFunction", "WriteResultFunction",
+    ]  # fmt: skip
+    result = read_json(aws, "OutputBucketName", "results/incoming/a+b (1).csv.json")
+    assert result["layer_marker"] == "canary-layer-v1"
+    assert Path(result["layer_file"]).parts[-3:] == ("python", "canary_common", "__init__.py")
+    assert result["execution"] == execution["name"]
+    assert result["service"] == "canary"
+    assert result["function_name"] == result["env_function_name"] == aws.resources["WriteResultFunction"]
+    assert result["module"].startswith("lambda_cutout_WriteResultFunction")
+    assert 0 < result["remaining_ms"] <= 30_000
