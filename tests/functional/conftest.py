@@ -21,12 +21,13 @@ from moto.server import ThreadedMotoServer
 
 from cutout.novita import NovitaClient, new_pool_manager
 from cutout_local.provider import LocalProvider, ProviderConfig, key_id
+from tests.environment import FUNCTION_ENV
 from tests.events import load_event
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "sk_functional_0123456789abcdef"
-INPUT_BUCKET = "cutout-input-123456789012-3f2a9c1e"
-OUTPUT_BUCKET = "cutout-output-123456789012-3f2a9c1e"
+INPUT_BUCKET = FUNCTION_ENV["INPUT_BUCKET"]
+OUTPUT_BUCKET = FUNCTION_ENV["OUTPUT_BUCKET"]
 
 
 @dataclass
@@ -175,22 +176,12 @@ def world(moto_endpoint, provider):
         roleArn="arn:aws:iam::123456789012:role/cutout-state-machine",
     )["stateMachineArn"]
     env = {
+        **FUNCTION_ENV,
         "INPUT_BUCKET": INPUT_BUCKET,
         "OUTPUT_BUCKET": OUTPUT_BUCKET,
-        "INPUT_PREFIX": "uploads/",
-        "ACCEPTED_SUFFIXES": ".jpg,.jpeg,.png",
-        "OUTPUT_PREFIX": "cutouts/",
-        "FAILURE_PREFIX": "failures/",
         "PROVIDER_BASE_URL": provider.base_url,
         "RESULT_URL_ALLOWED_HOSTS": "127.0.0.1",
         "API_KEY_SECRET_ARN": secret_arn,
-        "PROVIDER_TIMEOUT_SECONDS": "10",
-        "PRESIGN_EXPIRY_SECONDS": "300",
-        "MAX_TASK_WAIT_SECONDS": "900",
-        "SUBMISSIONS_PER_MINUTE": "10",
-        "MAX_INPUT_BYTES": "31457280",
-        "MAX_INPUT_MEGAPIXELS": "16",
-        "MAX_RESULT_BYTES": "104857600",
         "STATE_MACHINE_ARN": machine,
         "RATE_LIMIT_TABLE": "cutout-rate-limit",
         "IDEMPOTENCY_TABLE": "cutout-idempotency",
