@@ -1,7 +1,9 @@
 """LocalAws as a process-level resource: environment, patches, one stack after another, errors."""
 
+import io
 import json
 import os
+import zipfile
 
 import pytest
 
@@ -80,3 +82,33 @@ def test_deleting_the_stack_removes_the_state_machine_from_the_executing_backend
 
     assert aws.client("stepfunctions").list_state_machines()["stateMachines"] == []
     assert aws.client("lambda").list_functions()["Functions"] == []
+
+
+@pytest.mark.parametrize(
+    ("handler", "code", "error_type"),
+    [
+        ("app.lambda_handler", "import not_a_module\n", "Runtime.ImportModuleError"),
+        ("nowhere.lambda_handler", "", "Runtime.ImportModuleError"),
+        ("app.lambda_handler", "def lambda_handler(:\n", "Runtime.UserCodeSyntaxError"),
+        ("app.handler", "def lambda_handler(event, context): pass\n", "Runtime.HandlerNotFound"),
+        ("app.lambda_handler", "def lambda_handler(event, context): return {1, 2}\n", "Runtime.MarshalError"),
+    ],
+)
+def test_a_function_that_cannot_start_or_answer_fails_like_the_runtime(aws, handler, code, error_type):
+    lam = aws.client("lambda")
+    role = aws.client("iam").get_role(RoleName=aws.resources["CheckStatusFunctionRole"])["Role"]["Arn"]
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("app.py", code)
+    lam.create_function(
+        FunctionName="broken",
+        Runtime="python3.13",
+        Role=role,
+        Handler=handler,
+        Code={"ZipFile": archive.getvalue()},
+    )
+
+    response = lam.invoke(FunctionName="broken")
+
+    assert response["FunctionError"] == "Handled"
+    assert json.loads(response["Payload"].read())["errorType"] == error_type

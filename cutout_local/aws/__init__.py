@@ -1,0 +1,18 @@
+"""Emulated AWS for the local stack: the real ``template.yaml`` and ASL deployed on moto, Lambdas in-process.
+
+    from cutout_local.aws import LocalAws
+
+    with LocalAws(template="template.yaml", parameters={...}) as aws:
+        aws.client("s3").put_object(Bucket=aws.outputs["InputBucketName"], Key="incoming/a.png", Body=...)
+        [execution] = aws.wait_for_executions(n=1)
+
+Modules: ``stack`` (LocalAws), ``sam`` (package, translate, check, create_stack), ``cfn_models`` (what moto's
+CloudFormation lacks, and the table of what is emulated), ``lambda_runtime`` (in-process Lambda),
+``sqs_poller`` (SQS -> Lambda like the Lambda poller), ``patches`` (every moto-private patch point, pinned).
+"""
+
+from cutout_local.aws.lambda_runtime import Invocation, LambdaContext
+from cutout_local.aws.sam import UnsupportedTemplateError
+from cutout_local.aws.stack import LocalAws
+
+__all__ = ["Invocation", "LambdaContext", "LocalAws", "UnsupportedTemplateError"]

@@ -1,0 +1,173 @@
+"""Every moto-private patch point of the local stack, in one place. Pinned: moto 5.2.5.
+
+moto offers no public hook for what the local stack needs, so while a ``LocalAws`` runs, the attributes
+listed by :func:`patch_points` are replaced and the originals are put back by :func:`uninstall`. Each one can
+silently stop taking effect when moto changes: :func:`install` refuses any other moto version, and
+``tests/localaws`` has a test that fails if a patch no longer has its effect (test_canary.py first).
+
+Replaced (module paths under ``moto.``), and why:
+
+- ``awslambda.models.LambdaFunction._invoke_lambda``: runs the code in Docker; we run it in-process
+  (lambda_runtime.py).
+- ``awslambda.models.LambdaBackend.send_sqs_batch``: one invocation per message inside SendMessage, fake
+  ``ApproximateReceiveCount``, ``batchItemFailures`` deleted as if successful (sqs_poller.py).
+- ``stepfunctions.parser.models.StepFunctionsParserBackend.start_execution``: a start without ``name``
+  names the execution "None", so the second one fails; AWS uses a UUID.
+- ``cloudformation.parsing.get_model_list``: no model for ``AWS::SecretsManager::Secret``,
+  ``AWS::SQS::QueuePolicy``, ``AWS::CloudWatch::Alarm``, ``AWS::S3::BucketPolicy`` (cfn_models.py).
+- ``s3.models.FakeBucket.create_from_cloudformation_json``: drops ``NotificationConfiguration``,
+  ``PublicAccessBlockConfiguration``, ``VersioningConfiguration``.
+- ``awslambda.models.LambdaFunction.create_from_cloudformation_json``: drops ``Layers``,
+  ``Architectures``, ``Tags``, ``TracingConfig``; keeps a number in ``Environment`` as a number.
+- ``awslambda.models.LayerVersion.create_from_cloudformation_json``, ``.cloudformation_name_type``,
+  ``.physical_resource_id`` (added): drops ``CompatibleArchitectures``, ignores ``LayerName``, and a
+  ``Ref`` to a layer version is None.
+- ``stepfunctions.models.StateMachine.create_from_cloudformation_json`` and
+  ``.delete_from_cloudformation_json``: reads only ``DefinitionString``, ignores
+  ``DefinitionSubstitutions``, and uses the static backend, which is not the one that serves the API
+  once ``execute_state_machine`` is on.
+- fast time only: ``stepfunctions.parser.asl.component.state.wait.wait_function.WaitFunction
+  ._wait_interval`` (a Wait returns at once and records its seconds) and
+  ``stepfunctions.parser.asl.component.common.retry.retrier_decl.time`` (a Retry interval is recorded,
+  not slept).
+"""
+
+from __future__ import annotations
+
+import types
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cutout_local.aws import cfn_models
+
+MOTO_VERSION = "5.2.5"
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Patch:
+    owner: Any
+    attribute: str
+    replacement: Any
+    why: str
+    adds: bool = False
+    """True: moto has no such attribute and we add one. False: a missing attribute means moto moved it."""
+
+
+def patch_points(
+    invoke: Callable[..., tuple[str, bool, str]],
+    deliver: Callable[..., bool],
+    waits: list[float] | None = None,
+    retry_sleeps: list[float] | None = None,
+) -> list[Patch]:
+    """The patches, given the in-process ``invoke(fn, event)``, the SQS ``deliver(backend, arn, messages,
+    queue_arn)`` and, for fast time, the lists that record Wait seconds and Retry intervals."""
+    from moto.awslambda.models import LambdaBackend, LambdaFunction, LayerVersion
+    from moto.cloudformation import parsing
+    from moto.s3.models import FakeBucket
+    from moto.stepfunctions.models import StateMachine
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original_start = StepFunctionsParserBackend.start_execution
+    original_models = parsing.get_model_list
+    original_bucket = FakeBucket.create_from_cloudformation_json.__func__
+
+    def start_execution(
+        self: Any, state_machine_arn: str, name: str | None = None, *args: Any, **kw: Any
+    ) -> Any:
+        return original_start(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kw)
+
+    def invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
+        return invoke(self, event)
+
+    def send_sqs_batch(self: Any, function_arn: str, messages: list[Any], queue_arn: str) -> bool:
+        return deliver(self, function_arn, messages, queue_arn)
+
+    def models() -> list[Any]:
+        return [*original_models(), *cfn_models.EXTRA_MODELS]
+
+    cfn = "create_from_cloudformation_json"
+    patches = [
+        Patch(LambdaFunction, "_invoke_lambda", invoke_lambda, "Lambda code runs in-process, not in Docker"),
+        Patch(LambdaBackend, "send_sqs_batch", send_sqs_batch, "SQS batches are delivered like the poller's"),
+        Patch(StepFunctionsParserBackend, "start_execution", start_execution, "a nameless start gets a UUID"),
+        Patch(parsing, "get_model_list", models, "CloudFormation models for the types moto lacks"),
+        Patch(FakeBucket, cfn, cfn_models.bucket_create(original_bucket), "bucket notification and settings"),
+        Patch(
+            LambdaFunction, cfn, classmethod(cfn_models.function_create), "function Layers, env as strings"
+        ),
+        Patch(LayerVersion, cfn, classmethod(cfn_models.layer_create), "layer CompatibleArchitectures"),
+        Patch(LayerVersion, "cloudformation_name_type", staticmethod(lambda: "LayerName"), "layer LayerName"),
+        Patch(LayerVersion, "physical_resource_id", property(lambda lv: lv.arn), "Ref to a layer", adds=True),
+        Patch(StateMachine, cfn, classmethod(cfn_models.state_machine_create), "state machine that executes"),
+        Patch(
+            StateMachine,
+            "delete_from_cloudformation_json",
+            classmethod(cfn_models.state_machine_delete),
+            "delete_stack deletes the executing state machine",
+        ),
+    ]
+    if waits is not None and retry_sleeps is not None:
+        from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+        from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import (
+            WaitFunction,
+        )
+
+        def wait_interval(self: Any, env: Any, wait_seconds: float) -> None:
+            waits.append(wait_seconds)
+
+        patches += [
+            Patch(WaitFunction, "_wait_interval", wait_interval, "fast Wait"),
+            Patch(retrier_decl, "time", types.SimpleNamespace(sleep=retry_sleeps.append), "fast Retry"),
+        ]
+    return patches
+
+
+_installed: list[tuple[Patch, Any]] = []
+
+
+def install(patches: list[Patch]) -> None:
+    """Apply ``patches``; refuses a moto other than :data:`MOTO_VERSION` and a second installation."""
+    import moto
+
+    if moto.__version__ != MOTO_VERSION:
+        raise RuntimeError(
+            f"cutout_local.aws patches moto internals and is pinned to moto {MOTO_VERSION}; found "
+            f"{moto.__version__}. Re-check every patch point in {__name__} before changing the pin."
+        )
+    if _installed:
+        raise RuntimeError("the local AWS patches are already installed: one LocalAws per process at a time")
+    for patch in patches:
+        if hasattr(patch.owner, patch.attribute) == patch.adds:
+            uninstall()
+            state = "already has" if patch.adds else "has no"
+            raise RuntimeError(f"moto {state} {patch.owner.__name__}.{patch.attribute} ({patch.why})")
+        _installed.append((patch, patch.owner.__dict__.get(patch.attribute, _MISSING)))
+        setattr(patch.owner, patch.attribute, patch.replacement)
+    _clear_model_caches()
+
+
+def uninstall() -> None:
+    """Put every original back (idempotent)."""
+    while _installed:
+        patch, original = _installed.pop()
+        if original is _MISSING:
+            delattr(patch.owner, patch.attribute)
+        else:
+            setattr(patch.owner, patch.attribute, original)
+    _clear_model_caches()
+
+
+def active() -> list[Patch]:
+    """The patches installed now."""
+    return [patch for patch, _ in _installed]
+
+
+def _clear_model_caches() -> None:
+    from moto.cloudformation import parsing
+
+    parsing.get_model_map.cache_clear()
+    parsing.get_name_type_map.cache_clear()

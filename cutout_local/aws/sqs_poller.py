@@ -1,0 +1,182 @@
+"""SQS -> Lambda event source mappings, delivered the way the Lambda service's poller does it.
+
+moto 5.2.5 has no poller. When a message is sent, ``Queue.add_message`` receives up to ``BatchSize`` visible
+messages for each enabled mapping and calls ``LambdaBackend.send_sqs_batch``, which invokes the function once
+*per message*, inside the ``SendMessage`` (or S3 ``PutObject``) request, fakes ``ApproximateReceiveCount``,
+and deletes the messages a function reported in ``batchItemFailures``. :meth:`SqsPoller.deliver` replaces
+``send_sqs_batch`` (see ``patches.py``): it hands the received batch to one worker thread and returns at
+once, and the worker
+
+- invokes the function once with the whole batch (real ``ApproximateReceiveCount``, ``SentTimestamp``,
+  ``md5OfBody``, message attributes),
+- deletes the messages that succeeded: all of them, or with ``ReportBatchItemFailures`` all but the reported
+  ones (an unreadable response or an unknown ``itemIdentifier`` fails the whole batch, as on AWS),
+- leaves the failed ones to come back: after the queue's ``VisibilityTimeout``, as on AWS, or at once when
+  ``fail_fast`` (fast time). The redrive policy moves a message to its DLQ on the receive after
+  ``maxReceiveCount``, as on AWS (moto does that part).
+
+Nothing receives a message that came back unless something polls: :meth:`poll` (``LocalAws.redeliver``) does
+one receive round, and ``poll_seconds`` runs one every so many seconds in the worker (a long-running stack).
+Because delivery is asynchronous, callers wait for it with :meth:`settle`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from typing import Any
+
+LOG = logging.getLogger(__name__)
+
+
+class SqsPoller:
+    """The worker that delivers SQS batches to their functions (see the module docstring)."""
+
+    def __init__(self, account_id: str, region: str, *, fail_fast: bool, poll_seconds: float | None) -> None:
+        self.account_id, self.region = account_id, region
+        self.fail_fast, self.poll_seconds = fail_fast, poll_seconds
+        self._work: queue.Queue[tuple[str, list[Any], str] | None] = queue.Queue()
+        self._pending = 0
+        self._idle = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="local-sqs-poller", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30) -> None:
+        if self._thread is not None:
+            self._work.put(None)
+            self._thread.join(timeout)
+            self._thread = None
+
+    def deliver(self, lambda_backend: Any, function_arn: str, messages: list[Any], queue_arn: str) -> bool:
+        """Replacement for ``LambdaBackend.send_sqs_batch``. Empties ``messages`` so that moto's caller
+        deletes none of them: the worker deletes what succeeded once the function has run."""
+        if messages:
+            with self._idle:
+                self._pending += 1
+            self._work.put((function_arn, list(messages), queue_arn))
+            messages.clear()
+        return True
+
+    def poll(self) -> int:
+        """One receive round for every enabled SQS mapping, like one turn of the Lambda poller: the
+        messages visible now are received in batches of ``BatchSize`` and handed to the worker; returns
+        their number."""
+        from moto.sqs.models import sqs_backends
+
+        sqs = sqs_backends[self.account_id][self.region]
+        handed = 0
+        for q in list(sqs.queues.values()):
+            for function_arn, esm in list(q.lambda_event_source_mappings.items()):
+                budget = len(q.messages) if esm.enabled else 0
+                while budget > 0:
+                    messages = sqs.receive_message(
+                        q.name, min(budget, esm.batch_size or 10), 0, q.visibility_timeout
+                    )
+                    if not messages:
+                        break
+                    budget -= len(messages)
+                    handed += len(messages)
+                    self.deliver(None, function_arn, messages, q.queue_arn)
+        return handed
+
+    def settle(self, timeout: float = 60) -> None:
+        """Wait until every batch handed over so far has been processed."""
+        with self._idle:
+            if not self._idle.wait_for(lambda: self._pending == 0, timeout):
+                raise TimeoutError(f"SQS deliveries still running after {timeout} s")
+
+    def _run(self) -> None:
+        while True:
+            try:
+                item = self._work.get(timeout=self.poll_seconds)
+            except queue.Empty:
+                self._safely(self.poll)
+                continue
+            if item is None:
+                return
+            try:
+                self._safely(self._process, *item)
+            finally:
+                with self._idle:
+                    self._pending -= 1
+                    self._idle.notify_all()
+
+    def _safely(self, fn: Any, *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception:  # the worker must survive anything a delivery does
+            LOG.exception("SQS delivery failed")
+
+    def _process(self, function_arn: str, messages: list[Any], queue_arn: str) -> None:
+        from moto.awslambda.utils import get_backend
+        from moto.sqs.models import sqs_backends
+
+        lambda_backend = get_backend(self.account_id, self.region)
+        sqs = sqs_backends[self.account_id][self.region]
+        queue_name = queue_arn.rsplit(":", 1)[-1]
+        event = {"Records": [_record(m, queue_arn, self.region) for m in messages]}
+        response_headers: dict[str, Any] = {}
+        payload = lambda_backend.invoke(
+            function_name=function_arn, qualifier=None, body=json.dumps(event), headers={},
+            response_headers=response_headers,
+        )  # fmt: skip
+        if "x-amz-function-error" in response_headers:
+            failed = {m.id for m in messages}
+        else:
+            esm = sqs.get_queue(queue_name).lambda_event_source_mappings.get(function_arn)
+            reports = esm is not None and "ReportBatchItemFailures" in (esm.function_response_types or [])
+            failed = _reported_failures(payload, {m.id for m in messages}) if reports else set()
+        for m in messages:
+            if m.id not in failed:
+                sqs.delete_message(queue_name, m.receipt_handle)
+            elif self.fail_fast:
+                sqs.change_message_visibility(queue_name, m.receipt_handle, visibility_timeout=0)
+
+
+def _reported_failures(payload: Any, ids: set[str]) -> set[str]:
+    """The message ids a ``ReportBatchItemFailures`` response names; all of ``ids`` when it is malformed."""
+    try:
+        response = json.loads(payload or "null")
+        if response is None:
+            return set()
+        items = response.get("batchItemFailures") or []
+        failed = {item["itemIdentifier"] for item in items}
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return ids
+    return failed if failed <= ids else ids
+
+
+def _record(m: Any, queue_arn: str, region: str) -> dict[str, Any]:
+    attributes = {
+        "ApproximateReceiveCount": str(m.approximate_receive_count),
+        "SentTimestamp": str(m.sent_timestamp),
+        "SenderId": str(m.sender_id),
+        "ApproximateFirstReceiveTimestamp": str(m.approximate_first_receive_timestamp),
+    }
+    if m.group_id:
+        attributes.update(MessageGroupId=m.group_id, MessageDeduplicationId=m.deduplication_id or "")
+    return {
+        "messageId": m.id,
+        "receiptHandle": m.receipt_handle,
+        "body": m.body,
+        "attributes": attributes,
+        "messageAttributes": {
+            name: {
+                "dataType": a["DataType"],
+                "stringValue": a.get("StringValue"),
+                "binaryValue": a.get("BinaryValue"),
+                "stringListValues": [],
+                "binaryListValues": [],
+            }
+            for name, a in m.message_attributes.items()
+        },
+        "md5OfBody": m.body_md5,
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
