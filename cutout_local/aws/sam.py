@@ -2,8 +2,9 @@
 
 1. :func:`load_template` reads the YAML with the short tags (``!Ref``, ``!GetAtt A.B``, ``!Sub`` ...).
 2. :func:`package` zips every local ``CodeUri``/``ContentUri`` into an (emulated) S3 bucket and uploads each
-   local ``DefinitionUri``, rewriting them to ``s3://`` URIs. A layer with ``Metadata.BuildMethod: python*``
-   is zipped under ``python/``, as ``sam build`` lays it out (it is then on ``sys.path`` as ``/opt/python``).
+   local ``DefinitionUri``, rewriting them to ``s3://`` URIs. A Python layer (``BuildMethod: python*``, or
+   ``makefile`` with python ``CompatibleRuntimes``) is zipped under ``python/``, as its build lays it out (it
+   is then on ``sys.path`` as ``/opt/python``).
    Its ``requirements.txt`` is *not* installed: in-process, handlers import those packages from the venv.
 3. :func:`translate` expands ``AWS::Serverless-2016-10-31`` with aws-sam-translator, offline.
 4. :func:`create_stack` refuses what the emulator would drop (:func:`check_supported`), then creates it.
@@ -88,7 +89,11 @@ def package(template: dict[str, Any], base_dir: str | Path, s3: Any, bucket: str
             uri = props.get("ContentUri")
             if isinstance(uri, str) and not uri.startswith("s3://"):
                 build_method = resource.get("Metadata", {}).get("BuildMethod", "")
-                prefix = "python" if build_method.startswith("python") else ""
+                runtimes = props.get("CompatibleRuntimes", [])
+                python_layer = build_method.startswith("python") or any(
+                    r.startswith("python") for r in runtimes
+                )
+                prefix = "python" if python_layer else ""
                 props["ContentUri"] = _upload(s3, bucket, logical_id, _zip_dir(base / uri, prefix), ".zip")
         elif kind == "AWS::Serverless::StateMachine":
             uri = props.get("DefinitionUri")

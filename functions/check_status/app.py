@@ -6,7 +6,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cutout.apikey import ApiKey
 from cutout.novita import client_from, new_pool_manager
-from cutout.observability import logger, metrics, tracer
+from cutout.observability import logger, metrics
 from cutout.polling import poll_task
 from cutout.settings import Settings
 
@@ -15,7 +15,6 @@ novita = client_from(settings, ApiKey(settings.api_key_secret_arn), new_pool_man
 
 
 @logger.inject_lambda_context(correlation_id_path="task_id", clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     poll = poll_task(

@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from cutout import aws
 from cutout.failures import failure_reason, write_failure_record
 from cutout.keys import SourceObject
-from cutout.observability import logger, metrics, tracer
+from cutout.observability import logger, metrics
 from cutout.settings import Settings
 
 settings = Settings.from_env()
@@ -15,7 +15,6 @@ s3 = aws.client("s3")
 
 
 @logger.inject_lambda_context(correlation_id_path="task_id", clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     source = SourceObject.from_dict(event["source"])

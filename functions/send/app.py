@@ -23,7 +23,9 @@ sender = Sender(
     s3=aws.client("s3"),
     novita=client_from(settings, ApiKey(settings.api_key_secret_arn), new_pool_manager()),
     pacer=SubmissionPacer(aws.table(settings.rate_limit_table), settings.submissions_per_minute),
-    persistence=DynamoDBPersistenceLayer(table_name=settings.idempotency_table),
+    persistence=DynamoDBPersistenceLayer(
+        table_name=settings.idempotency_table, boto3_client=aws.client("dynamodb")
+    ),
     idempotency=idempotency,
 )
 

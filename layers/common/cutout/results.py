@@ -20,8 +20,10 @@ from cutout.observability import logger, metrics
 from cutout.settings import Settings, is_loopback
 
 DOWNLOAD_TIMEOUT = urllib3.Timeout(connect=3.05, read=30.0)
-# At most max_concurrency chunks are in flight: memory stays near 2 x 8 MiB whatever the image size.
+# Two parts in flight and two read ahead: memory stays near 4 x 8 MiB whatever the image size
+# (s3transfer's default read-ahead of 10 chunks alone would be 80 MiB).
 TRANSFER = TransferConfig(multipart_threshold=8 * 1024**2, multipart_chunksize=8 * 1024**2, max_concurrency=2)
+TRANSFER.max_in_memory_upload_chunks = 2
 _SNIFF_BYTES = 32
 _MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 _GENERIC_TYPES = ("", "application/octet-stream", "binary/octet-stream")
@@ -48,13 +50,17 @@ class _CappedStream:
         self.bytes_read = 0
 
     def read(self, size: int = -1) -> bytes:
-        if self._head:
-            chunk, self._head = self._head, b""
-        else:
-            try:
-                chunk = self._response.read(size if size and size > 0 else None)
-            except urllib3.exceptions.HTTPError as exc:
-                raise ResultDownloadError(f"result download broke off: {type(exc).__name__}") from None
+        """``size`` bytes (all that is left when negative), fewer only at the end of the body: s3transfer
+        takes a short read for the end of the object, and would then put it whole in one request."""
+        head, self._head = self._head, b""
+        if 0 <= size < len(head):
+            head, self._head = head[:size], head[size:]
+        wanted = -1 if size < 0 else size - len(head)
+        try:
+            rest = self._response.read(None if wanted < 0 else wanted) if wanted else b""
+        except urllib3.exceptions.HTTPError as exc:
+            raise ResultDownloadError(f"result download broke off: {type(exc).__name__}") from None
+        chunk = head + rest
         self.bytes_read += len(chunk)
         if self.bytes_read > self._cap:
             raise ResultRejectedError(f"result is larger than MAX_RESULT_BYTES ({self._cap})")

@@ -1,0 +1,629 @@
+"""End to end: N real photos through the whole local stack, with the real engine and real Wait states.
+
+The stack is ``cutout_local.stack.LocalStack`` (the real template.yaml and ASL on moto, the Lambda handlers
+in-process, the local Novita-compatible provider with the rembg U²-Net-p engine) with ``fast_waits=False``
+and a provider rate limit of 6000 a minute, so the rate limit is never the bottleneck. The six sample
+photos (``cutout_local.samples``) are uploaded in turn, first as a steady stream at a rate the engine keeps
+up with (measured first: the engine's time per photo, in this process, x ``STEADY_FACTOR``), then as a
+burst (all at once). Each phase waits for all its cutouts before the next starts.
+
+Definitions, per image (one wall clock: this process's ``time.time()``; the provider runs in this process
+and stamps its tasks with the same clock):
+- t0: the PutObject call returned (the upload is in the input bucket);
+- arrival: the first listing of the output bucket (one every ``WATCH_SECONDS``) that shows the cutout;
+- end to end = arrival - t0;
+- from the provider's task-result body, ``extra.debug_info`` (epoch ms): provider queueing =
+  execute_time - submit_time (waiting behind other tasks: one engine worker), engine = complete_time -
+  execute_time (the provider's processing: fetching the input through the presigned URL, decoding, the
+  U²-Net-p inference, PNG encoding, storing the result; the inference alone is shown separately);
+- overhead (ours) = end to end - provider queueing - engine = (submit_time - t0) + (arrival -
+  complete_time): everything before the provider accepted the task and after it finished it, nothing of
+  the provider's own time. Its parts add up to it exactly:
+  admission: t0 -> SubmitFunction starts (SQS delivery) -> execution started (checks, slot reserved,
+  StartExecution) -> SendFunction starts (WaitForSlot) -> provider accepted (presign, idempotency, POST);
+  after the engine: provider completed -> the CheckStatus invocation that saw SUCCEED returns (detection)
+  -> WriteResult starts -> WriteResult returns (cutout written) -> seen in the bucket (observation lag).
+- runtime lock: the in-process Lambda runtime runs one invocation at a time in the whole process
+  (``lambda_runtime.ENV_LOCK``: os.environ is process-wide); the time an invocation waited for it is an
+  artifact of the local stack (on AWS each invocation has its own sandbox) and is shown separately (it is
+  inside the overhead and its parts).
+
+Counts for the README's cost section, from the same run: Lambda invocations per image by function
+(``stack.aws.invocations``, timed here by wrapping the runtime's ``invoke``: in-process duration, without
+the lock wait), state transitions per image (``*StateEntered`` events of each execution's history; the
+polling benchmark's billing adds 1 for the start of the execution), polls per image (task-result requests
+made by CheckStatus, its ``count``), and GB-s per image at each function's MemorySize.
+
+Target (exit 1 if missed): in the steady stream, the median overhead per image <= 1 s.
+
+Run: .venv/bin/python bench/bench_e2e.py [--images N] [--phases steady,burst]   (last line: the figures as
+JSON; exit 1 if a target is missed)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import statistics
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "layers" / "common"))
+sys.path.insert(0, str(ROOT))
+
+from cutout_local.aws import lambda_runtime  # noqa: E402
+from cutout_local.provider import Engine  # noqa: E402
+from cutout_local.samples import sample_photos  # noqa: E402
+from cutout_local.stack import LocalStack  # noqa: E402
+
+IMAGES = 50
+PER_MINUTE = 6000  # the provider's limit and the template's SubmissionsPerMinute: never the bottleneck
+STEADY_FACTOR = 1.5  # steady stream: one upload every STEADY_FACTOR x the engine's measured time per photo
+WATCH_SECONDS = 0.05  # how often the output bucket is listed
+PHASE_TIMEOUT = 240.0
+TARGET_MEDIAN_OVERHEAD = 1.0  # s, steady stream
+FUNCTIONS = (
+    "SubmitFunction",
+    "SendFunction",
+    "CheckStatusFunction",
+    "WriteResultFunction",
+    "RecordFailureFunction",
+)
+ADMISSION = (
+    ("sqs_to_submit", "upload -> SubmitFunction starts"),
+    ("submit_to_execution", "SubmitFunction -> execution started"),
+    ("execution_to_send", "execution started -> SendFunction starts"),
+    ("send_to_provider", "SendFunction starts -> provider accepted"),
+)
+AFTER_ENGINE = (
+    ("detection", "provider completed -> CheckStatus saw SUCCEED"),
+    ("detection_to_write", "-> WriteResult starts"),
+    ("write", "WriteResult runs"),
+    ("observed", "-> seen in the bucket"),
+)
+
+
+# --- Instrumentation (this process only: class attributes wrapped before the stack starts) -----------
+
+
+@dataclass
+class Call:
+    function: str
+    memory_mb: int
+    called: float
+    started: float  # the runtime lock acquired
+    ended: float
+    event: Any
+    result: Any
+    errored: bool
+
+    @property
+    def seconds(self) -> float:
+        return self.ended - self.started
+
+    @property
+    def lock_wait(self) -> float:
+        return self.started - self.called
+
+
+@dataclass
+class Recorder:
+    calls: list[Call] = field(default_factory=list)
+    inferences: list[tuple[float, float]] = field(default_factory=list)
+    _saved: list[tuple[Any, str, Any]] = field(default_factory=list)
+
+    def install(self) -> None:
+        runtime_invoke = lambda_runtime.InProcessRuntime.invoke
+        engine_cutout = Engine.cutout
+        calls, inferences = self.calls, self.inferences
+
+        def invoke(runtime: Any, fn: Any, event: Any = None) -> tuple[str, bool, str]:
+            called = time.time()
+            # The lock is re-entrant (the original takes it again). Powertools prints each invocation's
+            # metrics (EMF) on stdout: they are kept off this report's stdout.
+            with lambda_runtime.ENV_LOCK, contextlib.redirect_stdout(io.StringIO()):
+                started = time.time()
+                payload, errored, logs = runtime_invoke(runtime, fn, event)
+                ended = time.time()
+            parsed = json.loads(event or "{}") if isinstance(event, str | bytes) else event
+            name = runtime.logical_ids.get(fn.function_name, fn.function_name)
+            result = json.loads(payload) if payload else None
+            calls.append(Call(name, int(fn.memory_size), called, started, ended, parsed, result, errored))
+            return payload, errored, logs
+
+        def cutout(engine: Any, image: Any) -> Any:
+            began = time.time()
+            try:
+                return engine_cutout(engine, image)
+            finally:
+                inferences.append((began, time.time()))
+
+        self._saved = [
+            (lambda_runtime.InProcessRuntime, "invoke", runtime_invoke),
+            (Engine, "cutout", engine_cutout),
+        ]
+        lambda_runtime.InProcessRuntime.invoke = invoke  # type: ignore[method-assign]
+        Engine.cutout = cutout  # type: ignore[method-assign]
+
+    def uninstall(self) -> None:
+        for owner, name, original in self._saved:
+            setattr(owner, name, original)
+        self._saved = []
+
+
+class BucketWatcher(threading.Thread):
+    """Lists the output bucket every WATCH_SECONDS; remembers when each key was first seen."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        super().__init__(name="bench-bucket-watcher", daemon=True)
+        self.s3 = stack.client("s3")
+        self.bucket = stack.outputs["OutputBucketName"]
+        self.seen: dict[str, float] = {}
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            began = time.time()
+            pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
+            listed = [o["Key"] for page in pages for o in page.get("Contents", [])]
+            now = time.time()
+            for key in listed:
+                self.seen.setdefault(key, now)
+            self._stop.wait(max(0.0, WATCH_SECONDS - (now - began)))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.join()
+
+
+# --- One phase ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Upload:
+    key: str
+    photo: str
+    put_began: float
+    t0: float  # PutObject returned
+
+    @property
+    def cutout_key(self) -> str:
+        return "cutouts/" + self.key.removeprefix("uploads/").rsplit(".", 1)[0] + ".png"
+
+    @property
+    def failure_key(self) -> str:
+        return f"failures/{self.key}.json"
+
+
+def photos() -> list[tuple[str, bytes]]:
+    return [(name, path.read_bytes()) for name, path in sample_photos().items()]
+
+
+def engine_seconds_per_photo(engine: Engine, samples: list[tuple[str, bytes]]) -> dict[str, float]:
+    """The engine's time per photo in this process (decode + inference + PNG encode), model loaded first."""
+    engine.load()
+    engine.remove(samples[0][1])  # warm
+    times = {}
+    for name, data in samples:
+        began = time.perf_counter()
+        engine.remove(data)
+        times[name] = time.perf_counter() - began
+    return times
+
+
+def run_phase(
+    stack: LocalStack,
+    watcher: BucketWatcher,
+    phase: str,
+    samples: list[tuple[str, bytes]],
+    n: int,
+    interval: float,
+) -> tuple[list[Upload], float]:
+    """Upload n photos, one every ``interval`` seconds (0: all at once); wait for every outcome."""
+    uploads = []
+    began = time.time()
+    for i in range(n):
+        name, data = samples[i % len(samples)]
+        if interval:
+            time.sleep(max(0.0, began + i * interval - time.time()))
+        key = f"uploads/bench-{phase}/{i:03d}-{name}"
+        put_began = time.time()
+        stack.upload(key, data)
+        uploads.append(Upload(key, name, put_began, time.time()))
+    deadline = time.monotonic() + PHASE_TIMEOUT
+    while not all(u.cutout_key in watcher.seen or u.failure_key in watcher.seen for u in uploads):
+        if time.monotonic() > deadline:
+            missing = [u.key for u in uploads if u.cutout_key not in watcher.seen]
+            raise TimeoutError(f"{phase}: no outcome after {PHASE_TIMEOUT:.0f} s for {missing}")
+        time.sleep(WATCH_SECONDS)
+    return uploads, began
+
+
+def provider_task(stack: LocalStack, task_id: str) -> dict[str, Any]:
+    query = urllib.parse.urlencode({"task_id": task_id})
+    request = urllib.request.Request(  # noqa: S310 - the local provider over http
+        f"{stack.provider.base_url}/v3/async/task-result?{query}",
+        headers={"Authorization": f"Bearer {stack.api_key}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - as above
+        return json.loads(response.read())
+
+
+def submit_keys(call: Call) -> list[str]:
+    keys = []
+    for record in call.event.get("Records", []):
+        body = json.loads(record["body"])
+        keys += [urllib.parse.unquote_plus(r["s3"]["object"]["key"]) for r in body.get("Records", [])]
+    return keys
+
+
+def analyse(
+    stack: LocalStack,
+    recorder: Recorder,
+    watcher: BucketWatcher,
+    phase: str,
+    uploads: list[Upload],
+    began: float,
+    executions: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    keys = {u.key for u in uploads}
+    calls = [c for c in recorder.calls if c.called >= began]
+    submits = [c for c in calls if c.function == "SubmitFunction" and set(submit_keys(c)) & keys]
+    by_task: dict[str, list[Call]] = {}
+    sends: dict[str, list[Call]] = {}
+    for c in calls:
+        if c.function in ("CheckStatusFunction", "WriteResultFunction", "RecordFailureFunction"):
+            by_task.setdefault(str(c.event.get("task_id")), []).append(c)
+        elif c.function == "SendFunction" and c.event["source"]["key"] in keys:
+            sends.setdefault(c.event["source"]["key"], []).append(c)
+
+    rows: list[dict[str, Any]] = []
+    phase_calls: list[Call] = list(submits)
+    transitions: list[int] = []
+    states: dict[str, int] = {}
+    failures = []
+    for u in uploads:
+        if u.cutout_key not in watcher.seen:
+            failures.append(u.key)
+            continue
+        send = next(c for c in sends[u.key] if isinstance(c.result, dict) and c.result.get("task_id"))
+        task_id = send.result["task_id"]
+        mine = by_task.get(task_id, [])
+        phase_calls += sends[u.key] + mine
+        checks = [c for c in mine if c.function == "CheckStatusFunction"]
+        detect = min((c for c in checks if c.result.get("status") == "SUCCEED"), key=lambda c: c.ended)
+        write = next(c for c in mine if c.function == "WriteResultFunction" and not c.errored)
+        submit = next(c for c in submits if u.key in submit_keys(c))
+        debug = provider_task(stack, task_id)["extra"]["debug_info"]
+        submitted, executed, completed = (
+            int(debug[f"{k}_time_ms"]) / 1000 for k in ("submit", "execute", "complete")
+        )
+        inference = [b - a for a, b in recorder.inferences if executed <= a and b <= completed + 0.001]
+        history = stack.aws.execution_history(executions[u.key]["executionArn"])
+        started_at = next(e for e in history if e["type"] == "ExecutionStarted")["timestamp"].timestamp()
+        entered = [
+            e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")
+        ]
+        transitions.append(len(entered))
+        for name in entered:
+            states[name] = states.get(name, 0) + 1
+        arrival = watcher.seen[u.cutout_key]
+        first_poll = min(checks, key=lambda c: c.started)
+        chain = [submit, *sends[u.key], *mine]
+        row = {
+            "key": u.key,
+            "put": u.t0 - u.put_began,
+            "e2e": arrival - u.t0,
+            "queue": executed - submitted,
+            "engine": completed - executed,
+            "inference": inference[0] if inference else math.nan,
+            "overhead": (submitted - u.t0) + (arrival - completed),
+            "admission": submitted - u.t0,
+            "after_engine": arrival - completed,
+            "sqs_to_submit": submit.started - u.t0,
+            "submit_to_execution": started_at - submit.started,
+            "execution_to_send": send.started - started_at,
+            "send_to_provider": submitted - send.started,
+            "detection": detect.ended - completed,
+            "detection_to_write": write.started - detect.ended,
+            "write": write.ended - write.started,
+            "observed": arrival - write.ended,
+            "lock_wait": lock_outside(chain, submitted, completed),
+            "overhead_without_lock": (submitted - u.t0)
+            + (arrival - completed)
+            - lock_outside(chain, submitted, completed),
+            "first_poll_after_submit": first_poll.started - submitted,
+            "first_poll_found_done": first_poll.result.get("status") == "SUCCEED"
+            and first_poll.result.get("count") == first_poll.event.get("count", 0) + 1,
+            "polls": max(c.result.get("count", 0) for c in checks),
+            "check_invocations": len(checks),
+            "repolls_in_lambda": sum(
+                1 for c in checks if c.result.get("count", 0) - int(c.event.get("count", 0)) > 1
+            ),
+            "transitions": len(entered),
+        }
+        rows.append(row)
+
+    n_ok = len(rows)
+    last_arrival = max(watcher.seen[u.cutout_key] for u in uploads if u.cutout_key in watcher.seen)
+    wall = last_arrival - uploads[0].put_began
+    figures: dict[str, Any] = {
+        "images": len(uploads),
+        "cutouts": n_ok,
+        "failures": failures,
+        "wall_s": round(wall, 2),
+        "images_per_minute": round(60 * n_ok / wall, 1),
+        "upload_interval_s": None,
+    }
+    for name in (
+        "e2e",
+        "queue",
+        "engine",
+        "inference",
+        "overhead",
+        "admission",
+        "after_engine",
+        *(k for k, _ in ADMISSION),
+        *(k for k, _ in AFTER_ENGINE),
+        "lock_wait",
+        "overhead_without_lock",
+        "first_poll_after_submit",
+        "put",
+    ):
+        figures[name] = spread([r[name] for r in rows])
+    figures["detection_found_at_first_request"] = spread(
+        [r["detection"] for r in rows if r["first_poll_found_done"]]
+    )
+    figures["detection_found_later"] = spread(
+        [r["detection"] for r in rows if not r["first_poll_found_done"]]
+    )
+    figures["first_poll_found_done_share"] = round(sum(r["first_poll_found_done"] for r in rows) / n_ok, 2)
+    figures["repolls_in_lambda_per_image"] = round(sum(r["repolls_in_lambda"] for r in rows) / n_ok, 2)
+    figures["polls_per_image"] = {
+        "mean": round(statistics.mean(r["polls"] for r in rows), 2),
+        "median": statistics.median(r["polls"] for r in rows),
+        "max": max(r["polls"] for r in rows),
+    }
+    figures["state_transitions_per_image"] = {
+        "state_entered_mean": round(statistics.mean(transitions), 2),
+        "state_entered_median": statistics.median(transitions),
+        "state_entered_max": max(transitions),
+        "billed_mean_with_start": round(statistics.mean(transitions) + 1, 2),
+        "by_state_per_image": {s: round(k / n_ok, 2) for s, k in sorted(states.items(), key=lambda x: -x[1])},
+    }
+    figures["lambda"] = lambda_figures(phase_calls, n_ok)
+    figures["rows"] = [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]
+    return figures
+
+
+def lock_outside(calls: list[Call], submitted: float, completed: float) -> float:
+    """The time these invocations waited for the in-process runtime's lock outside the provider's
+    [submitted, completed]: the share of the lock waits that is inside the overhead."""
+    total = 0.0
+    for c in calls:
+        inside = max(0.0, min(c.started, completed) - max(c.called, submitted))
+        total += c.lock_wait - inside
+    return total
+
+
+def lambda_figures(calls: list[Call], images: int) -> dict[str, Any]:
+    out = {}
+    for function in FUNCTIONS:
+        mine = [c for c in calls if c.function == function]
+        if not mine:
+            out[function] = {"per_image": 0.0}
+            continue
+        seconds = [c.seconds for c in mine]
+        out[function] = {
+            "per_image": round(len(mine) / images, 2),
+            "errors": sum(c.errored for c in mine),
+            "ms_median": round(1000 * statistics.median(seconds)),
+            "ms_p95": round(1000 * percentile(seconds, 0.95)),
+            "ms_mean": round(1000 * statistics.mean(seconds)),
+            "memory_mb": mine[0].memory_mb,
+            "gb_s_per_image": round(sum(seconds) * mine[0].memory_mb / 1024 / images, 4),
+            "lock_wait_ms_median": round(1000 * statistics.median(c.lock_wait for c in mine)),
+        }
+    out["total"] = {
+        "per_image": round(sum(v["per_image"] for v in out.values()), 2),
+        "gb_s_per_image": round(sum(v.get("gb_s_per_image", 0.0) for v in out.values()), 4),
+    }
+    return out
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return {"median": math.nan, "p95": math.nan, "mean": math.nan}
+    return {
+        "median": round(statistics.median(values), 3),
+        "p95": round(percentile(values, 0.95), 3),
+        "mean": round(statistics.mean(values), 3),
+    }
+
+
+# --- Report ---------------------------------------------------------------------------------------------
+
+
+def print_phase(phase: str, f: dict[str, Any]) -> None:
+    interval = f["upload_interval_s"]
+    how = f"one upload every {interval:.2f} s" if interval else "all uploaded at once"
+    print(
+        f"\n== {phase}: {f['cutouts']}/{f['images']} cutouts, {how}; {f['wall_s']} s from the first upload "
+        f"to the last cutout = {f['images_per_minute']} images/min"
+    )
+    print(f"   {'seconds per image':48} {'median':>7} {'p95':>7} {'mean':>7}")
+
+    def line(label: str, key: str, indent: int = 3) -> None:
+        s = f[key]
+        print(
+            f"{' ' * indent}{label:{48 + 3 - indent}} {s['median']:>7.3f} {s['p95']:>7.3f} {s['mean']:>7.3f}"
+        )
+
+    line("end to end (PutObject returned -> cutout listed)", "e2e")
+    line("provider queueing (execute - submit)", "queue")
+    line("engine (complete - execute)", "engine")
+    line("of which inference (rembg remove)", "inference", 5)
+    line("OVERHEAD (ours) = e2e - queueing - engine", "overhead")
+    line("admission (upload -> provider accepted)", "admission", 5)
+    for key, label in ADMISSION:
+        line(label, key, 7)
+    line("after the engine (completed -> listed)", "after_engine", 5)
+    for key, label in AFTER_ENGINE:
+        line(label, key, 7)
+    line("in-process runtime lock waits (local only)", "lock_wait", 5)
+    line("OVERHEAD without the local lock waits", "overhead_without_lock")
+    line("detection, task done at the first request", "detection_found_at_first_request", 5)
+    line("detection, found by a later request", "detection_found_later", 5)
+    line("first poll, after provider accepted", "first_poll_after_submit")
+    line("PutObject itself (not counted)", "put")
+    polls = f["polls_per_image"]
+    st = f["state_transitions_per_image"]
+    print(
+        f"   polls per image: mean {polls['mean']}, median {polls['median']}, max {polls['max']}; first poll "
+        f"found the task done: {f['first_poll_found_done_share']:.0%}; CheckStatus re-polled in-Lambda "
+        f"{f['repolls_in_lambda_per_image']} times per image"
+    )
+    print(
+        f"   state transitions per image (StateEntered): mean {st['state_entered_mean']}, median "
+        f"{st['state_entered_median']}, max {st['state_entered_max']} (+1 execution start = "
+        f"{st['billed_mean_with_start']} billed); by state: "
+        + ", ".join(f"{k} {v}" for k, v in st["by_state_per_image"].items())
+    )
+    print(
+        f"   {'Lambda':22} {'per image':>9} {'ms med':>7} {'p95':>7} {'mean':>7} {'MB':>5} {'GB-s/img':>9} "
+        f"{'lock wait ms med':>16}"
+    )
+    for function in FUNCTIONS:
+        v = f["lambda"][function]
+        if not v["per_image"]:
+            print(f"   {function:22} {0:>9}")
+            continue
+        print(
+            f"   {function:22} {v['per_image']:>9} {v['ms_median']:>7} {v['ms_p95']:>7} {v['ms_mean']:>7} "
+            f"{v['memory_mb']:>5} {v['gb_s_per_image']:>9} {v['lock_wait_ms_median']:>16}"
+        )
+    t = f["lambda"]["total"]
+    print(f"   {'total':22} {t['per_image']:>9} {'':>7} {'':>7} {'':>7} {'':>5} {t['gb_s_per_image']:>9}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--images", type=int, default=IMAGES, help=f"images per phase (default {IMAGES})")
+    parser.add_argument(
+        "--phases", default="steady,burst", help="comma-separated: steady, burst (default both)"
+    )
+    parser.add_argument("--interval", type=float, default=None, help="steady upload interval in s")
+    parser.add_argument(
+        "--rows", type=Path, default=None, help="also write every image's figures here (JSON)"
+    )
+    args = parser.parse_args()
+    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    assert set(phases) <= {"steady", "burst"}, f"unknown phase in {phases}"
+
+    samples = photos()
+    recorder = Recorder()
+    recorder.install()
+    started = time.monotonic()
+    figures: dict[str, Any] = {}
+    try:
+        with LocalStack(fast_waits=False, per_minute=PER_MINUTE, sqs_poll_seconds=None) as stack:
+            setup = time.monotonic() - started
+            engine_times = engine_seconds_per_photo(stack.provider.engine, samples)
+            per_photo = statistics.mean(engine_times.values())
+            interval = args.interval if args.interval is not None else round(STEADY_FACTOR * per_photo, 2)
+            print(
+                f"local stack up in {setup:.1f} s; engine alone, per photo (decode + inference + encode): "
+                + ", ".join(f"{k} {v:.2f} s" for k, v in engine_times.items())
+                + f"; mean {per_photo:.2f} s = {60 / per_photo:.0f} images/min"
+            )
+            recorder.inferences.clear()
+            watcher = BucketWatcher(stack)
+            watcher.start()
+            try:
+                for phase in phases:
+                    gap = interval if phase == "steady" else 0.0
+                    stats_before = provider_counters(stack)
+                    how = f"one every {gap:.2f} s" if gap else "all at once"
+                    print(f"{phase}: {args.images} uploads, {how}...", file=sys.stderr, flush=True)
+                    uploads, began = run_phase(stack, watcher, phase, samples, args.images, gap)
+                    done = stack.aws.wait_for_executions(timeout=PHASE_TIMEOUT)
+                    executions = {
+                        json.loads(e["input"])["source"]["key"]: e
+                        for e in done
+                        if json.loads(e["input"])["source"]["key"].startswith(f"uploads/bench-{phase}/")
+                    }
+                    stats_after = provider_counters(stack)
+                    figures[phase] = analyse(stack, recorder, watcher, phase, uploads, began, executions)
+                    figures[phase]["upload_interval_s"] = gap
+                    figures[phase]["provider_requests_per_image"] = {
+                        k: round((stats_after[k] - stats_before[k]) / len(uploads), 2) for k in stats_after
+                    }
+                    print_phase(phase, figures[phase])
+            finally:
+                watcher.stop()
+    finally:
+        recorder.uninstall()
+
+    targets = {}
+    if "steady" in figures:
+        median = figures["steady"]["overhead"]["median"]
+        targets["steady_median_overhead"] = {
+            "ok": median <= TARGET_MEDIAN_OVERHEAD and not figures["steady"]["failures"],
+            "detail": f"median overhead {median:.3f} s <= {TARGET_MEDIAN_OVERHEAD} s",
+        }
+    for phase, f in figures.items():
+        targets[f"{phase}_every_upload_a_cutout"] = {
+            "ok": not f["failures"],
+            "detail": f"{f['cutouts']}/{f['images']} cutouts",
+        }
+    print()
+    for name, target in targets.items():
+        print(f"{'PASS' if target['ok'] else 'MISS'}  {name}: {target['detail']}")
+    ok = all(t["ok"] for t in targets.values())
+    seconds = time.monotonic() - started
+    print(f"({seconds:.0f} s in all)")
+    rows = {phase: f.pop("rows") for phase, f in figures.items()}
+    if args.rows:
+        args.rows.write_text(json.dumps(rows, indent=1))
+    print(
+        json.dumps(
+            {
+                "bench": "e2e",
+                "images_per_phase": args.images,
+                "provider_per_minute": PER_MINUTE,
+                "engine_alone_s_per_photo": {k: round(v, 3) for k, v in engine_times.items()},
+                "figures": figures,
+                "targets": {k: v["ok"] for k, v in targets.items()},
+                "seconds": round(seconds, 1),
+                "ok": ok,
+            }
+        )
+    )
+    return 0 if ok else 1
+
+
+def provider_counters(stack: LocalStack) -> dict[str, int]:
+    from cutout_local.provider import key_id
+
+    k = stack.provider.stats()["keys"].get(key_id(stack.api_key), {})
+    return {name: int(k.get(name, 0)) for name in ("submit_requests", "accepted", "polls", "downloads")}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
