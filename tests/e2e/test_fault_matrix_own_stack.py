@@ -4,6 +4,7 @@ from unittest import mock
 
 import pytest
 from moto.core.exceptions import JsonRESTError
+from moto.s3.models import S3Backend
 from moto.secretsmanager.models import SecretsManagerBackend
 
 from cutout_local.stack import LocalStack
@@ -40,3 +41,26 @@ def test_secrets_manager_unavailable_is_retried_to_a_cutout():
     assert calls["count"] > 4
     assert sleeps  # the state machine's Retry, not only botocore's
     assert_one_outcome(pipeline, outcome, CUTOUT, 0)
+
+
+def test_an_object_deleted_between_upload_and_processing_leaves_a_failure_record():
+    """The upload's notification is in the queue when the object is deleted (version and all)."""
+    original = S3Backend.head_object
+
+    def deleted_first(self, bucket_name, key_name, *args, **kwargs):
+        if key_name.endswith("deleted.jpg"):
+            bucket = self.get_bucket(bucket_name)
+            for version in list(bucket.keys.getlist(key_name, [])):
+                self.delete_object(bucket_name, key_name, version_id=version.version_id)
+        return original(self, bucket_name, key_name, *args, **kwargs)
+
+    with LocalStack(fast_waits=True, per_minute=6000, sqs_poll_seconds=None) as stack:
+        pipeline = Pipeline(stack)
+        with mock.patch.object(S3Backend, "head_object", deleted_first):
+            outcome = pipeline.run("uploads/deleted.jpg", photo())
+        accepted = pipeline.provider_stats().get("accepted", 0)
+    assert outcome.execution is None
+    assert outcome.cutout is None
+    assert outcome.failure["error"] == "UnsupportedInputError"
+    assert "gone" in outcome.failure["reason"]
+    assert accepted == 0
