@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import threading
 from pathlib import Path
 
@@ -57,10 +58,11 @@ Try:
   aws --endpoint-url {endpoint} s3 cp s3://{out["OutputBucketName"]}/cutouts/photo.png .""",
             flush=True,
         )
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            print("\nStopping...", flush=True)
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, and a service manager's stop
+            signal.signal(signum, lambda *_: stop.set())
+        stop.wait()
+        print("\nStopping...", flush=True)
 
 
 if __name__ == "__main__":
