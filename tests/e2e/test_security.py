@@ -62,8 +62,8 @@ def test_the_api_key_appears_nowhere(function_logs, capsys):
 
     statuses = [o.execution["status"] if o.execution else None for o in outcomes]
     assert statuses == ["SUCCEEDED", "FAILED", "SUCCEEDED", None]
-    assert len(function_logs) >= 20  # the functions did log, and every line is here
-    assert any('"level":"DEBUG"' in line or '"level":"INFO"' in line for line in function_logs)
+    for key in ("uploads/fine.jpg", "uploads/fails.jpg", "uploads/retried.jpg", "uploads/not-an-image.jpg"):
+        assert any(key in line for line in function_logs), key  # the functions' log lines are all here
     assert not [line for line in function_logs if api_key in line]
     assert api_key not in printed.out + printed.err  # metrics (EMF) and anything printed
     assert len(readable) >= 8
