@@ -137,3 +137,11 @@ def test_elapsed_time_is_read_after_the_polls():
     result = poll(provider, max_wait=900)
     assert result.deadline_passed
     assert "after 900 s" in result.reason
+
+
+def test_no_in_lambda_wait_once_the_deadline_has_passed():
+    provider = ScriptedProvider(running(eta=1))
+    provider.now = SUBMITTED_AT + 901
+    result = poll(provider, max_wait=900)
+    assert result.deadline_passed
+    assert (provider.requests, provider.slept) == (1, [])

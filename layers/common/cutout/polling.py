@@ -83,7 +83,8 @@ def poll_task(
     requests per invocation."""
     result = client.task_result(task_id)
     count += 1
-    if not result.finished and result.eta and result.eta <= MAX_IN_LAMBDA_WAIT:
+    about_to_finish = result.eta is not None and 0 < result.eta <= MAX_IN_LAMBDA_WAIT
+    if not result.finished and about_to_finish and clock() - submitted_at < max_wait:
         for _ in range(round(MAX_IN_LAMBDA_WAIT / REPOLL_STEP_SECONDS)):
             sleep(REPOLL_STEP_SECONDS)
             result = client.task_result(task_id)
