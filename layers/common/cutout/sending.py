@@ -60,9 +60,10 @@ class Sender:
     def send(self, state: dict[str, Any]) -> dict[str, Any]:
         """The execution's state, with ``task_id`` and ``submitted_at`` set once submitted, or with a
         new ``slot`` to wait for."""
-        early = float(state["slot"]["at"]) - self._clock()
+        slot_at, now = float(state["slot"]["at"]), self._clock()
+        early = slot_at - now
         if early > MAX_IN_LAMBDA_WAIT:
-            return {**state, "slot": slot_state(float(state["slot"]["at"]), self._clock())}
+            return {**state, "slot": slot_state(slot_at, now)}
         if early > 0:
             self._sleep(early)
         try:
