@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.images import encode, photo
+from tests.support.images import encode, photo
 
 
 def truncated_jpeg() -> bytes:

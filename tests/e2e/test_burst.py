@@ -9,7 +9,7 @@ import pytest
 from cutout_local.provider import max_in_window
 from cutout_local.stack import LocalStack
 from tests.e2e.conftest import Pipeline
-from tests.images import photo
+from tests.support.images import photo
 
 UPLOADS = 100
 LIMIT, WINDOW = 10, 1.0

@@ -2,7 +2,7 @@
 
 from cutout_local.stack import LocalStack
 from tests.e2e.conftest import Pipeline
-from tests.images import photo
+from tests.support.images import photo
 
 
 def test_a_task_that_never_finishes_hits_the_deadline():

@@ -3,7 +3,7 @@ every row exactly one outcome for the upload (a cutout xor a failure record) and
 
 import pytest
 
-from tests.images import photo
+from tests.support.images import photo
 
 CUTOUT = ("cutout", None)
 

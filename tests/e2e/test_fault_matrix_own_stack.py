@@ -10,7 +10,7 @@ from moto.secretsmanager.models import SecretsManagerBackend
 from cutout_local.stack import LocalStack
 from tests.e2e.conftest import Pipeline
 from tests.e2e.test_fault_matrix import CUTOUT, OWN_STACK_ROWS, assert_one_outcome, run_row
-from tests.images import photo
+from tests.support.images import photo
 
 
 @pytest.mark.parametrize(

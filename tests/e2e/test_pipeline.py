@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from tests.images import photo
+from tests.support.images import photo
 
 
 def wait_seconds(outcome) -> list[int]:

@@ -9,7 +9,7 @@ from moto.s3.models import S3Backend
 
 from cutout_local.stack import LocalStack
 from tests.e2e.conftest import Pipeline
-from tests.images import photo
+from tests.support.images import photo
 from tools.redrive import queues_of_stack, redrive
 
 MAX_RECEIVES = 5

@@ -10,7 +10,7 @@ import pytest
 
 from cutout_local.stack import LocalStack
 from tests.e2e.conftest import Pipeline
-from tests.images import photo
+from tests.support.images import photo
 
 
 class Keep(logging.Handler):

@@ -22,7 +22,7 @@ from moto.server import ThreadedMotoServer
 from cutout.novita import NovitaClient, new_pool_manager
 from cutout_local.provider import LocalProvider, ProviderConfig, key_id
 from tests.environment import FUNCTION_ENV
-from tests.events import load_event
+from tests.support.events import load_event
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "sk_functional_0123456789abcdef"

@@ -4,8 +4,8 @@ import time
 import pytest
 
 from cutout.errors import ProviderProtocolError, ProviderTaskNotFoundError, ProviderUnavailableError
-from tests.events import load_event
-from tests.images import photo
+from tests.support.events import load_event
+from tests.support.images import photo
 
 
 def check_event(task_id: str, submitted_at: float, count: int = 0) -> dict:

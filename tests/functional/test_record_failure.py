@@ -2,7 +2,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.events import load_event
+from tests.support.events import load_event
 from tests.functional.conftest import INPUT_BUCKET
 
 KEY = "uploads/my holiday photo(1).jpg"

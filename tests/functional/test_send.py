@@ -6,9 +6,9 @@ import pytest
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from cutout.errors import ProviderAuthError, ProviderUnavailableError, SecretUnavailableError
-from tests.events import load_event
+from tests.support.events import load_event
 from tests.functional.conftest import API_KEY, INPUT_BUCKET
-from tests.images import photo
+from tests.support.images import photo
 
 KEY = "uploads/my holiday photo(1).jpg"
 

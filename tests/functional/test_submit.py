@@ -5,9 +5,9 @@ import time
 import pytest
 
 from cutout.keys import SourceObject, execution_name
-from tests.events import load_event
+from tests.support.events import load_event
 from tests.functional.conftest import INPUT_BUCKET
-from tests.images import photo
+from tests.support.images import photo
 
 SAMPLE_KEY = "uploads/my holiday photo(1).jpg"
 

@@ -4,9 +4,9 @@ import pytest
 from PIL import Image
 
 from cutout.errors import ResultDownloadError, ResultRejectedError
-from tests.events import load_event
+from tests.support.events import load_event
 from tests.functional.conftest import INPUT_BUCKET, OUTPUT_BUCKET
-from tests.images import photo
+from tests.support.images import photo
 
 KEY = "uploads/my holiday photo(1).jpg"
 OUTPUT_KEY = "cutouts/my holiday photo(1).png"

@@ -1,5 +1,5 @@
 from cutout.failures import failure_reason
-from tests.events import load_event
+from tests.support.events import load_event
 
 
 def test_catch_payload_gives_the_lambda_error_message():

@@ -2,7 +2,7 @@ import pytest
 from PIL import Image
 
 from cutout.imaging import probe
-from tests.images import encode, photo
+from tests.support.images import encode, photo
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from cutout.keys import (
     sequencer_after,
     skip_reason,
 )
-from tests.events import load_event
+from tests.support.events import load_event
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from cutout.novita import (
     parse_retry_after,
     parse_task_result,
 )
-from tests.events import load_event
+from tests.support.events import load_event
 
 
 @pytest.mark.parametrize(

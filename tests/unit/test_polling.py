@@ -9,7 +9,7 @@ from cutout.polling import (
     next_wait_seconds,
     poll_task,
 )
-from tests.events import load_event
+from tests.support.events import load_event
 
 SUBMITTED_AT = 1_000.0
 
