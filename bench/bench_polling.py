@@ -3,8 +3,8 @@
 Replays provider tasks of known true duration (log-uniform from 1 s to 10 min, fixed seed) whose eta is
 accurate, noisy or absent, through the real state machine definition (statemachine/cutout.asl.json,
 interpreted state by state on a simulated clock) with CheckStatus running the real policy imported from
-``cutout.polling`` — ``initial_poll`` for the first ``$.poll``, then ``poll_task`` (which calls ``decide``
-and ``next_wait_seconds``) — so what is measured is what runs.
+``cutout.polling`` — ``Poll.initial`` (``cutout.state``) for the first ``$.poll``, then ``poll_task``
+(which calls ``decide`` and ``next_wait_seconds``) — so what is measured is what runs.
 
 Billing (Step Functions Standard): one state transition per state entered (Wait, Task, Choice, Succeed
 ...) plus one for the start of the execution; retries would add more, and none happen here. With the ASL
@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT / "layers" / "common"))
 
 from cutout import polling  # noqa: E402
 from cutout.novita import ResultImage, TaskResult  # noqa: E402
+from cutout.state import Poll  # noqa: E402
 
 SEED = 20240505
 TASKS = 1000
@@ -243,7 +244,7 @@ def ours(provider: Provider, clock: Clock) -> dict[str, Callable]:
             **state,
             "task_id": task_id,
             "submitted_at": clock.now(),
-            "poll": polling.initial_poll().to_dict(),
+            "poll": Poll.initial().to_dict(),
         }
 
     def check_status(event: dict[str, Any]) -> dict[str, Any]:
@@ -301,13 +302,13 @@ def _functions(send: Callable, check_status: Callable) -> dict[str, Callable]:
 
 
 def execution_input() -> dict[str, Any]:
-    """As SubmitFunction starts it (cutout.intake): slot due now, first $.poll from initial_poll()."""
+    """As SubmitFunction starts it (cutout.intake): slot due now, first $.poll from Poll.initial()."""
     return {
         "source": {"bucket": "in", "key": "uploads/a.jpg", "version_id": "v1", "etag": None},
         "task_id": None,
         "submitted_at": None,
         "slot": {"at": 0.0, "wait_seconds": 0},
-        "poll": polling.initial_poll().to_dict(),
+        "poll": Poll.initial().to_dict(),
     }
 
 
@@ -340,11 +341,11 @@ def without_in_lambda_repoll(run: Callable[..., Outcome]) -> Callable[..., Outco
     """The same policy with CheckStatus's in-Lambda sleep-and-ask-again switched off, for contrast."""
 
     def wrapped(*args: Any) -> Outcome:
-        saved, polling.MAX_IN_LAMBDA_WAIT = polling.MAX_IN_LAMBDA_WAIT, 0.0
+        saved, polling.MAX_REPOLL_SECONDS = polling.MAX_REPOLL_SECONDS, 0.0
         try:
             return run(*args)
         finally:
-            polling.MAX_IN_LAMBDA_WAIT = saved
+            polling.MAX_REPOLL_SECONDS = saved
 
     return wrapped
 

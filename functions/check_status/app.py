@@ -9,6 +9,7 @@ from cutout.novita import client_from, new_pool_manager
 from cutout.observability import logger, metrics
 from cutout.polling import poll_task
 from cutout.settings import Settings
+from cutout.state import PollRequest
 
 settings = Settings.from_env()
 novita = client_from(settings, ApiKey(settings.api_key_secret_arn), new_pool_manager())
@@ -17,11 +18,12 @@ novita = client_from(settings, ApiKey(settings.api_key_secret_arn), new_pool_man
 @logger.inject_lambda_context(correlation_id_path="task_id", clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = PollRequest.from_event(event)
     poll = poll_task(
         novita,
-        event["task_id"],
-        submitted_at=float(event["submitted_at"]),
-        count=int(event["count"]),
+        request.task_id,
+        submitted_at=request.submitted_at,
+        count=request.count,
         max_wait=settings.max_task_wait_seconds,
     )
     logger.info(

@@ -13,6 +13,7 @@ from cutout.observability import logger, metrics, tracer
 from cutout.pacing import SubmissionPacer
 from cutout.sending import Sender
 from cutout.settings import Settings
+from cutout.state import ExecutionState
 
 settings = Settings.from_env(require=("rate_limit_table", "idempotency_table"))
 # A completed submission is remembered for 2 days (an execution lives at most 8 h); one left in
@@ -35,5 +36,6 @@ sender = Sender(
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     idempotency.register_lambda_context(context)
-    logger.append_keys(object_key=event["source"]["key"])
-    return sender.send(event)
+    state = ExecutionState.from_event(event)
+    logger.append_keys(object_key=state.source.key)
+    return sender.send(state).to_dict()

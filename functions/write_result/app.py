@@ -6,11 +6,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cutout import aws
 from cutout.apikey import ApiKey
-from cutout.keys import SourceObject
 from cutout.novita import client_from, new_pool_manager
 from cutout.observability import logger, metrics, tracer
 from cutout.results import write_cutout
 from cutout.settings import Settings
+from cutout.state import ResultRequest
 
 settings = Settings.from_env()
 http = new_pool_manager()
@@ -22,8 +22,9 @@ s3 = aws.client("s3")
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    source = SourceObject.from_dict(event["source"])
-    logger.append_keys(object_key=source.key)
-    return write_cutout(
-        novita=novita, s3=s3, http=http, settings=settings, source=source, task_id=event["task_id"]
+    request = ResultRequest.from_event(event)
+    logger.append_keys(object_key=request.source.key)
+    written = write_cutout(
+        novita=novita, s3=s3, http=http, settings=settings, source=request.source, task_id=request.task_id
     )
+    return written.to_dict()

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from cutout.keys import SourceObject, execution_name
+from cutout.keys import execution_name
+from cutout.state import SourceObject
 from cutout_local.provider import key_id
 from cutout_local.stack import LocalStack
 

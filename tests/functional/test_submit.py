@@ -4,7 +4,8 @@ import time
 
 import pytest
 
-from cutout.keys import SourceObject, execution_name
+from cutout.keys import execution_name
+from cutout.state import SourceObject
 from tests.support.events import load_event
 from tests.functional.conftest import INPUT_BUCKET
 from tests.support.images import photo

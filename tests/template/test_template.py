@@ -6,14 +6,11 @@ import re
 from pathlib import Path
 
 import pytest
-from aws_lambda_powertools.utilities.idempotency import exceptions as idempotency_errors
 from cfnlint.api import lint
 from cfnlint.decode import decode
 from statelint.config import Config
 from statelint.linter import Linter
 from statelint.problem import ProblemType
-
-from cutout import errors
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
@@ -68,35 +65,6 @@ def test_every_substitution_is_defined_and_used(template):
     placeholders = set(re.findall(r"\$\{(\w+)\}", ASL_PATH.read_text()))
     [machine] = resources_of(template, "AWS::Serverless::StateMachine").values()
     assert placeholders == set(machine["Properties"]["DefinitionSubstitutions"])
-
-
-def retriers_and_catchers(asl):
-    for state in asl["States"].values():
-        for retrier in state.get("Retry", []):
-            yield "Retry", retrier["ErrorEquals"]
-        for catcher in state.get("Catch", []):
-            yield "Catch", catcher["ErrorEquals"]
-
-
-def test_error_names_in_the_asl_are_the_project_errors(asl):
-    for kind, names in retriers_and_catchers(asl):
-        for name in names:
-            if name.startswith(("Lambda.", "States.")):
-                continue
-            if name == "IdempotencyAlreadyInProgressError":  # Powertools: a concurrent call holds the record
-                assert hasattr(idempotency_errors, name)
-                continue
-            cls = getattr(errors, name)
-            expected = errors.RetryableError if kind == "Retry" else errors.PermanentError
-            assert issubclass(cls, expected), f"{kind} on {name}"
-
-
-def test_every_retryable_error_a_task_can_raise_is_retried(asl):
-    retried = {name for kind, names in retriers_and_catchers(asl) if kind == "Retry" for name in names}
-    raisable_in_tasks = {"ProviderThrottledError", "ProviderUnavailableError", "ProviderTimeoutError"}
-    raisable_in_tasks |= {"ProviderProtocolError", "SecretUnavailableError", "ResultDownloadError"}
-    raisable_in_tasks |= {"RateLimiterBusyError", "IdempotencyAlreadyInProgressError"}
-    assert raisable_in_tasks <= retried
 
 
 def test_retries_back_off_with_jitter(asl):

@@ -4,7 +4,6 @@ from dataclasses import replace
 import pytest
 
 from cutout.keys import (
-    SourceObject,
     decode_event_key,
     execution_name,
     failure_key,
@@ -12,6 +11,7 @@ from cutout.keys import (
     sequencer_after,
     skip_reason,
 )
+from cutout.state import SourceObject
 from tests.support.events import load_event
 
 

@@ -2,7 +2,7 @@ import pytest
 
 from cutout.novita import TaskResult, parse_task_result
 from cutout.polling import (
-    MAX_IN_LAMBDA_WAIT,
+    MAX_REPOLL_SECONDS,
     MAX_WAIT_SECONDS,
     REPOLL_STEP_SECONDS,
     decide,
@@ -116,12 +116,12 @@ def test_a_task_about_to_finish_is_asked_again_in_the_same_invocation():
 
 
 def test_the_in_lambda_wait_is_bounded():
-    steps = round(MAX_IN_LAMBDA_WAIT / REPOLL_STEP_SECONDS)
-    provider = ScriptedProvider(*[running(eta=MAX_IN_LAMBDA_WAIT)] * (steps + 1))
+    steps = round(MAX_REPOLL_SECONDS / REPOLL_STEP_SECONDS)
+    provider = ScriptedProvider(*[running(eta=MAX_REPOLL_SECONDS)] * (steps + 1))
     result = poll(provider)
     assert (result.status, result.wait_seconds, result.count) == ("PROCESSING", 1, steps + 1)
     assert provider.requests == steps + 1
-    assert sum(provider.slept) <= MAX_IN_LAMBDA_WAIT + 1e-9
+    assert sum(provider.slept) <= MAX_REPOLL_SECONDS + 1e-9
 
 
 @pytest.mark.parametrize("first", [running(eta=None), finished()])

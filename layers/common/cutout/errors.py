@@ -58,6 +58,14 @@ class ProviderTaskNotFoundError(PermanentError):
     """The provider does not know the task id."""
 
 
+class ProviderTaskFailedError(PermanentError):
+    """The provider ended the task FAILED (its reason is kept). Named by the ASL's TaskFailed state."""
+
+
+class TaskDeadlineExceededError(PermanentError):
+    """The task was not finished within MaxTaskWaitSeconds. Named by the ASL's DeadlinePassed state."""
+
+
 # --- AWS and our own checks --------------------------------------------------------------------------
 class SecretUnavailableError(RetryableError):
     """Secrets Manager could not be reached or answered with a transient error."""
@@ -89,4 +97,51 @@ class RateLimiterBusyError(RetryableError):
 
 class BacklogFullError(RetryableError):
     """The submission schedule is already full for longer than an execution may wait: leave the upload
-    in the queue for now."""
+    in the queue for now. Raised only at admission (SubmitFunction): an execution that is already running
+    and must wait longer after a 429 is rescheduled whatever the backlog."""
+
+
+# What the function behind each Task state of the ASL can raise on purpose (Lambda's own errors aside).
+# The ASL retries each retryable one in that state and routes each permanent one to RecordFailure;
+# tests/template checks it state by state, and that no Retry or Catch names an error the state never
+# sees. ``EXTERNAL_RETRYABLE`` are raised by libraries, by these names.
+TASK_ERRORS: dict[str, tuple[type[CutoutError], ...]] = {
+    "Send": (
+        ProviderUnavailableError,
+        ProviderTimeoutError,
+        ProviderProtocolError,
+        SecretUnavailableError,
+        RateLimiterBusyError,
+        ProviderAuthError,
+        ProviderRejectedError,
+        ProviderSubmitUncertainError,
+        ConfigurationError,
+    ),
+    "CheckStatus": (
+        ProviderThrottledError,
+        ProviderUnavailableError,
+        ProviderTimeoutError,
+        ProviderProtocolError,
+        SecretUnavailableError,
+        ProviderAuthError,
+        ProviderRejectedError,
+        ProviderTaskNotFoundError,
+        ConfigurationError,
+    ),
+    "WriteResult": (
+        ProviderThrottledError,
+        ProviderUnavailableError,
+        ProviderTimeoutError,
+        ProviderProtocolError,
+        SecretUnavailableError,
+        ResultDownloadError,
+        ProviderAuthError,
+        ProviderRejectedError,
+        ProviderTaskNotFoundError,
+        ResultRejectedError,
+        ConfigurationError,
+    ),
+    "RecordFailure": (),
+}
+# Powertools Idempotency: another invocation holds the same submission's record (in progress).
+EXTERNAL_RETRYABLE: dict[str, tuple[str, ...]] = {"Send": ("IdempotencyAlreadyInProgressError",)}

@@ -9,10 +9,12 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from cutout.keys import SourceObject, failure_key
-from cutout.novita import redact
+from cutout.errors import ProviderTaskFailedError
+from cutout.keys import failure_key
 from cutout.observability import logger, metrics
 from cutout.settings import Settings
+from cutout.state import SourceObject
+from cutout.urls import redact
 
 
 def failure_reason(failure: dict[str, Any]) -> tuple[str, str]:
@@ -46,7 +48,7 @@ def write_failure_record(
         "error": error,
         "reason": reason,
         "task_id": task_id,
-        "provider_reason": reason if error == "ProviderTaskFailedError" else None,
+        "provider_reason": reason if error == ProviderTaskFailedError.__name__ else None,
         "polls": polls,
         "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -16,12 +16,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from cutout.errors import MalformedMessageError, PermanentError, SourceUnavailableError, UnsupportedInputError
 from cutout.failures import write_failure_record
 from cutout.imaging import ACCEPTED_FORMATS, probe
-from cutout.keys import SourceObject, decode_event_key, execution_name, skip_reason
+from cutout.keys import decode_event_key, execution_name, skip_reason
 from cutout.observability import logger, metrics
 from cutout.pacing import SubmissionPacer
-from cutout.polling import initial_poll
-from cutout.sending import slot_state
 from cutout.settings import Settings
+from cutout.state import ExecutionState, Slot, SourceObject
 
 HEAD_BYTES = 64 * 1024  # enough for the JPEG frame header behind most EXIF blocks
 LONG_HEAD_BYTES = 1024 * 1024  # second look when large metadata pushes the frame header further
@@ -124,16 +123,10 @@ class Intake:
 
     def _start_execution(self, source: SourceObject) -> str:
         name = execution_name(source)
-        execution_input = {
-            "source": source.to_dict(),
-            "task_id": None,
-            "submitted_at": None,
-            "slot": slot_state(self._pacer.reserve(), self._clock()),
-            "poll": initial_poll().to_dict(),
-        }
+        state = ExecutionState.admitted(source, Slot.due(self._pacer.reserve(), self._clock()))
         try:
             self._sfn.start_execution(
-                stateMachineArn=self._settings.state_machine_arn, name=name, input=json.dumps(execution_input)
+                stateMachineArn=self._settings.state_machine_arn, name=name, input=json.dumps(state.to_dict())
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
@@ -141,7 +134,7 @@ class Intake:
             logger.info("duplicate: execution already exists", extra={"execution": name})
             return "duplicate"
         metrics.add_metric(name="ImagesAdmitted", unit=MetricUnit.Count, value=1)
-        logger.info("admitted", extra={"execution": name, "slot": execution_input["slot"]})
+        logger.info("admitted", extra={"execution": name, "slot": state.slot.to_dict()})
         return "admitted"
 
     @staticmethod

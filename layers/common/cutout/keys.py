@@ -1,54 +1,17 @@
-"""S3 object identity and key handling: event-key decoding, what is ours, output/failure keys,
+"""Key handling: event-key decoding, what is ours, output/failure keys,
 deterministic execution names."""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import asdict, dataclass
-from typing import Any
 from urllib.parse import unquote_plus
 
 from cutout.settings import Settings
+from cutout.state import SourceObject
 
 MAX_KEY_BYTES = 1024
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
-
-
-@dataclass(frozen=True)
-class SourceObject:
-    """One uploaded object version: the only thing about an image that travels through the pipeline."""
-
-    bucket: str
-    key: str
-    version_id: str | None = None
-    etag: str | None = None
-    sequencer: str | None = None  # S3's order of events for one key (hex, compare left-padded)
-
-    @property
-    def revision(self) -> str:
-        """What tells two uploads of the same key apart: the version id, else the ETag."""
-        return self.version_id or self.etag or ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def s3_location(self) -> dict[str, str]:
-        """Bucket, Key and (when known) VersionId, as boto3's S3 calls take them."""
-        location = {"Bucket": self.bucket, "Key": self.key}
-        if self.version_id:
-            location["VersionId"] = self.version_id
-        return location
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SourceObject:
-        return cls(
-            bucket=data["bucket"],
-            key=data["key"],
-            version_id=data.get("version_id"),
-            etag=data.get("etag"),
-            sequencer=data.get("sequencer"),
-        )
 
 
 def sequencer_after(a: str | None, b: str | None) -> bool:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import email.utils
 import json
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,13 +26,13 @@ from cutout.errors import (
     ProviderUnavailableError,
 )
 from cutout.settings import Settings
+from cutout.urls import redact
 
 SUBMIT_PATH = "/v3/async/image-remove-background"
 RESULT_PATH = "/v3/async/task-result"
 DEFAULT_TIMEOUT = urllib3.Timeout(connect=3.05, read=10.0)
 TERMINAL_STATUSES = frozenset({"SUCCEED", "FAILED"})
 _KNOWN_STATUSES = frozenset({"QUEUED", "PROCESSING", "SUCCEED", "FAILED"})
-_URL_QUERY = re.compile(r"(https?://[^\s?\"']+)\?[^\s\"']*")
 
 
 def client_from(settings: Settings, api_key: Callable[[], str], http: urllib3.PoolManager) -> NovitaClient:
@@ -173,11 +172,6 @@ def error_detail(data: bytes) -> str:
         return "(unreadable error body)"
     parts = [str(body[k]) for k in ("reason", "code", "message") if body.get(k) not in (None, "")]
     return redact(" ".join(parts)[:300]) or "(no reason given)"
-
-
-def redact(text: str) -> str:
-    """Drop the query of any URL (presigned signatures) from text that may reach a log or a record."""
-    return _URL_QUERY.sub(r"\1?…", text)
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -6,10 +6,9 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any
 
 from cutout.novita import NovitaClient, TaskResult
+from cutout.state import Poll
 
 MIN_WAIT_SECONDS = 1  # a Wait state counts whole seconds
 MAX_WAIT_SECONDS = 60
@@ -18,7 +17,7 @@ ETA_STEP_FRACTION = 0.6  # ...a longer one is approached: wait this share of it,
 BACKOFF_FRACTION = 0.1  # without an eta, the next look comes within 10 % of the time already waited
 BLIND_MIN_WAIT_SECONDS = 2  # ...but no sooner than this: the 10 % rule alone polls every second for 20 s
 LOOP_SECONDS = 0.5  # one round of the loop besides its Wait: Choice, Task, Lambda invoke, provider call
-MAX_IN_LAMBDA_WAIT = 1.0  # CheckStatus stays this long at most to look again in the same invocation
+MAX_REPOLL_SECONDS = 1.0  # CheckStatus stays this long at most to look again in the same invocation
 REPOLL_STEP_SECONDS = 0.2  # ...looking this often meanwhile
 
 
@@ -44,25 +43,6 @@ def next_wait_seconds(*, eta: float | None, elapsed: float, remaining: float) ->
     return max(MIN_WAIT_SECONDS, min(wait, math.ceil(remaining)))
 
 
-@dataclass(frozen=True)
-class PollResult:
-    """What CheckStatus returns to the state machine (the ``$.poll`` object)."""
-
-    status: str
-    wait_seconds: int
-    count: int
-    deadline_passed: bool
-    reason: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def initial_poll(wait_seconds: int = MIN_WAIT_SECONDS) -> PollResult:
-    """The ``$.poll`` an execution starts with: nothing known yet, look after the shortest wait."""
-    return PollResult(status="QUEUED", wait_seconds=wait_seconds, count=0, deadline_passed=False, reason="")
-
-
 def poll_task(
     client: NovitaClient,
     task_id: str,
@@ -72,20 +52,20 @@ def poll_task(
     max_wait: int,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
-) -> PollResult:
+) -> Poll:
     """Ask the provider and decide what the state machine does next.
 
-    When the provider's eta says the task ends within ``MAX_IN_LAMBDA_WAIT``, stay and ask again every
+    When the provider's eta says the task ends within ``MAX_REPOLL_SECONDS``, stay and ask again every
     ``REPOLL_STEP_SECONDS`` until it is finished or that second is up: a Wait state cannot wait less
     than a second, so this is where a sub-second wait belongs, and a round of the loop costs three state
     transitions (about 25 times the price of a one-second sleep at 256 MB). At most
-    ``MAX_IN_LAMBDA_WAIT`` seconds of sleep and ``MAX_IN_LAMBDA_WAIT / REPOLL_STEP_SECONDS`` more
+    ``MAX_REPOLL_SECONDS`` seconds of sleep and ``MAX_REPOLL_SECONDS / REPOLL_STEP_SECONDS`` more
     requests per invocation."""
     result = client.task_result(task_id)
     count += 1
-    about_to_finish = result.eta is not None and 0 < result.eta <= MAX_IN_LAMBDA_WAIT
+    about_to_finish = result.eta is not None and 0 < result.eta <= MAX_REPOLL_SECONDS
     if not result.finished and about_to_finish and clock() - submitted_at < max_wait:
-        for _ in range(round(MAX_IN_LAMBDA_WAIT / REPOLL_STEP_SECONDS)):
+        for _ in range(round(MAX_REPOLL_SECONDS / REPOLL_STEP_SECONDS)):
             sleep(REPOLL_STEP_SECONDS)
             result = client.task_result(task_id)
             count += 1
@@ -94,7 +74,7 @@ def poll_task(
     return decide(result, elapsed=clock() - submitted_at, count=count, max_wait=max_wait)
 
 
-def decide(result: TaskResult, *, elapsed: float, count: int, max_wait: int) -> PollResult:
+def decide(result: TaskResult, *, elapsed: float, count: int, max_wait: int) -> Poll:
     deadline_passed = not result.finished and elapsed >= max_wait
     reason = result.reason
     if deadline_passed:
@@ -104,7 +84,7 @@ def decide(result: TaskResult, *, elapsed: float, count: int, max_wait: int) -> 
         )
     elif result.status == "FAILED" and not reason:
         reason = "the provider reported the task FAILED without a reason"
-    return PollResult(
+    return Poll(
         status=result.status,
         wait_seconds=next_wait_seconds(eta=result.eta, elapsed=elapsed, remaining=max_wait - elapsed),
         count=count,

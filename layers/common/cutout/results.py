@@ -14,10 +14,12 @@ from botocore.exceptions import ClientError
 
 from cutout.errors import ResultDownloadError, ResultRejectedError
 from cutout.imaging import probe
-from cutout.keys import SourceObject, output_key, sequencer_after
-from cutout.novita import NovitaClient, redact
+from cutout.keys import output_key, sequencer_after
+from cutout.novita import NovitaClient
 from cutout.observability import logger, metrics
-from cutout.settings import Settings, is_loopback
+from cutout.settings import Settings
+from cutout.state import SourceObject, Written
+from cutout.urls import is_loopback, redact
 
 DOWNLOAD_TIMEOUT = urllib3.Timeout(connect=3.05, read=30.0)
 # Two parts in flight and two read ahead: memory stays near 4 x 8 MiB whatever the image size
@@ -75,9 +77,9 @@ def write_cutout(
     settings: Settings,
     source: SourceObject,
     task_id: str,
-) -> dict[str, Any]:
+) -> Written:
     """Fetch the finished task's result URL afresh (it is never carried in state), check it, stream it
-    into ``<output prefix><key>.png``; returns ``{"bucket", "key", "bytes"}``. Idempotent: a second
+    into ``<output prefix><key>.png``. Idempotent: a second
     write of the same task overwrites the same key with the same image."""
     key = output_key(source.key, settings)
     newer = _newer_source(s3, settings.output_bucket, key, source)
@@ -88,7 +90,7 @@ def write_cutout(
             "superseded: a newer upload's cutout is already written", extra={"newer_sequencer": newer}
         )
         metrics.add_metric(name="CutoutsSuperseded", unit=MetricUnit.Count, value=1)
-        return {"bucket": settings.output_bucket, "key": key, "bytes": 0}
+        return Written(bucket=settings.output_bucket, key=key, bytes=0)
     result = novita.task_result(task_id)
     if result.status != "SUCCEED" or not result.images:
         raise ResultRejectedError(
@@ -117,7 +119,7 @@ def write_cutout(
     metrics.add_metric(name="CutoutsWritten", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="CutoutBytes", unit=MetricUnit.Bytes, value=stream.bytes_read)
     logger.info("cutout written", extra={"output_key": key, "bytes": stream.bytes_read})
-    return {"bucket": settings.output_bucket, "key": key, "bytes": stream.bytes_read}
+    return Written(bucket=settings.output_bucket, key=key, bytes=stream.bytes_read)
 
 
 def _checked_stream(response: urllib3.BaseHTTPResponse, cap: int) -> tuple[_CappedStream, str]:

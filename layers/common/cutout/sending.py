@@ -18,20 +18,14 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 
 from cutout.errors import ProviderThrottledError
-from cutout.keys import SourceObject
 from cutout.novita import NovitaClient
 from cutout.observability import logger, metrics
 from cutout.pacing import SubmissionPacer
-from cutout.polling import initial_poll
 from cutout.settings import Settings
+from cutout.state import ExecutionState, Slot, SourceObject
 
-# A Wait state counts whole seconds: the rest of the way to the slot is slept here.
-MAX_IN_LAMBDA_WAIT = 1.5
-
-
-def slot_state(slot_at: float, now: float) -> dict[str, Any]:
-    """``$.slot``: when this execution may submit, and the whole seconds to Wait before trying."""
-    return {"at": slot_at, "wait_seconds": max(0, math.floor(slot_at - now))}
+# A Wait state counts whole seconds: up to this much of the way to the slot is slept here.
+MAX_SLOT_SLEEP_SECONDS = 1.5
 
 
 class Sender:
@@ -57,22 +51,21 @@ class Sender:
             data_keyword_argument="source", persistence_store=persistence, config=idempotency
         )(self._submit)
 
-    def send(self, state: dict[str, Any]) -> dict[str, Any]:
-        """The execution's state, with ``task_id`` and ``submitted_at`` set once submitted, or with a
-        new ``slot`` to wait for."""
-        slot_at, now = float(state["slot"]["at"]), self._clock()
+    def send(self, state: ExecutionState) -> ExecutionState:
+        """The state submitted (task id and time set), or rescheduled to a new slot to wait for."""
+        slot_at, now = state.slot.at, self._clock()
         early = slot_at - now
-        if early > MAX_IN_LAMBDA_WAIT:
-            return {**state, "slot": slot_state(slot_at, now)}
+        if early > MAX_SLOT_SLEEP_SECONDS:
+            return state.rescheduled(Slot.due(slot_at, now))
         if early > 0:
             self._sleep(early)
         try:
-            submitted = self._submit_once(source=state["source"])
+            submitted = self._submit_once(source=state.source.to_dict())
         except ProviderThrottledError as exc:
-            return {**state, "slot": self._reschedule(exc)}
+            return state.rescheduled(self._reschedule(exc))
         logger.append_keys(task_id=submitted["task_id"])
         logger.info("submitted to the provider")
-        return {**state, **submitted, "poll": initial_poll().to_dict()}
+        return state.submitted(submitted["task_id"], submitted["submitted_at"])
 
     def _submit(self, source: dict[str, Any]) -> dict[str, Any]:
         url = self._s3.generate_presigned_url(
@@ -84,14 +77,15 @@ class Sender:
         metrics.add_metric(name="ImagesSubmitted", unit=MetricUnit.Count, value=1)
         return {"task_id": task_id, "submitted_at": self._clock()}
 
-    def _reschedule(self, exc: ProviderThrottledError) -> dict[str, Any]:
+    def _reschedule(self, exc: ProviderThrottledError) -> Slot:
         now = self._clock()
         not_before = now + (exc.retry_after if exc.retry_after is not None else self._pacer.spacing)
         self._pacer.push_back(not_before)
-        slot_at = self._pacer.reserve(not_before)
+        # Already admitted: wait however long the schedule is (the backlog bound is for admission).
+        slot_at = self._pacer.reserve(not_before, max_backlog=math.inf)
         metrics.add_metric(name="ProviderThrottled", unit=MetricUnit.Count, value=1)
         logger.warning(
             "throttled by the provider: rescheduled",
             extra={"retry_after": exc.retry_after, "slot_at": slot_at},
         )
-        return slot_state(slot_at, now)
+        return Slot.due(slot_at, now)

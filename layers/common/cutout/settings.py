@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from cutout.errors import ConfigurationError
+from cutout.urls import is_loopback
 
 
 @dataclass(frozen=True)
@@ -105,8 +106,3 @@ def _base_url(env: Mapping[str, str], name: str) -> str:
     if parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname or "")):
         return url
     raise ConfigurationError(f"{name} must be an https URL (http only for a loopback address), got {url!r}")
-
-
-def is_loopback(host: str) -> bool:
-    """True for the loopback addresses the local stack uses; never true for a host on a network."""
-    return host in {"127.0.0.1", "::1", "localhost"}

@@ -1,0 +1,225 @@
+"""The execution's state and the contracts between the state machine and the functions: the one place
+their shapes are defined. Every step module reads and builds them here, so the steps never import each
+other for a shape, and ``tests/template`` checks that the ASL's Parameters and ResultSelectors pick
+exactly these fields (``TASK_CONTRACTS``).
+
+Only ids travel: the object's identity, the task id, times and counts; never the image, a secret or a
+presigned URL."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SourceObject:
+    """One uploaded object version: the only thing about an image that travels through the pipeline."""
+
+    bucket: str
+    key: str
+    version_id: str | None = None
+    etag: str | None = None
+    sequencer: str | None = None  # S3's order of events for one key (hex, compare left-padded)
+
+    @property
+    def revision(self) -> str:
+        """What tells two uploads of the same key apart: the version id, else the ETag."""
+        return self.version_id or self.etag or ""
+
+    def s3_location(self) -> dict[str, str]:
+        """Bucket, Key and (when known) VersionId, as boto3's S3 calls take them."""
+        location = {"Bucket": self.bucket, "Key": self.key}
+        if self.version_id:
+            location["VersionId"] = self.version_id
+        return location
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SourceObject:
+        return cls(
+            bucket=data["bucket"],
+            key=data["key"],
+            version_id=data.get("version_id"),
+            etag=data.get("etag"),
+            sequencer=data.get("sequencer"),
+        )
+
+
+@dataclass(frozen=True)
+class Slot:
+    """``$.slot``: when the execution may submit, and the whole seconds its Wait state waits first."""
+
+    at: float
+    wait_seconds: int
+
+    @classmethod
+    def due(cls, at: float, now: float) -> Slot:
+        """A Wait state counts whole seconds: the rest of the way is slept in SendFunction."""
+        return cls(at=at, wait_seconds=max(0, math.floor(at - now)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Slot:
+        return cls(at=float(data["at"]), wait_seconds=int(data["wait_seconds"]))
+
+
+@dataclass(frozen=True)
+class Poll:
+    """``$.poll``: what CheckStatus last learnt of the provider task, and when to look again."""
+
+    status: str
+    wait_seconds: int
+    count: int
+    deadline_passed: bool
+    reason: str
+
+    @classmethod
+    def initial(cls, wait_seconds: int = 1) -> Poll:
+        """Nothing known yet: look after the shortest wait a Wait state allows."""
+        return cls(status="QUEUED", wait_seconds=wait_seconds, count=0, deadline_passed=False, reason="")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Poll:
+        return cls(
+            status=str(data["status"]),
+            wait_seconds=int(data["wait_seconds"]),
+            count=int(data["count"]),
+            deadline_passed=bool(data["deadline_passed"]),
+            reason=str(data["reason"]),
+        )
+
+
+@dataclass(frozen=True)
+class ExecutionState:
+    """The execution's input and what SendFunction returns: the state the whole loop carries."""
+
+    source: SourceObject
+    slot: Slot
+    poll: Poll
+    task_id: str | None = None
+    submitted_at: float | None = None
+
+    @classmethod
+    def admitted(cls, source: SourceObject, slot: Slot) -> ExecutionState:
+        """The first state, as SubmitFunction starts the execution: not submitted yet."""
+        return cls(source=source, slot=slot, poll=Poll.initial())
+
+    def rescheduled(self, slot: Slot) -> ExecutionState:
+        """Not submitted (yet): wait for ``slot``."""
+        return replace(self, slot=slot)
+
+    def submitted(self, task_id: str, submitted_at: float) -> ExecutionState:
+        """Submitted to the provider: the polling starts afresh."""
+        return replace(self, task_id=task_id, submitted_at=submitted_at, poll=Poll.initial())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source.to_dict(),
+            "task_id": self.task_id,
+            "submitted_at": self.submitted_at,
+            "slot": self.slot.to_dict(),
+            "poll": self.poll.to_dict(),
+        }
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> ExecutionState:
+        submitted_at = event.get("submitted_at")
+        return cls(
+            source=SourceObject.from_dict(event["source"]),
+            slot=Slot.from_dict(event["slot"]),
+            poll=Poll.from_dict(event["poll"]),
+            task_id=event.get("task_id"),
+            submitted_at=None if submitted_at is None else float(submitted_at),
+        )
+
+
+@dataclass(frozen=True)
+class PollRequest:
+    """CheckStatusFunction's event: which task, since when, and how many polls so far."""
+
+    task_id: str
+    submitted_at: float
+    count: int
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> PollRequest:
+        return cls(
+            task_id=str(event["task_id"]),
+            submitted_at=float(event["submitted_at"]),
+            count=int(event["count"]),
+        )
+
+
+@dataclass(frozen=True)
+class ResultRequest:
+    """WriteResultFunction's event: the finished task of one object version."""
+
+    source: SourceObject
+    task_id: str
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> ResultRequest:
+        return cls(source=SourceObject.from_dict(event["source"]), task_id=str(event["task_id"]))
+
+
+@dataclass(frozen=True)
+class Written:
+    """What WriteResultFunction returns (``$.output``): where the cutout is, and its size (0 when a newer
+    upload's cutout was already there and nothing was written)."""
+
+    bucket: str
+    key: str
+    bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FailureRequest:
+    """RecordFailureFunction's event: the object, the task if there was one, and ``failure``: a Catch's
+    ``{"Error", "Cause"}`` (Cause is the Lambda error payload as JSON) or a Pass state's plain Cause."""
+
+    source: SourceObject
+    task_id: str | None
+    failure: dict[str, Any]
+    polls: int | None
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> FailureRequest:
+        polls = event.get("polls")
+        return cls(
+            source=SourceObject.from_dict(event["source"]),
+            task_id=event.get("task_id"),
+            failure=dict(event["failure"]),
+            polls=None if polls is None else int(polls),
+        )
+
+
+@dataclass(frozen=True)
+class FailureWritten:
+    """What RecordFailureFunction returns (``$.failure_record``)."""
+
+    bucket: str
+    key: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# Each Task state of the ASL: the shape its function is given, and the shape of what it returns.
+TASK_CONTRACTS: dict[str, tuple[type[Any], type[Any]]] = {
+    "Send": (ExecutionState, ExecutionState),
+    "CheckStatus": (PollRequest, Poll),
+    "WriteResult": (ResultRequest, Written),
+    "RecordFailure": (FailureRequest, FailureWritten),
+}

@@ -1,0 +1,192 @@
+"""The ASL against the code, state by state: what each Task state gives its function and keeps of the
+answer is the shape ``cutout.state`` defines (``TASK_CONTRACTS``), and how it retries and routes errors
+is what ``cutout.errors.TASK_ERRORS`` says the function can raise."""
+
+import dataclasses
+import json
+import typing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.idempotency import exceptions as idempotency_errors
+
+from cutout import errors
+from cutout.state import TASK_CONTRACTS, ExecutionState
+from tests.support.events import load_event
+
+ASL = json.loads((Path(__file__).resolve().parents[2] / "statemachine" / "cutout.asl.json").read_text())
+STATES: dict[str, dict[str, Any]] = ASL["States"]
+TASKS = {name: state for name, state in STATES.items() if state["Type"] == "Task"}
+LAMBDA_SERVICE_ERRORS = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+}
+# The state at its fullest: submitted, with a failure caught (what RecordFailure's Parameters read).
+FULL_STATE = {**load_event("execution_input.json"), "task_id": "t", "submitted_at": 1.0, "failure": {"Error": "E", "Cause": "C"}}
+
+
+def fields(cls: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+def resolve(path: str, document: dict[str, Any]) -> Any:
+    """A JSONPath of the simple form ``$.a.b`` read from ``document`` (KeyError when it is not there)."""
+    assert path.startswith("$."), path
+    value: Any = document
+    for part in path[2:].split("."):
+        value = value[part]
+    return value
+
+
+def names(cls_list: tuple[type, ...]) -> set[str]:
+    return {cls.__name__ for cls in cls_list}
+
+
+def retryable(state: str) -> set[str]:
+    raisable = errors.TASK_ERRORS[state]
+    ours = names(tuple(c for c in raisable if issubclass(c, errors.RetryableError)))
+    return ours | set(errors.EXTERNAL_RETRYABLE.get(state, ()))
+
+
+def permanent(state: str) -> set[str]:
+    return names(tuple(c for c in errors.TASK_ERRORS[state] if issubclass(c, errors.PermanentError)))
+
+
+def retried_names(state: dict[str, Any]) -> set[str]:
+    return {name for retrier in state.get("Retry", []) for name in retrier["ErrorEquals"]}
+
+
+def catcher_for(state: dict[str, Any], error: str) -> dict[str, Any] | None:
+    """The first Catch that matches ``error`` (by name, or States.ALL), as Step Functions picks it."""
+    for catcher in state.get("Catch", []):
+        if error in catcher["ErrorEquals"] or "States.ALL" in catcher["ErrorEquals"]:
+            return catcher
+    return None
+
+
+def test_every_task_state_has_a_contract_and_an_error_table():
+    assert set(TASKS) == set(TASK_CONTRACTS) == set(errors.TASK_ERRORS)
+
+
+def test_every_state_reads_fields_the_state_has():
+    for name, state in STATES.items():
+        for key in ("SecondsPath", "Variable", "ErrorPath", "CausePath"):
+            if key in state:
+                resolve(state[key], FULL_STATE)
+        for choice in state.get("Choices", []):
+            resolve(choice["Variable"], FULL_STATE)
+        for key, path in state.get("Parameters", {}).items():
+            if key.endswith(".$") and name not in TASKS:
+                resolve(path, FULL_STATE)
+
+
+def test_the_sample_execution_input_is_the_execution_state():
+    event = load_event("execution_input.json")
+    assert ExecutionState.from_event(event).to_dict() == event
+
+
+@pytest.mark.parametrize("name", sorted(TASK_CONTRACTS))
+def test_each_task_gives_its_function_exactly_its_request(name):
+    request, _ = TASK_CONTRACTS[name]
+    parameters = TASKS[name]["Parameters"]
+    if "Payload.$" in parameters:  # the whole state
+        assert parameters["Payload.$"] == "$"
+        assert request is ExecutionState
+        return
+    payload = parameters["Payload"]
+    assert {key.removesuffix(".$") for key in payload} == fields(request)
+    assert all(key.endswith(".$") for key in payload), "every field comes from the state"
+    sample = {key.removesuffix(".$"): resolve(path, FULL_STATE) for key, path in payload.items()}
+    request.from_event(sample)
+
+
+@pytest.mark.parametrize("name", sorted(TASK_CONTRACTS))
+def test_each_task_keeps_exactly_its_response(name):
+    _, response = TASK_CONTRACTS[name]
+    state = TASKS[name]
+    if "ResultSelector" not in state:  # the function returns the whole state
+        assert state["OutputPath"] == "$.Payload"
+        assert response is ExecutionState
+        return
+    selector = state["ResultSelector"]
+    assert selector == {f"{field}.$": f"$.Payload.{field}" for field in fields(response)}
+    kept_at = state["ResultPath"].removeprefix("$.")
+    state_fields = typing.get_type_hints(ExecutionState)
+    assert state_fields.get(kept_at, response) is response, f"{name} puts a {response.__name__} there"
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_each_retryable_error_is_retried_in_the_state_that_raises_it(name):
+    assert retryable(name) <= retried_names(TASKS[name])
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_each_permanent_error_goes_to_record_failure_without_retry(name):
+    state = TASKS[name]
+    for error in permanent(name):
+        assert error not in retried_names(state)
+        catcher = catcher_for(state, error)
+        assert catcher is not None, f"{name}: {error} is not caught"
+        assert (catcher["Next"], catcher["ResultPath"]) == ("RecordFailure", "$.failure")
+
+
+@pytest.mark.parametrize("name", sorted(set(TASKS) - {"RecordFailure"}))
+def test_any_other_error_still_ends_in_a_failure_record(name):
+    assert catcher_for(TASKS[name], "SomethingUnexpected") == {
+        "ErrorEquals": ["States.ALL"],
+        "ResultPath": "$.failure",
+        "Next": "RecordFailure",
+    }
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_no_retry_names_an_error_the_state_never_sees(name):
+    if name == "RecordFailure":  # S3 errors of one PutObject, whatever their name: retried, then Failed
+        assert retried_names(TASKS[name]) == {"States.ALL"}
+        return
+    assert retried_names(TASKS[name]) <= retryable(name) | LAMBDA_SERVICE_ERRORS
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_no_catch_is_dead(name):
+    catchers = TASKS[name].get("Catch", [])
+    for i, catcher in enumerate(catchers):
+        for later in catchers[i + 1 :]:
+            redundant = "States.ALL" in later["ErrorEquals"] and (later["Next"], later["ResultPath"]) == (
+                catcher["Next"],
+                catcher["ResultPath"],
+            )
+            assert not redundant, f"{name}: {catcher['ErrorEquals']} does what States.ALL after it does"
+        for earlier in catchers[:i]:
+            shadowed = "States.ALL" in earlier["ErrorEquals"] or set(catcher["ErrorEquals"]) <= set(
+                earlier["ErrorEquals"]
+            )
+            assert not shadowed, f"{name}: {catcher['ErrorEquals']} is never reached"
+
+
+def test_error_names_in_the_asl_are_the_project_errors():
+    for state in STATES.values():
+        for kind, handlers in (("Retry", state.get("Retry", [])), ("Catch", state.get("Catch", []))):
+            for name in (n for handler in handlers for n in handler["ErrorEquals"]):
+                if name.startswith(("Lambda.", "States.")):
+                    continue
+                if name in errors.EXTERNAL_RETRYABLE["Send"]:
+                    assert hasattr(idempotency_errors, name)
+                    continue
+                expected = errors.RetryableError if kind == "Retry" else errors.PermanentError
+                assert issubclass(getattr(errors, name), expected), f"{kind} on {name}"
+
+
+def test_errors_the_asl_names_itself_are_permanent_project_errors():
+    passes = {name: state for name, state in STATES.items() if state["Type"] == "Pass"}
+    assert passes
+    for state in passes.values():
+        assert issubclass(getattr(errors, state["Parameters"]["Error"]), errors.PermanentError)
+        assert (state["ResultPath"], state["Next"]) == ("$.failure", "RecordFailure")
+
+
+def test_the_backlog_bound_is_for_admission_only():
+    assert all(errors.BacklogFullError not in raised for raised in errors.TASK_ERRORS.values())

@@ -1,0 +1,54 @@
+"""The shared package's structure: step modules are peers that share shapes through ``cutout.state``,
+and each function loads at cold start only what it uses."""
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "layers" / "common" / "cutout"
+# One module per step of the pipeline; failure records are a service the steps share, not a step.
+STEP_MODULES = {"intake", "sending", "polling", "results"}
+
+
+def imported_cutout_modules(module: str) -> set[str]:
+    tree = ast.parse((PACKAGE / f"{module}.py").read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("cutout."):
+            found.add(node.module.removeprefix("cutout."))
+        elif isinstance(node, ast.Import):
+            found |= {a.name.removeprefix("cutout.") for a in node.names if a.name.startswith("cutout.")}
+    return found
+
+
+def test_step_modules_do_not_import_each_other():
+    for module in STEP_MODULES:
+        assert not imported_cutout_modules(module) & (STEP_MODULES - {module}), module
+
+
+def test_the_import_check_sees_an_import():
+    assert "state" in imported_cutout_modules("sending")
+
+
+def modules_loaded_by(function: str, env: dict[str, str]) -> set[str]:
+    """The modules a fresh interpreter has loaded after importing functions/<function>/app.py."""
+    script = (
+        "import importlib.util, json, sys\n"
+        f"sys.path[:0] = [{str(PACKAGE.parent)!r}, {str(ROOT / 'functions' / function)!r}]\n"
+        "import app\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    env = {**env, "POWERTOOLS_TRACE_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    return set(json.loads(out.stdout))
+
+
+def test_submit_loads_neither_idempotency_nor_the_provider_client(env):
+    env = {**env, "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:1:stateMachine:m", "RATE_LIMIT_TABLE": "t"}
+    loaded = modules_loaded_by("submit", env)
+    assert "cutout.intake" in loaded
+    assert "cutout.novita" not in loaded
+    assert not any(name.startswith("aws_lambda_powertools.utilities.idempotency") for name in loaded)
