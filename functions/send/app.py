@@ -23,9 +23,9 @@ sender = Sender(
     settings=settings,
     s3=aws.client("s3"),
     novita=client_from(settings, ApiKey(settings.api_key_secret_arn), new_pool_manager()),
-    pacer=SubmissionPacer(aws.table(settings.rate_limit_table), settings.submissions_per_minute),
+    pacer=SubmissionPacer(aws.table(settings.needed("rate_limit_table")), settings.submissions_per_minute),
     persistence=DynamoDBPersistenceLayer(
-        table_name=settings.idempotency_table, boto3_client=aws.client("dynamodb")
+        table_name=settings.needed("idempotency_table"), boto3_client=aws.client("dynamodb")
     ),
     idempotency=idempotency,
 )

@@ -5,6 +5,7 @@ that fails for a transient reason is reported as a batch item failure so SQS del
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -19,7 +20,7 @@ intake = Intake(
     settings=settings,
     s3=aws.client("s3"),
     sfn=aws.client("stepfunctions"),
-    pacer=SubmissionPacer(aws.table(settings.rate_limit_table), settings.submissions_per_minute),
+    pacer=SubmissionPacer(aws.table(settings.needed("rate_limit_table")), settings.submissions_per_minute),
 )
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
@@ -32,7 +33,7 @@ def record_handler(record: SQSRecord) -> list[str]:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

@@ -12,7 +12,7 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeou
 def client(service: str) -> Any:
     """A client with bounded timeouts and standard retries; S3 signs with SigV4 (presigned URLs)."""
     config = _CONFIG.merge(Config(signature_version="s3v4")) if service == "s3" else _CONFIG
-    return boto3.client(service, config=config)
+    return boto3.client(service, config=config)  # type: ignore[call-overload]  # any service by name
 
 
 def table(name: str) -> Any:

@@ -75,9 +75,8 @@ class Intake:
     def process_object(self, source: SourceObject) -> str:
         """``skipped`` | ``rejected`` | ``admitted`` | ``duplicate``."""
         logger.append_keys(object_key=source.key, object_revision=source.revision)
-        if source.bucket != self._settings.input_bucket:
-            reason = f"bucket {source.bucket!r} is not the input bucket"
-        else:
+        reason: str | None = f"bucket {source.bucket!r} is not the input bucket"
+        if source.bucket == self._settings.input_bucket:
             reason = skip_reason(source.key, self._settings)
         if reason:
             logger.info("skipped", extra={"reason": reason})
@@ -119,7 +118,7 @@ class Intake:
 
     def _head(self, source: SourceObject, length: int) -> bytes:
         response = self._call(self._s3.get_object, Range=f"bytes=0-{length - 1}", **source.s3_location())
-        return response["Body"].read()
+        return bytes(response["Body"].read())
 
     def _start_execution(self, source: SourceObject) -> str:
         name = execution_name(source)

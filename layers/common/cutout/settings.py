@@ -62,9 +62,16 @@ class Settings:
         if settings.output_prefix == settings.failure_prefix:
             raise ConfigurationError("OUTPUT_PREFIX and FAILURE_PREFIX must differ")
         for name in require:
-            if not getattr(settings, name):
-                raise ConfigurationError(f"{name.upper()} is required by this function but not set")
+            settings.needed(name)
         return settings
+
+    def needed(self, name: str) -> str:
+        """The value of an optional text field (e.g. ``rate_limit_table``) that the caller cannot work
+        without; a ConfigurationError naming the variable when it is not set."""
+        value = getattr(self, name)
+        if not isinstance(value, str) or not value:
+            raise ConfigurationError(f"{name.upper()} is required by this function but not set")
+        return value
 
 
 def _text(env: Mapping[str, str], name: str) -> str:
