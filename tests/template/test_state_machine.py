@@ -25,7 +25,12 @@ LAMBDA_SERVICE_ERRORS = {
     "Lambda.TooManyRequestsException",
 }
 # The state at its fullest: submitted, with a failure caught (what RecordFailure's Parameters read).
-FULL_STATE = {**load_event("execution_input.json"), "task_id": "t", "submitted_at": 1.0, "failure": {"Error": "E", "Cause": "C"}}
+FULL_STATE = {
+    **load_event("execution_input.json"),
+    "task_id": "t",
+    "submitted_at": 1.0,
+    "failure": {"Error": "E", "Cause": "C"},
+}
 
 
 def fields(cls: type) -> set[str]:
@@ -190,3 +195,52 @@ def test_errors_the_asl_names_itself_are_permanent_project_errors():
 
 def test_the_backlog_bound_is_for_admission_only():
     assert all(errors.BacklogFullError not in raised for raised in errors.TASK_ERRORS.values())
+
+
+def choose(state_name: str, document: dict[str, Any]) -> str:
+    """The Next of a Choice state for ``document`` (the comparison operators this ASL uses)."""
+    for choice in STATES[state_name]["Choices"]:
+        value = resolve(choice["Variable"], document)
+        if "StringEquals" in choice:
+            matched = value == choice["StringEquals"]
+        elif "BooleanEquals" in choice:
+            matched = value is choice["BooleanEquals"]
+        else:
+            matched = (value is None) is choice["IsNull"]
+        if matched:
+            return str(choice["Next"])
+    return str(STATES[state_name]["Default"])
+
+
+def polled(status: str, deadline_passed: bool = False) -> dict[str, Any]:
+    return {
+        **FULL_STATE,
+        "poll": {**FULL_STATE["poll"], "status": status, "deadline_passed": deadline_passed},
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "deadline_passed", "then"),
+    [
+        ("SUCCEED", False, "WriteResult"),
+        ("FAILED", False, "TaskFailed"),
+        ("FAILED", True, "TaskFailed"),
+        ("PROCESSING", True, "DeadlinePassed"),
+        ("QUEUED", False, "WaitForTask"),
+        ("PROCESSING", False, "WaitForTask"),
+        ("UNKNOWN", False, "WaitForTask"),
+    ],
+)
+def test_each_poll_status_goes_where_it_must(status, deadline_passed, then):
+    assert choose("RouteOnStatus", polled(status, deadline_passed)) == then
+
+
+def test_only_a_failed_task_or_a_passed_deadline_becomes_a_failure_record():
+    assert STATES["TaskFailed"]["Parameters"]["Error"] == errors.ProviderTaskFailedError.__name__
+    assert STATES["DeadlinePassed"]["Parameters"]["Error"] == errors.TaskDeadlineExceededError.__name__
+    assert STATES["WriteResult"]["Next"] == "Done"
+
+
+def test_an_execution_waits_for_its_slot_until_it_is_submitted():
+    assert choose("Submitted", {**FULL_STATE, "task_id": None}) == "WaitForSlot"
+    assert choose("Submitted", FULL_STATE) == "WaitForTask"

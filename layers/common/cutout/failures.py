@@ -28,7 +28,7 @@ def failure_reason(failure: dict[str, Any]) -> tuple[str, str]:
         payload = None
     if isinstance(payload, dict) and "errorMessage" in payload:
         cause = str(payload["errorMessage"])
-    return error, redact(cause) or error
+    return error, cause or error
 
 
 def write_failure_record(
@@ -41,8 +41,10 @@ def write_failure_record(
     task_id: str | None = None,
     polls: int | None = None,
 ) -> str:
-    """Write (or overwrite: the same failure twice is harmless) the record; returns its key."""
+    """Write (or overwrite: the same failure twice is harmless) the record; returns its key. The reason
+    may quote an error message: any URL in it loses its query (a presigned signature) first."""
     key = failure_key(source.key, settings)
+    reason = redact(reason)
     record = {
         "source": source.to_dict(),
         "error": error,

@@ -1,0 +1,98 @@
+"""Least privilege, pinned: each function's IAM statements are exactly the actions and resources it
+needs (prefix-scoped where the template scopes them), so any widening fails here. The state machine
+may invoke its four functions and deliver its own logs, nothing else."""
+
+from pathlib import Path
+
+import pytest
+from cfnlint.decode import decode
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SECRET = {"Fn::If": ["CreateApiKeySecret", {"Ref": "NovitaApiKeySecret"}, {"Ref": "NovitaApiKeySecretArn"}]}
+UPLOADS = {"Fn::Sub": "${InputBucket.Arn}/*"}
+FAILURE_RECORDS = {"Fn::Sub": "${OutputBucket.Arn}/${FailurePrefix}*"}
+SCHEDULE = {"Fn::GetAtt": ["RateLimitTable", "Arn"]}
+
+# function -> {Sid: (actions, resource, condition)}
+EXPECTED = {
+    "SubmitFunction": {
+        "ReadUploads": ({"s3:GetObject", "s3:GetObjectVersion"}, UPLOADS, None),
+        "WriteFailureRecords": ({"s3:PutObject"}, FAILURE_RECORDS, None),
+        "ReserveSubmissionSlots": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, SCHEDULE, None),
+        "StartExecutions": ({"states:StartExecution"}, {"Ref": "CutoutStateMachine"}, None),
+    },
+    "SendFunction": {
+        "PresignUploads": ({"s3:GetObject", "s3:GetObjectVersion"}, UPLOADS, None),
+        "ReadApiKey": ({"secretsmanager:GetSecretValue"}, SECRET, None),
+        "ReserveSubmissionSlots": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, SCHEDULE, None),
+        "RecordSubmissions": (
+            {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+            {"Fn::GetAtt": ["IdempotencyTable", "Arn"]},
+            None,
+        ),
+    },
+    "CheckStatusFunction": {
+        "ReadApiKey": ({"secretsmanager:GetSecretValue"}, SECRET, None),
+    },
+    "WriteResultFunction": {
+        "WriteCutouts": (
+            {"s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject"},
+            {"Fn::Sub": "${OutputBucket.Arn}/${OutputPrefix}*"},
+            None,
+        ),
+        "SeeWhetherACutoutExists": (
+            {"s3:ListBucket"},
+            {"Fn::GetAtt": ["OutputBucket", "Arn"]},
+            {"StringLike": {"s3:prefix": {"Fn::Sub": "${OutputPrefix}*"}}},
+        ),
+        "ReadApiKey": ({"secretsmanager:GetSecretValue"}, SECRET, None),
+    },
+    "RecordFailureFunction": {
+        "WriteFailureRecords": ({"s3:PutObject"}, FAILURE_RECORDS, None),
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def resources():
+    template, problems = decode(str(ROOT / "template.yaml"))
+    assert not problems
+    return template["Resources"]
+
+
+def granted(policies):
+    """{Sid: (actions, resource, condition)} of every inline statement; any other policy kind fails."""
+    found = {}
+    for policy in policies:
+        assert set(policy) == {"Statement"}, f"a policy that is not an inline statement: {policy}"
+        for statement in policy["Statement"]:
+            assert statement["Effect"] == "Allow"
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert statement["Sid"] not in found
+            found[statement["Sid"]] = (set(actions), statement["Resource"], statement.get("Condition"))
+    return found
+
+
+@pytest.mark.parametrize("function", sorted(EXPECTED))
+def test_each_function_is_granted_exactly_what_it_needs(resources, function):
+    assert granted(resources[function]["Properties"]["Policies"]) == EXPECTED[function]
+
+
+def test_every_function_is_pinned(resources):
+    functions = {n for n, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
+    assert functions == set(EXPECTED)
+    assert not [n for n, r in resources.items() if r["Type"] in ("AWS::IAM::Role", "AWS::IAM::Policy")]
+
+
+def test_the_state_machine_invokes_its_four_functions_and_delivers_its_logs(resources):
+    policies = resources["CutoutStateMachine"]["Properties"]["Policies"]
+    invoked = [p["LambdaInvokePolicy"]["FunctionName"] for p in policies if "LambdaInvokePolicy" in p]
+    assert invoked == [{"Ref": f} for f in ("SendFunction", "CheckStatusFunction", "WriteResultFunction")] + [
+        {"Ref": "RecordFailureFunction"}
+    ]
+    statements = granted([p for p in policies if "LambdaInvokePolicy" not in p])
+    assert set(statements) == {"DeliverExecutionLogs"}
+    actions, resource, condition = statements["DeliverExecutionLogs"]
+    assert all(a.startswith("logs:") and "*" not in a for a in actions)
+    assert (resource, condition) == ("*", None)  # vended log delivery has no resource-level permissions
