@@ -6,13 +6,14 @@
         aws.client("s3").put_object(Bucket=aws.outputs["InputBucketName"], Key="incoming/a.png", Body=...)
         [execution] = aws.wait_for_executions(n=1)
 
-Modules: ``stack`` (LocalAws), ``sam`` (package, translate, check, create_stack), ``cfn_models`` (what moto's
-CloudFormation lacks, and the table of what is emulated), ``lambda_runtime`` (in-process Lambda),
-``sqs_poller`` (SQS -> Lambda like the Lambda poller), ``patches`` (every moto-private patch point, pinned).
+Modules: ``emulator`` (LocalAws), ``sam`` (package, translate, check, create_stack), ``cfn_models``
+(what moto's CloudFormation lacks, and the table of what is emulated), ``lambda_runtime`` (in-process
+Lambda, LambdaContext), ``sqs_poller`` (SQS -> Lambda like the Lambda poller), ``patches`` (every
+moto-private patch point, pinned).
 """
 
+from cutout_local.aws.emulator import LocalAws
 from cutout_local.aws.lambda_runtime import Invocation, LambdaContext
 from cutout_local.aws.sam import UnsupportedTemplateError
-from cutout_local.aws.stack import LocalAws
 
 __all__ = ["Invocation", "LambdaContext", "LocalAws", "UnsupportedTemplateError"]

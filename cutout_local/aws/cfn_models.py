@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import secrets
 import string
-from typing import Any
+from typing import Any, ClassVar
 
 EMULATED = "emulated"
 
@@ -189,20 +189,49 @@ class _Model:
     """What moto's CloudFormation engine calls on a model class (duck-typed; not registered with moto until
     ``parsing.get_model_list`` is patched to offer it)."""
 
+    #: the resource type it models, and the property that names a resource of it ("" if none)
+    resource_type = ""
+    name_property = ""
+    #: ``Fn::GetAtt`` attribute -> the instance attribute that holds its value
+    attributes: ClassVar[dict[str, str]] = {}
     physical_resource_id = ""
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
+    @classmethod
+    def cloudformation_type(cls) -> str:
+        return cls.resource_type
+
+    @classmethod
+    def cloudformation_name_type(cls) -> str:
+        return cls.name_property
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kw: Any,
+    ) -> _Model:
+        """A model named ``resource_name`` (its ``Ref`` unless :meth:`create` says otherwise), created."""
+        model = cls()
+        model.physical_resource_id = resource_name
+        model.create(cloudformation_json.get("Properties", {}), account_id, region_name)
+        return model
+
+    def create(self, props: dict[str, Any], account_id: str, region_name: str) -> None:
+        """Create the resource in moto's backend from its ``Properties`` (nothing by default)."""
 
     @classmethod
     def has_cfn_attr(cls, attr: str) -> bool:
-        return False
+        return attr in cls.attributes
 
     def get_cfn_attribute(self, attr: str) -> str:
         from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
 
-        raise UnformattedGetAttTemplateException()
+        if attr not in self.attributes:
+            raise UnformattedGetAttTemplateException()
+        return getattr(self, self.attributes[attr])
 
     def is_created(self) -> bool:
         return True
@@ -214,31 +243,18 @@ class _Model:
 class SecretModel(_Model):
     """``Ref`` is the secret's ARN, as on AWS."""
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SecretsManager::Secret"
+    resource_type = "AWS::SecretsManager::Secret"
+    name_property = "Name"
+    attributes: ClassVar[dict[str, str]] = {"Id": "physical_resource_id"}
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "Name"
-
-    @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kw: Any,
-    ) -> SecretModel:
+    def create(self, props: dict[str, Any], account_id: str, region_name: str) -> None:
         from moto.secretsmanager.models import secretsmanager_backends
 
-        props = cloudformation_json.get("Properties", {})
         value, generate = props.get("SecretString"), props.get("GenerateSecretString")
         if value is None and generate is not None:
             value = _generate_secret_string(generate)
         out = secretsmanager_backends[account_id][region_name].create_secret(
-            name=resource_name,
+            name=self.physical_resource_id,
             secret_string=value,
             secret_binary=None,
             description=props.get("Description"),
@@ -248,16 +264,7 @@ class SecretModel(_Model):
             replica_regions=[],
             force_overwrite=False,
         )
-        model = cls()
-        model.physical_resource_id = json.loads(out)["ARN"]
-        return model
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr == "Id"
-
-    def get_cfn_attribute(self, attr: str) -> str:
-        return self.physical_resource_id if attr == "Id" else super().get_cfn_attribute(attr)
+        self.physical_resource_id = json.loads(out)["ARN"]
 
     def delete(self, account_id: str, region_name: str) -> None:
         from moto.secretsmanager.models import secretsmanager_backends
@@ -279,87 +286,50 @@ def _generate_secret_string(spec: dict[str, Any]) -> str:
 
 
 class QueuePolicyModel(_Model):
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SQS::QueuePolicy"
+    resource_type = "AWS::SQS::QueuePolicy"
 
-    @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kw: Any,
-    ) -> QueuePolicyModel:
+    def create(self, props: dict[str, Any], account_id: str, region_name: str) -> None:
         from moto.sqs.models import sqs_backends
 
-        props = cloudformation_json["Properties"]
         for url in props["Queues"]:
             sqs_backends[account_id][region_name].set_queue_attributes(
                 url.rsplit("/", 1)[-1], {"Policy": json.dumps(props["PolicyDocument"])}
             )
-        model = cls()
-        model.physical_resource_id = resource_name
-        return model
 
 
 class AlarmModel(_Model):
     """``Ref`` is the alarm name, ``GetAtt Arn`` its ARN."""
 
+    resource_type = "AWS::CloudWatch::Alarm"
+    name_property = "AlarmName"
+    attributes: ClassVar[dict[str, str]] = {"Arn": "arn"}
     arn = ""
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CloudWatch::Alarm"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "AlarmName"
-
-    @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kw: Any,
-    ) -> AlarmModel:
+    def create(self, props: dict[str, Any], account_id: str, region_name: str) -> None:
         from moto.cloudwatch.models import cloudwatch_backends
 
-        p = cloudformation_json["Properties"]
         alarm = cloudwatch_backends[account_id][region_name].put_metric_alarm(
-            name=resource_name,
-            namespace=p.get("Namespace"),
-            metric_name=p.get("MetricName"),
-            comparison_operator=p["ComparisonOperator"],
-            evaluation_periods=int(p["EvaluationPeriods"]),
-            period=int(p["Period"]) if "Period" in p else None,
-            threshold=float(p.get("Threshold", 0)),
-            statistic=p.get("Statistic"),
-            description=p.get("AlarmDescription"),
-            dimensions=p.get("Dimensions", []),
-            alarm_actions=p.get("AlarmActions", []),
-            metric_data_queries=_metric_queries(p["Metrics"]) if "Metrics" in p else None,
-            datapoints_to_alarm=int(p["DatapointsToAlarm"]) if "DatapointsToAlarm" in p else None,
-            extended_statistic=p.get("ExtendedStatistic"),
-            ok_actions=p.get("OKActions", []),
-            insufficient_data_actions=p.get("InsufficientDataActions", []),
-            unit=p.get("Unit"),
-            actions_enabled=str(p.get("ActionsEnabled", True)).lower() == "true",
-            treat_missing_data=p.get("TreatMissingData"),
+            name=self.physical_resource_id,
+            namespace=props.get("Namespace"),
+            metric_name=props.get("MetricName"),
+            comparison_operator=props["ComparisonOperator"],
+            evaluation_periods=int(props["EvaluationPeriods"]),
+            period=int(props["Period"]) if "Period" in props else None,
+            threshold=float(props.get("Threshold", 0)),
+            statistic=props.get("Statistic"),
+            description=props.get("AlarmDescription"),
+            dimensions=props.get("Dimensions", []),
+            alarm_actions=props.get("AlarmActions", []),
+            metric_data_queries=_metric_queries(props["Metrics"]) if "Metrics" in props else None,
+            datapoints_to_alarm=int(props["DatapointsToAlarm"]) if "DatapointsToAlarm" in props else None,
+            extended_statistic=props.get("ExtendedStatistic"),
+            ok_actions=props.get("OKActions", []),
+            insufficient_data_actions=props.get("InsufficientDataActions", []),
+            unit=props.get("Unit"),
+            actions_enabled=str(props.get("ActionsEnabled", True)).lower() == "true",
+            treat_missing_data=props.get("TreatMissingData"),
         )
-        model = cls()
-        model.physical_resource_id, model.arn = resource_name, alarm.alarm_arn
-        return model
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr == "Arn"
-
-    def get_cfn_attribute(self, attr: str) -> str:
-        return self.arn if attr == "Arn" else super().get_cfn_attribute(attr)
+        self.arn = alarm.alarm_arn
 
     def delete(self, account_id: str, region_name: str) -> None:
         from moto.cloudwatch.models import cloudwatch_backends
@@ -405,22 +375,7 @@ def _metric_queries(metrics: list[dict[str, Any]]) -> list[Any]:
 class BucketPolicyModel(_Model):
     """Accepted and deliberately not applied (see :data:`COVERAGE`)."""
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::S3::BucketPolicy"
-
-    @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kw: Any,
-    ) -> BucketPolicyModel:
-        model = cls()
-        model.physical_resource_id = resource_name
-        return model
+    resource_type = "AWS::S3::BucketPolicy"
 
 
 #: model classes offered to moto's CloudFormation (types it has none for)

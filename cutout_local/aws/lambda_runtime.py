@@ -60,17 +60,43 @@ class Invocation(NamedTuple):
 
 
 class LambdaContext:
-    """The attributes and method of the Python runtime's context object that handlers and Powertools use."""
+    """The attributes and method of the Python runtime's context object that handlers and Powertools use.
 
-    def __init__(self, fn: Any, request_id: str) -> None:
-        self.function_name: str = fn.function_name
-        self.function_version: str = fn.version
-        self.invoked_function_arn: str = fn.function_arn
-        self.memory_limit_in_mb: int = int(fn.memory_size)
-        self.aws_request_id = request_id
-        self.log_group_name = f"/aws/lambda/{fn.function_name}"
-        self.log_stream_name = f"local/[{fn.version}]{request_id.replace('-', '')}"
-        self._deadline = time.monotonic() + float(fn.timeout)
+    Constructed standalone (tests hand it to a handler), or by :meth:`for_function` for a deployed function;
+    the deadline is ``timeout_seconds`` after construction."""
+
+    def __init__(
+        self,
+        *,
+        function_name: str = "cutout-function",
+        memory_limit_in_mb: int = 256,
+        timeout_seconds: float = 30.0,
+        aws_request_id: str | None = None,
+        function_version: str = "$LATEST",
+        invoked_function_arn: str | None = None,
+    ) -> None:
+        self.function_name = function_name
+        self.function_version = function_version
+        self.invoked_function_arn = (
+            invoked_function_arn or f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+        )
+        self.memory_limit_in_mb = memory_limit_in_mb
+        self.aws_request_id = aws_request_id or str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = f"local/[{function_version}]{self.aws_request_id.replace('-', '')}"
+        self._deadline = time.monotonic() + timeout_seconds
+
+    @classmethod
+    def for_function(cls, fn: Any, request_id: str) -> LambdaContext:
+        """The context of one invocation of ``fn`` (moto's ``LambdaFunction``)."""
+        return cls(
+            function_name=fn.function_name,
+            memory_limit_in_mb=int(fn.memory_size),
+            timeout_seconds=float(fn.timeout),
+            aws_request_id=request_id,
+            function_version=fn.version,
+            invoked_function_arn=fn.function_arn,
+        )
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
@@ -110,7 +136,7 @@ class InProcessRuntime:
             try:
                 loaded = self._load(fn)
                 with _on_sys_path(loaded.paths):
-                    result = loaded.handler(event, LambdaContext(fn, request_id))
+                    result = loaded.handler(event, LambdaContext.for_function(fn, request_id))
                 payload = json.dumps(result)
             except Exception as exc:  # noqa: BLE001 - the runtime turns any exception into the error payload
                 error = exc

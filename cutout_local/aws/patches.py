@@ -3,7 +3,7 @@
 moto offers no public hook for what the local stack needs, so while a ``LocalAws`` runs, the attributes
 listed by :func:`patch_points` are replaced and the originals are put back by :func:`uninstall`. Each one can
 silently stop taking effect when moto changes: :func:`install` refuses any other moto version, and
-``tests/localaws`` has a test that fails if a patch no longer has its effect (test_canary.py first).
+``tests/local_stack/aws`` has a test that fails if a patch no longer has its effect (test_canary.py first).
 
 Replaced (module paths under ``moto.``), and why:
 

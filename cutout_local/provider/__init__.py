@@ -1,6 +1,6 @@
 """A Novita-compatible background-removal provider that runs on this machine (rembg, U²-Net-p).
 
-Speaks the contract in PROVIDER-CONTRACT.md: async submit + task-result polling, the synchronous twin,
+Speaks the contract in docs/PROVIDER-CONTRACT.md: async submit + task-result polling, the synchronous twin,
 expiring result URLs, Bearer auth, a per-key sliding-window rate limit, and fault injection for tests.
 Run it with `python -m cutout_local.provider --help`, or embed it with `LocalProvider`.
 """

@@ -17,9 +17,9 @@ from werkzeug.wrappers import Request, Response
 from .config import ProviderConfig
 from .engine import Engine
 from .faults import Faults
-from .imaging import OUTPUT_TYPES, InputError, encode, open_image
+from .image_io import OUTPUT_TYPES, InputError, encode, open_image
 from .ratelimit import SlidingWindowLimiter
-from .results import ResultStore
+from .result_store import ResultStore
 from .stats import Stats, key_id
 from .tasks import SUCCEED, TaskBoard, TaskView
 
@@ -68,6 +68,7 @@ class ProviderApp:
     """Routes requests to the task board, the engine and the result store.
 
     Every API call: `faults.latency_seconds`, then the `reset` fault, then Bearer authentication.
+    Task-result polls then go through the injected delay (`poll_latency`), 5xx and malformed-body faults.
     Submissions then go through the injected 429/5xx faults, body validation, and the rate limit.
     `base_url` prefixes result URLs; the server sets it once its port is known.
     """
@@ -152,6 +153,8 @@ class ProviderApp:
         """`GET /v3/async/task-result?task_id=…` → the task, its images, and debug times."""
         key = self._enter_api(request)
         self.stats.poll(key)
+        if self.faults.take("poll_latency"):
+            time.sleep(self.faults.poll_latency_seconds)
         if self.faults.take("poll_5xx"):
             status = self.faults.poll_5xx_status
             raise ApiError(status, STATUS_REASONS[status], "injected fault: the provider is unavailable")

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-from .imaging import DEFAULT_MAX_PIXELS, FORMATS
+from .image_io import DEFAULT_MAX_PIXELS, FORMATS
 
 
 @dataclass(frozen=True)

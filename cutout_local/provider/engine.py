@@ -7,7 +7,7 @@ from typing import Any
 
 from PIL import Image
 
-from .imaging import DEFAULT_MAX_PIXELS, encode, open_image
+from .image_io import DEFAULT_MAX_PIXELS, encode, open_image
 
 
 class Engine:

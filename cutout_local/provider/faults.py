@@ -7,20 +7,6 @@ from typing import Any
 
 ETA_MODES = ("accurate", "noisy", "absent", "zero")
 ERROR_STATUSES = (500, 502, 503, 504)
-KINDS = (
-    "reset",
-    "submit_429",
-    "submit_5xx",
-    "poll_5xx",
-    "poll_malformed",
-    "poll_unknown_status",
-    "task_fail",
-    "task_hang",
-    "download_broken",
-    "download_expired",
-    "download_not_image",
-    "download_inflated",
-)
 
 
 @dataclass
@@ -43,6 +29,10 @@ class Faults:
         submit_429_retry_after: the injected 429's `Retry-After` seconds; None (JSON null): no header.
         submit_5xx (KIND): answered `submit_5xx_status` (500, 502, 503 or 504); no task is created.
       Task-result polls (`/v3/async/task-result`):
+        poll_latency (KIND): the poll is answered `poll_latency_seconds` late (after `latency_seconds`,
+          the reset fault and authentication; then answered as usual), e.g. to outlast a client's read
+          timeout. Other endpoints are not delayed.
+        poll_latency_seconds: that delay (default 15, more than the product's 10 s read timeout).
         poll_5xx (KIND): answered `poll_5xx_status` (500, 502, 503 or 504).
         poll_malformed (KIND): answered 200 with a truncated, unparseable JSON body.
         poll_unknown_status (KIND): the task's status reads `TASK_STATUS_UNKNOWN`, with no images.
@@ -72,6 +62,9 @@ class Faults:
     submit_5xx_next: int = 0
     submit_5xx_rate: float = 0.0
     submit_5xx_status: int = 503
+    poll_latency_next: int = 0
+    poll_latency_rate: float = 0.0
+    poll_latency_seconds: float = 15.0
     poll_5xx_next: int = 0
     poll_5xx_rate: float = 0.0
     poll_5xx_status: int = 503
@@ -153,7 +146,7 @@ def _check(name: str, value: Any) -> None:
         ok = integer and value >= 0
     elif name.endswith("_rate"):
         ok = number and 0 <= value <= 1
-    elif name in ("latency_seconds", "task_min_seconds"):
+    elif name in ("latency_seconds", "poll_latency_seconds", "task_min_seconds"):
         ok = number and value >= 0
     elif name == "download_expire_after_seconds":
         ok = value is None or (number and value >= 0)

@@ -2,7 +2,7 @@
 
 import urllib3
 
-from .imaging import InputError
+from .image_io import InputError
 
 CHUNK = 64 * 1024
 # Redirects only: urllib3 logs the full URL (a presigned URL's signature included) when it retries.

@@ -16,7 +16,7 @@ from .app import AbortConnection, ProviderApp
 from .config import ProviderConfig
 from .engine import Engine
 from .faults import Faults
-from .results import ResultStore
+from .result_store import ResultStore
 from .stats import Stats
 from .tasks import TaskBoard
 

@@ -14,8 +14,8 @@ from .config import ProviderConfig
 from .engine import Engine
 from .faults import Faults
 from .fetch import fetch_image
-from .imaging import InputError, encode, open_image
-from .results import Result, ResultStore
+from .image_io import InputError, encode, open_image
+from .result_store import Result, ResultStore
 from .stats import Stats
 
 QUEUED = "TASK_STATUS_QUEUED"

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import skimage.data
 from PIL import Image
-from provider_helpers import alpha_of, encoded
+
+from tests.local_stack.provider.provider_helpers import alpha_of
+from tests.support.images import encode
 
 SIZE = 1000
 BOX = 576  # the 128 px gift box × 4.5
@@ -31,7 +33,7 @@ def composite(background: Image.Image) -> tuple[bytes, np.ndarray]:
     scene.paste(box, corner, box)
     truth = np.zeros((SIZE, SIZE))
     truth[corner[1] : corner[1] + BOX, corner[0] : corner[0] + BOX] = np.asarray(box)[..., 3] / 255
-    return encoded(scene, "PNG"), truth
+    return encode(scene, "PNG"), truth
 
 
 @pytest.mark.parametrize("name", BACKGROUNDS)

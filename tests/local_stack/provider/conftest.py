@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 import urllib3
-from provider_helpers import BASE_CONFIG, PNG_SIGNATURE, Api, encoded, gift_box_scene
 
 from cutout_local.provider import Engine, LocalProvider
+from tests.local_stack.provider.provider_helpers import BASE_CONFIG, PNG_SIGNATURE, Api, gift_box_scene
+from tests.support.images import encode
 
 
 class _InputHandler(SimpleHTTPRequestHandler):
@@ -53,9 +54,9 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     notes.txt (not an image) and /endless."""
     folder = tmp_path_factory.mktemp("inputs")
     scene = gift_box_scene()
-    (folder / "photo.jpg").write_bytes(encoded(scene, "JPEG", quality=90))
-    (folder / "photo.png").write_bytes(encoded(scene, "PNG"))
-    (folder / "photo.webp").write_bytes(encoded(scene, "WEBP"))
+    (folder / "photo.jpg").write_bytes(encode(scene, "JPEG", quality=90))
+    (folder / "photo.png").write_bytes(encode(scene, "PNG"))
+    (folder / "photo.webp").write_bytes(encode(scene, "WEBP"))
     (folder / "notes.txt").write_text("not an image\n")
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_InputHandler, directory=str(folder)))
     server.daemon_threads = True

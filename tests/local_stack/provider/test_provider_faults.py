@@ -5,9 +5,10 @@ import time
 
 import pytest
 import urllib3
-from provider_helpers import KEY, PNG_SIGNATURE, Api, encoded, gift_box_scene
 
 from cutout_local.provider import key_id
+from tests.local_stack.provider.provider_helpers import KEY, PNG_SIGNATURE, Api, gift_box_scene
+from tests.support.images import encode
 
 # --- submissions ------------------------------------------------------------------------------------
 
@@ -45,7 +46,7 @@ def test_an_injected_5xx_on_submit_creates_no_task(api, provider, inputs, status
 
 def test_submit_faults_apply_to_the_sync_endpoint_too(api, provider):
     provider.faults.update(submit_5xx_next=1)
-    assert api.sync(encoded(gift_box_scene())).status == 503
+    assert api.sync(encode(gift_box_scene(), "JPEG")).status == 503
 
 
 def test_a_reset_closes_the_connection_without_a_response(api, provider, inputs, quick_tasks):
@@ -86,6 +87,27 @@ def test_a_malformed_poll_body(api, provider, task_id):
     with pytest.raises(json.JSONDecodeError):
         json.loads(response.data)
     assert api.result(task_id).json()["task"]["task_id"] == task_id
+
+
+def test_a_late_poll_answer_outlasts_a_read_timeout(api, provider, task_id):
+    provider.faults.update(poll_latency_next=1, poll_latency_seconds=1.0)
+    impatient = Api(
+        urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=2, read=0.3)), provider
+    )
+    with pytest.raises(urllib3.exceptions.ReadTimeoutError):
+        impatient.result(task_id)
+    assert api.result(task_id).json()["task"]["task_id"] == task_id
+
+
+def test_poll_latency_delays_task_results_only(api, provider, inputs, quick_tasks):
+    provider.faults.update(poll_latency_rate=1.0, poll_latency_seconds=0.5)
+    began = time.monotonic()
+    task_id = api.task_id(f"{inputs}/photo.jpg")
+    submitted = time.monotonic()
+    assert api.result(task_id).status == 200
+    polled = time.monotonic()
+    assert submitted - began < 0.5
+    assert polled - submitted >= 0.5
 
 
 def test_an_unknown_status(api, provider, inputs):

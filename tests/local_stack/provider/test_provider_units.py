@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from cutout_local.provider import Faults, ProviderConfig, max_in_window, model
-from cutout_local.provider.imaging import sniff_format
+from cutout_local.provider.image_io import sniff_format
 from cutout_local.provider.ratelimit import SlidingWindowLimiter
 
 # --- rate limit -------------------------------------------------------------------------------------

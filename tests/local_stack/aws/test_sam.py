@@ -7,7 +7,7 @@ import zipfile
 import pytest
 
 from cutout_local.aws import UnsupportedTemplateError, cfn_models, sam
-from tests.localaws.conftest import ROOT, TEMPLATE
+from tests.local_stack.aws.helpers import ROOT, TEMPLATE
 
 
 class RecordingS3:

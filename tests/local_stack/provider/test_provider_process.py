@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import urllib3
-from provider_helpers import KEY
 
 import cutout_local
 from cutout_local.provider import LocalProvider, ProviderConfig
+from tests.local_stack.provider.provider_helpers import KEY
 
 REPO_ROOT = str(Path(cutout_local.__file__).resolve().parents[1])
 

@@ -4,7 +4,7 @@ partial batch failures, redelivery and dead-lettering."""
 import json
 
 from cutout_local.aws import LocalAws
-from tests.localaws.conftest import TEMPLATE, queue_depth, read_json, upload
+from tests.local_stack.aws.helpers import TEMPLATE, queue_depth, read_json, upload
 
 
 def submit_records(aws):

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from cutout_local.aws import LocalAws
-from tests.localaws.conftest import ROOT
+from tests.local_stack.aws.helpers import ROOT
 
 
 @pytest.fixture(scope="module")

@@ -31,13 +31,6 @@ def gift_box_scene(size: int = 320) -> Image.Image:
     return scene
 
 
-def encoded(image: Image.Image, fmt: str = "JPEG", **options: Any) -> bytes:
-    """The image saved in `fmt`."""
-    buf = io.BytesIO()
-    image.save(buf, fmt, **options)
-    return buf.getvalue()
-
-
 class Api:
     """Raw HTTP calls to one provider, the way a client of Novita makes them."""
 

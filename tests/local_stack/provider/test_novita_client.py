@@ -5,7 +5,8 @@ import base64
 import novita_client
 import pytest
 from novita_client.proto import V3TaskResponseStatus
-from provider_helpers import KEY, Api, alpha_of, gift_box_scene
+
+from tests.local_stack.provider.provider_helpers import KEY, Api, alpha_of, gift_box_scene
 
 
 @pytest.fixture

@@ -1,29 +1,11 @@
-"""Stacks of the canary app (tests/localaws/fixture) on the local AWS emulation."""
+"""Helpers shared by the local AWS emulation's tests (a module, not conftest, so tests can import it)."""
 
 import json
 from pathlib import Path
 
-import pytest
-
-from cutout_local.aws import LocalAws
-
 FIXTURE = Path(__file__).parent / "fixture"
 TEMPLATE = FIXTURE / "template.yaml"
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def aws():
-    """A fresh canary stack with fast time."""
-    with LocalAws(template=TEMPLATE) as stack:
-        yield stack
-
-
-@pytest.fixture(scope="module")
-def deployed():
-    """One canary stack shared by a module's read-only checks."""
-    with LocalAws(template=TEMPLATE) as stack:
-        yield stack
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def upload(aws, key, body=b"x"):

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from cutout_local.aws import patches
-from tests.localaws.conftest import read_json, upload
+from tests.local_stack.aws.helpers import read_json, upload
 
 
 def test_every_patch_is_in_place_while_the_stack_runs(deployed):

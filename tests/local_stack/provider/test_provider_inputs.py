@@ -3,7 +3,8 @@
 import socket
 
 import pytest
-from provider_helpers import Api
+
+from tests.local_stack.provider.provider_helpers import Api
 
 
 def closed_port() -> int:

@@ -8,8 +8,8 @@ import zipfile
 import pytest
 
 from cutout_local.aws import LocalAws, patches
-from cutout_local.aws.stack import DeployError
-from tests.localaws.conftest import TEMPLATE
+from cutout_local.aws.emulator import DeployError
+from tests.local_stack.aws.helpers import TEMPLATE
 
 
 def test_the_environment_points_at_the_emulator_while_running_and_is_restored_after(monkeypatch):

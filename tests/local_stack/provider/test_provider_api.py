@@ -7,18 +7,18 @@ import time
 
 import pytest
 from PIL import Image
-from provider_helpers import (
+
+from cutout_local.provider import Faults, LocalProvider, key_id, max_in_window
+from tests.local_stack.provider.provider_helpers import (
     BASE_CONFIG,
     KEY,
     OTHER_KEY,
     PNG_SIGNATURE,
     Api,
     alpha_of,
-    encoded,
     gift_box_scene,
 )
-
-from cutout_local.provider import Faults, LocalProvider, key_id, max_in_window
+from tests.support.images import encode
 
 ERROR_FIELDS = {"code", "reason", "message", "metadata"}
 
@@ -224,7 +224,7 @@ def test_stats_count_polls_downloads_and_images_without_query(api, provider, inp
 
 
 def test_the_sync_endpoint_round_trips_a_cutout(api):
-    response = api.sync(encoded(gift_box_scene()), "png")
+    response = api.sync(encode(gift_box_scene(), "JPEG"), "png")
     assert response.status == 200
     body = response.json()
     assert body["image_type"] == "png"
@@ -234,7 +234,7 @@ def test_the_sync_endpoint_round_trips_a_cutout(api):
 
 
 def test_the_sync_endpoint_defaults_to_png_and_can_answer_webp_or_jpeg(api):
-    photo = encoded(gift_box_scene())
+    photo = encode(gift_box_scene(), "JPEG")
     assert base64.b64decode(api.sync(photo).json()["image_file"]).startswith(PNG_SIGNATURE)
     webp = Image.open(io.BytesIO(base64.b64decode(api.sync(photo, "webp").json()["image_file"])))
     assert (webp.format, webp.mode) == ("WEBP", "RGBA")
@@ -246,7 +246,7 @@ def test_the_sync_endpoint_applies_exif_orientation(api):
     photo = gift_box_scene()
     exif = Image.Exif()
     exif[0x0112] = 6  # stored sideways: display rotated 90° clockwise
-    response = api.sync(encoded(photo, "JPEG", exif=exif.tobytes()))
+    response = api.sync(encode(photo, "JPEG", exif=exif.tobytes()))
     assert alpha_of(base64.b64decode(response.json()["image_file"])).shape == (320, 240)
 
 
@@ -267,7 +267,7 @@ def test_the_sync_endpoint_rejects_bad_input(api, payload, fragment):
 
 
 def test_the_sync_endpoint_needs_a_key(api):
-    assert_error(api.sync(encoded(gift_box_scene()), key=None), 401, "INVALID_API_KEY")
+    assert_error(api.sync(encode(gift_box_scene(), "JPEG"), key=None), 401, "INVALID_API_KEY")
 
 
 # --- rate limit -------------------------------------------------------------------------------------
@@ -305,7 +305,7 @@ def test_the_limit_is_per_key(limited, inputs):
 def test_sync_calls_count_against_the_same_limit(make_provider, http, inputs):
     provider = make_provider(rate_limit_per_minute=3)
     provider.faults.update(task_fail_rate=1.0)
-    api, photo = Api(http, provider), encoded(gift_box_scene())
+    api, photo = Api(http, provider), encode(gift_box_scene(), "JPEG")
     assert [api.submit(f"{inputs}/photo.jpg").status for _ in range(2)] == [200, 200]
     assert api.sync(photo).status == 200
     assert_error(api.sync(photo), 429, "RATE_LIMIT_EXCEEDED")

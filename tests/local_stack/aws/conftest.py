@@ -1,0 +1,20 @@
+"""Stacks of the canary app (tests/local_stack/aws/fixture) on the local AWS emulation."""
+
+import pytest
+
+from cutout_local.aws import LocalAws
+from tests.local_stack.aws.helpers import TEMPLATE
+
+
+@pytest.fixture
+def aws():
+    """A fresh canary stack with fast time."""
+    with LocalAws(template=TEMPLATE) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def deployed():
+    """One canary stack shared by a module's read-only checks."""
+    with LocalAws(template=TEMPLATE) as stack:
+        yield stack
