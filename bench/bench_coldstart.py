@@ -36,7 +36,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lambda_env import ROOT, template_functions
+from harness import child_figures, print_header
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.append(str(ROOT))  # last: the measured imports look there after everything else
+
+from tests.support.template_env import template_functions  # noqa: E402
 
 LAYER_SOURCE = ROOT / "layers" / "common"
 BUILD_DIR = ROOT / ".aws-sam" / "build"
@@ -140,17 +145,12 @@ def run_child(mode: str, fn: dict[str, Any], services: list[str]) -> dict[str, A
     paths = [str(fn["layer"]), str(fn["runtime"])]
     if mode != "minimal":
         paths.insert(0, fn["code_dir"])
-    result = subprocess.run(
+    return child_figures(
         [sys.executable, "-S", __file__, "--child", mode, os.pathsep.join(paths), ",".join(services)],
-        env=fn["env"],
-        capture_output=True,
-        text=True,
+        fn["env"],
         timeout=120,
-        check=False,
+        failure=f"{mode} init of {fn['code_dir']} failed",
     )
-    if result.returncode != 0:
-        raise SystemExit(f"{mode} init of {fn['code_dir']} failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def tree_bytes(path: Path) -> int:
@@ -180,12 +180,10 @@ def main() -> int:
 
     figures: dict[str, Any] = {"rounds": args.rounds, "target_ratio": TARGET_RATIO, "functions": {}}
     print(f"\ninit phase, median of {args.rounds} fresh interpreters; minimal: import boto3 + same clients")
-    header = (
+    print_header(
         f"{'function':22} {'cpu ms':>7} {'minimal':>8} {'ratio':>6}   {'wall ms':>7} {'minimal':>8} "
         f"{'ratio':>6} {'modules':>8} {'peak MB':>7}  clients"
     )
-    print(header)
-    print("-" * len(header))
     for name, runs in samples.items():
         row: dict[str, Any] = {}
         for key in ("cpu_ms", "ms"):

@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import print_header
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "layers" / "common"))
 
@@ -432,12 +434,10 @@ def main() -> int:
         + " + ".join(f"{state} {n}" for state, n in example.states.items())
         + f" = {example.transitions} transitions"
     )
-    header = (
+    print_header(
         f"{'eta':9} {'policy':14} {'polls med':>9} {'p95':>5} {'total':>7} {'trans med':>9} {'total':>7} "
         f"{'delay med':>9} {'p95':>7} {'max':>7} {'SFN $/1k':>9} {'Lambda $/1k':>11}"
     )
-    print(header)
-    print("-" * len(header))
     for mode, rows in figures.items():
         for name, f in rows.items():
             print(

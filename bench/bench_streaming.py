@@ -31,10 +31,16 @@ import sys
 import time
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from lambda_env import ROOT, template_functions
+from harness import child_figures, print_header
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.append(str(ROOT))
+
+from tests.support.template_env import template_functions  # noqa: E402
 
 MB = 1_000_000
 MIB = 1024**2
@@ -122,19 +128,11 @@ def status_kb(field: str) -> int:
 def write(mode: str, size: int) -> None:
     """Import the real WriteResult handler (cold start), then copy the ``size``-byte result once."""
     import gc
-    from dataclasses import dataclass
 
     sys.path[:0] = [str(ROOT / "functions" / "write_result"), str(ROOT / "layers" / "common")]
     app = __import__("app")
 
-    @dataclass
-    class Context:
-        function_name: str = "cutout-WriteResultFunction"
-        memory_limit_in_mb: int = 512
-        invoked_function_arn: str = (
-            "arn:aws:lambda:us-east-1:123456789012:function:cutout-WriteResultFunction"
-        )
-        aws_request_id: str = "bench-streaming"
+    from cutout_local.aws.lambda_runtime import LambdaContext
 
     task_id = f"result-{size}"
     event = {
@@ -151,7 +149,14 @@ def write(mode: str, size: int) -> None:
         clear.write("5")  # resets VmHWM to the current resident size
     started = time.perf_counter()
     if mode == "ours":
-        written = app.lambda_handler(event, Context())
+        written = app.lambda_handler(
+            event,
+            LambdaContext(
+                function_name="cutout-WriteResultFunction",
+                memory_limit_in_mb=512,
+                aws_request_id="bench-streaming",
+            ),
+        )
     else:
         result = app.novita.task_result(task_id)
         response = app.http.request("GET", result.images[0].url)
@@ -245,8 +250,7 @@ def main() -> int:
 
     print(f"writer's peak memory growth during one copy (MB = 10^6 bytes), moto S3 at {moto_url}")
     header = f"{'result':>8} {'ours MB':>8} {'naive MB':>9} {'ours s':>7} {'naive s':>8}"
-    print(header)
-    print("-" * len(header))
+    print_header(header)
     for size_mb in SIZES_MB:
         ours, naive = figures["ours"][f"{size_mb}MB"], figures["naive"][f"{size_mb}MB"]
         print(
@@ -265,17 +269,12 @@ def main() -> int:
 
 
 def run_writer(mode: str, size: int, env: dict[str, str]) -> dict[str, Any]:
-    result = subprocess.run(
+    return child_figures(
         [sys.executable, __file__, "--write", mode, str(size)],
-        env=env,
-        capture_output=True,
-        text=True,
+        env,
         timeout=300,
-        check=False,
+        failure=f"the {mode} writer failed on {size} bytes",
     )
-    if result.returncode != 0:
-        raise SystemExit(f"the {mode} writer failed on {size} bytes:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":

@@ -7,9 +7,8 @@ import time
 import pytest
 
 from cutout_local.provider import max_in_window
-from cutout_local.stack import LocalStack
-from tests.e2e.conftest import Pipeline
 from tests.support.images import photo
+from tests.support.pipeline import pipeline_stack
 
 UPLOADS = 100
 LIMIT, WINDOW = 10, 1.0
@@ -17,8 +16,8 @@ LIMIT, WINDOW = 10, 1.0
 
 @pytest.fixture(scope="module")
 def burst():
-    with LocalStack(fast_waits=False, per_minute=LIMIT, window=WINDOW, sqs_poll_seconds=None) as stack:
-        pipeline = Pipeline(stack)
+    with pipeline_stack(fast_waits=False, per_minute=LIMIT, window=WINDOW) as pipeline:
+        stack = pipeline.stack
         started = time.monotonic()
         keys = [f"uploads/burst/{i:03d}.jpg" for i in range(UPLOADS)]
         for key in keys:
@@ -39,8 +38,8 @@ def test_every_upload_ends_with_exactly_one_outcome_and_no_duplicates(burst):
     outputs = set(pipeline.output_keys())
     assert len(executions) == UPLOADS
     assert {e["status"] for e in executions} == {"SUCCEEDED"}
-    assert {f"cutouts/burst/{k.rsplit('/', 1)[1][:-4]}.png" for k in keys} <= outputs
-    assert not [o for o in outputs if o.startswith("failures/")]
+    assert {pipeline.output_key(k) for k in keys} <= outputs
+    assert not [o for o in outputs if o.startswith(pipeline.settings.failure_prefix)]
     assert pipeline.provider_stats()["accepted"] == UPLOADS  # one submission per upload
 
 

@@ -1,79 +1,10 @@
-"""Issue 4's fault matrix: one provider or AWS fault per row, each with its asserted outcome, and in
-every row exactly one outcome for the upload (a cutout xor a failure record) and at most one submission."""
+"""Issue 4's fault matrix (the rows are in tests/support/fault_matrix.py): one provider or AWS fault per
+row, each with its asserted outcome, and in every row exactly one outcome for the upload (a cutout xor a
+failure record) and at most one submission. Here the rows that run on the module's stack."""
 
 import pytest
 
-from tests.support.images import photo
-
-CUTOUT = ("cutout", None)
-
-
-def failure(error: str) -> tuple[str, str]:
-    return ("failure", error)
-
-
-# (row id, provider faults, template parameters, expected outcome)
-ROWS = [
-    ("429 with Retry-After", {"submit_429_next": 2, "submit_429_retry_after": 1}, {}, CUTOUT),
-    ("429 without Retry-After", {"submit_429_next": 2, "submit_429_retry_after": None}, {}, CUTOUT),
-    ("500 on submit", {"submit_5xx_next": 2, "submit_5xx_status": 500}, {}, CUTOUT),
-    ("503 on submit", {"submit_5xx_next": 2, "submit_5xx_status": 503}, {}, CUTOUT),
-    ("503 on task-result", {"poll_5xx_next": 3, "poll_5xx_status": 503}, {}, CUTOUT),
-    ("connection reset", {"reset_next": 2}, {}, CUTOUT),
-    ("malformed JSON", {"poll_malformed_next": 2}, {}, CUTOUT),
-    ("unknown task status", {"poll_unknown_status_next": 3}, {}, CUTOUT),
-    (
-        "submission unanswered in time: not resubmitted",
-        {"latency_seconds": 2.0},
-        {"ProviderTimeoutSeconds": "1"},
-        failure("ProviderSubmitUncertainError"),
-    ),
-    ("task FAILED", {"task_fail_next": 1}, {}, failure("ProviderTaskFailedError")),
-    ("result URL 403", {"download_expired_next": 1}, {}, failure("ResultDownloadError")),
-    ("result URL 404", {"download_broken_next": 1}, {}, failure("ResultDownloadError")),
-    ("result URL expires early", {"download_expire_after_seconds": 0.01}, {}, failure("ResultDownloadError")),
-    ("result is not an image", {"download_not_image_next": 1}, {}, failure("ResultRejectedError")),
-    (
-        "result over the size cap",
-        {"download_inflated_next": 1, "download_inflated_bytes": 3 * 1024 * 1024},
-        {"MaxResultBytes": str(1024 * 1024)},
-        failure("ResultRejectedError"),
-    ),
-    (
-        "result host not allowed",
-        {},
-        {"ResultUrlAllowedHosts": "*.amazonaws.com"},
-        failure("ResultRejectedError"),
-    ),
-]
-
-
-SHARED_ROWS = [r for r in ROWS if not r[2]]
-OWN_STACK_ROWS = [r for r in ROWS if r[2]]  # other template parameters: test_fault_matrix_own_stack.py
-
-
-def assert_one_outcome(pipeline, outcome, expected, accepted_before):
-    kind, error = expected
-    if kind == "cutout":
-        assert outcome.execution["status"] == "SUCCEEDED"
-        assert outcome.cutout is not None
-        assert outcome.failure is None
-    else:
-        assert outcome.execution["status"] == "FAILED"
-        assert outcome.cutout is None
-        assert outcome.failure["error"] == error, outcome.failure
-        assert outcome.failure["reason"]
-    assert pipeline.provider_stats().get("accepted", 0) <= accepted_before + 1
-
-
-def run_row(pipeline, row, faults, expected):
-    pipeline.stack.provider.faults.reset()
-    accepted_before = pipeline.provider_stats().get("accepted", 0)
-    pipeline.stack.provider.faults.update(**faults)
-    key = "uploads/fault-" + row.replace(" ", "-") + ".jpg"
-    outcome = pipeline.run(key, photo(), timeout=120)
-    pipeline.stack.provider.faults.reset()
-    assert_one_outcome(pipeline, outcome, expected, accepted_before)
+from tests.support.fault_matrix import SHARED_ROWS, run_row
 
 
 @pytest.mark.parametrize(

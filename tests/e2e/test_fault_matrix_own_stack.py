@@ -7,18 +7,17 @@ from moto.core.exceptions import JsonRESTError
 from moto.s3.models import S3Backend
 from moto.secretsmanager.models import SecretsManagerBackend
 
-from cutout_local.stack import LocalStack
-from tests.e2e.conftest import Pipeline
-from tests.e2e.test_fault_matrix import CUTOUT, OWN_STACK_ROWS, assert_one_outcome, run_row
+from tests.support.fault_matrix import CUTOUT, OWN_STACK_ROWS, assert_one_outcome, run_row
 from tests.support.images import photo
+from tests.support.pipeline import pipeline_stack
 
 
 @pytest.mark.parametrize(
     ("row", "faults", "parameters", "expected"), OWN_STACK_ROWS, ids=[r[0] for r in OWN_STACK_ROWS]
 )
 def test_fault_matrix_with_parameters(row, faults, parameters, expected):
-    with LocalStack(fast_waits=True, per_minute=6000, sqs_poll_seconds=None, parameters=parameters) as stack:
-        run_row(Pipeline(stack), row, faults, expected)
+    with pipeline_stack(parameters=parameters) as pipeline:
+        run_row(pipeline, row, faults, expected)
 
 
 def test_secrets_manager_unavailable_is_retried_to_a_cutout():
@@ -33,11 +32,10 @@ def test_secrets_manager_unavailable_is_retried_to_a_cutout():
             raise error
         return original(self, *args, **kwargs)
 
-    with LocalStack(fast_waits=True, per_minute=6000, sqs_poll_seconds=None) as stack:
-        pipeline = Pipeline(stack)
+    with pipeline_stack() as pipeline:
         with mock.patch.object(SecretsManagerBackend, "get_secret_value", flaky):
             outcome = pipeline.run("uploads/secret-outage.jpg", photo())
-        sleeps = list(stack.aws.retry_sleeps)
+        sleeps = list(pipeline.stack.aws.retry_sleeps)
     assert calls["count"] > 4
     assert sleeps  # the state machine's Retry, not only botocore's
     assert_one_outcome(pipeline, outcome, CUTOUT, 0)
@@ -54,8 +52,7 @@ def test_an_object_deleted_between_upload_and_processing_leaves_a_failure_record
                 self.delete_object(bucket_name, key_name, version_id=version.version_id)
         return original(self, bucket_name, key_name, *args, **kwargs)
 
-    with LocalStack(fast_waits=True, per_minute=6000, sqs_poll_seconds=None) as stack:
-        pipeline = Pipeline(stack)
+    with pipeline_stack() as pipeline:
         with mock.patch.object(S3Backend, "head_object", deleted_first):
             outcome = pipeline.run("uploads/deleted.jpg", photo())
         accepted = pipeline.provider_stats().get("accepted", 0)

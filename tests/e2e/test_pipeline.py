@@ -104,5 +104,7 @@ def test_outputs_never_trigger_processing(pipeline):
     names = [i.function for i in pipeline.stack.aws.invocations]
     assert names.count("SubmitFunction") >= 1
     assert not any(
-        "cutouts/" in str(i.event) for i in pipeline.stack.aws.invocations if i.function == "SubmitFunction"
+        pipeline.settings.output_prefix in str(i.event)
+        for i in pipeline.stack.aws.invocations
+        if i.function == "SubmitFunction"
     )

@@ -3,22 +3,13 @@ DLQ alarm exists, and tools/redrive.py brings them back to be processed once the
 
 from unittest import mock
 
-import pytest
 from moto.s3.exceptions import S3ClientError
 from moto.s3.models import S3Backend
 
-from cutout_local.stack import LocalStack
-from tests.e2e.conftest import Pipeline
 from tests.support.images import photo
 from tools.redrive import queues_of_stack, redrive
 
 MAX_RECEIVES = 5
-
-
-@pytest.fixture(scope="module")
-def pipeline():
-    with LocalStack(fast_waits=True, per_minute=6000, sqs_poll_seconds=None) as stack:
-        yield Pipeline(stack)
 
 
 def dead_letters(pipeline) -> int:

@@ -8,9 +8,8 @@ import logging
 
 import pytest
 
-from cutout_local.stack import LocalStack
-from tests.e2e.conftest import Pipeline
 from tests.support.images import photo
+from tests.support.pipeline import pipeline_stack
 
 
 class Keep(logging.Handler):
@@ -40,8 +39,8 @@ def function_logs():
 
 
 def test_the_api_key_appears_nowhere(function_logs, capsys):
-    with LocalStack(fast_waits=True, per_minute=6000, sqs_poll_seconds=None, log_level="DEBUG") as stack:
-        pipeline = Pipeline(stack)
+    with pipeline_stack(log_level="DEBUG") as pipeline:
+        stack = pipeline.stack
         outcomes = [pipeline.run("uploads/fine.jpg", photo())]
         stack.provider.faults.update(task_fail_next=1)
         outcomes.append(pipeline.run("uploads/fails.jpg", photo()))

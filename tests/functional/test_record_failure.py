@@ -2,8 +2,9 @@ from datetime import datetime
 
 import pytest
 
+from cutout.keys import failure_key
 from tests.support.events import load_event
-from tests.functional.conftest import INPUT_BUCKET
+from tests.support.world import INPUT_BUCKET, SETTINGS
 
 KEY = "uploads/my holiday photo(1).jpg"
 
@@ -27,7 +28,7 @@ def test_failure_record_says_why(world, sample, error, reason, provider_reason):
     result = world.invoke(world.load("record_failure"), event)
 
     record = world.failure_record(KEY)
-    assert result["key"] == f"failures/{KEY}.json"
+    assert result["key"] == failure_key(KEY, SETTINGS)
     assert record["source"] == {**event["source"], "sequencer": None}
     assert (record["error"], record["reason"], record["provider_reason"]) == (error, reason, provider_reason)
     assert record["task_id"] == event["task_id"]

@@ -1,14 +1,16 @@
 import json
 import time
+from unittest import mock
 
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from cutout.errors import ProviderAuthError, ProviderUnavailableError, SecretUnavailableError
+from cutout.novita import NovitaClient
 from tests.support.events import load_event
-from tests.functional.conftest import API_KEY, INPUT_BUCKET
 from tests.support.images import photo
+from tests.support.world import API_KEY, INPUT_BUCKET
 
 KEY = "uploads/my holiday photo(1).jpg"
 
@@ -128,15 +130,9 @@ def test_a_submission_left_in_progress_by_a_timed_out_invocation_expires_with_it
     concurrent retry, but only until the killed invocation's own deadline."""
     state = admitted(world)
     app = world.load("send")
-    real_submit = app.sender._novita.submit
-
-    def killed(_url):
-        raise SystemExit("the Lambda runtime killed the invocation")  # not an Exception: no clean-up runs
-
-    app.sender._novita.submit = killed
-    with pytest.raises(SystemExit):
+    killed = SystemExit("the Lambda runtime killed the invocation")  # not an Exception: no clean-up runs
+    with mock.patch.object(NovitaClient, "submit", side_effect=killed), pytest.raises(SystemExit):
         world.invoke(app, state, remaining_ms=1500)
-    app.sender._novita.submit = real_submit
 
     with pytest.raises(IdempotencyAlreadyInProgressError):  # Step Functions retries this one
         world.invoke(app, state)

@@ -7,8 +7,8 @@ import pytest
 from cutout.keys import execution_name
 from cutout.state import SourceObject
 from tests.support.events import load_event
-from tests.functional.conftest import INPUT_BUCKET
 from tests.support.images import photo
+from tests.support.world import INPUT_BUCKET
 
 SAMPLE_KEY = "uploads/my holiday photo(1).jpg"
 

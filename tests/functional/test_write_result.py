@@ -4,12 +4,13 @@ import pytest
 from PIL import Image
 
 from cutout.errors import ResultDownloadError, ResultRejectedError
+from cutout.keys import output_key
 from tests.support.events import load_event
-from tests.functional.conftest import INPUT_BUCKET, OUTPUT_BUCKET
 from tests.support.images import photo
+from tests.support.world import INPUT_BUCKET, OUTPUT_BUCKET, SETTINGS
 
 KEY = "uploads/my holiday photo(1).jpg"
-OUTPUT_KEY = "cutouts/my holiday photo(1).png"
+OUTPUT_KEY = output_key(KEY, SETTINGS)  # "cutouts/my holiday photo(1).png"
 
 
 def write_event(task_id: str) -> dict:

@@ -1,12 +1,13 @@
 import pytest
 
 from cutout.settings import Settings
-from tests.environment import FUNCTION_ENV
+from tests.support.template_env import function_env
 
 
 @pytest.fixture
 def env() -> dict[str, str]:
-    return dict(FUNCTION_ENV)
+    """The functions' environment as the template's Globals set it (parameters at their defaults)."""
+    return function_env()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import io
 import pytest
 
 from cutout.errors import ResultRejectedError
-from cutout.results import _CappedStream
+from cutout.results import CappedStream
 
 
 class Body(io.BytesIO):
@@ -15,9 +15,9 @@ class Body(io.BytesIO):
         return super().read(-1 if size is None else size)
 
 
-def stream(data: bytes, sniffed: int = 32, cap: int = 10**6) -> _CappedStream:
+def stream(data: bytes, sniffed: int = 32, cap: int = 10**6) -> CappedStream:
     body = Body(data)
-    return _CappedStream(body, body.read(sniffed), cap)  # type: ignore[arg-type]
+    return CappedStream(body, body.read(sniffed), cap)  # type: ignore[arg-type]
 
 
 def test_reads_are_full_length_across_the_sniffed_head():

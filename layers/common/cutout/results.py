@@ -42,7 +42,7 @@ def check_result_url(url: str, allowed_hosts: tuple[str, ...]) -> None:
         raise ResultRejectedError(f"result URL scheme {parts.scheme!r} refused: https only")
 
 
-class _CappedStream:
+class CappedStream:
     """File-like view of a streamed response that refuses to yield more than ``cap`` bytes."""
 
     def __init__(self, response: urllib3.BaseHTTPResponse, head: bytes, cap: int) -> None:
@@ -122,7 +122,7 @@ def write_cutout(
     return Written(bucket=settings.output_bucket, key=key, bytes=stream.bytes_read)
 
 
-def _checked_stream(response: urllib3.BaseHTTPResponse, cap: int) -> tuple[_CappedStream, str]:
+def _checked_stream(response: urllib3.BaseHTTPResponse, cap: int) -> tuple[CappedStream, str]:
     if response.status != 200:
         raise ResultDownloadError(f"result URL answered HTTP {response.status} (expired or unavailable)")
     length = response.headers.get("Content-Length")
@@ -138,7 +138,7 @@ def _checked_stream(response: urllib3.BaseHTTPResponse, cap: int) -> tuple[_Capp
     info = probe(head)
     if info is None or info.format not in _MIME:
         raise ResultRejectedError("result body is not a PNG, JPEG or WebP image")
-    return _CappedStream(response, head, cap), info.format
+    return CappedStream(response, head, cap), info.format
 
 
 def _newer_source(s3: Any, bucket: str, key: str, source: SourceObject) -> str | None:
