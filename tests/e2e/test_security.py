@@ -9,33 +9,14 @@ import logging
 import pytest
 
 from tests.support.images import photo
+from tests.support.logs import function_log_lines
 from tests.support.pipeline import pipeline_stack
-
-
-class Keep(logging.Handler):
-    """Every record of the functions' logger, formatted as the Lambda log line would be."""
-
-    def __init__(self, formatter: logging.Formatter | None) -> None:
-        super().__init__(logging.DEBUG)
-        self.setFormatter(formatter)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
 
 
 @pytest.fixture
 def function_logs():
-    from cutout.observability import logger
-
-    stdlib = logging.getLogger(logger.service)
-    keep = Keep(stdlib.handlers[0].formatter if stdlib.handlers else None)
-    level = stdlib.level
-    stdlib.addHandler(keep)
-    stdlib.setLevel(logging.DEBUG)
-    yield keep.lines
-    stdlib.removeHandler(keep)
-    stdlib.setLevel(level)
+    with function_log_lines(logging.DEBUG) as lines:
+        yield lines
 
 
 def test_the_api_key_appears_nowhere(function_logs, capsys):

@@ -4,6 +4,7 @@ definitions; the deploy of the real template is covered by tests/local_stack and
 itself (tests.support.world.World) is what the tests use."""
 
 import json
+import logging
 import os
 from unittest import mock
 
@@ -13,6 +14,7 @@ import urllib3
 from moto.server import ThreadedMotoServer
 
 from cutout_local.provider import LocalProvider, ProviderConfig
+from tests.support.logs import function_log_lines
 from tests.support.template_env import table_definitions
 from tests.support.world import API_KEY, INPUT_BUCKET, OUTPUT_BUCKET, TEMPLATE_ENV, World
 
@@ -73,7 +75,17 @@ def world(moto_endpoint, provider):
         "STATE_MACHINE_ARN": machine,
         "RATE_LIMIT_TABLE": TABLES["RateLimitTable"],
         "IDEMPOTENCY_TABLE": TABLES["IdempotencyTable"],
+        "POWERTOOLS_LOG_LEVEL": "DEBUG",
     }
     world = World(env=env, s3=s3, sfn=sfn, provider=provider, state_machine_arn=machine)
     world.accepted_before = world.accepted_total()
     return world
+
+
+@pytest.fixture(autouse=True)
+def function_logs():
+    """Every functional test runs with the functions logging at DEBUG (the most they ever log), and no
+    line of theirs may hold the API key."""
+    with function_log_lines(logging.DEBUG) as lines:
+        yield lines
+    assert not [line for line in lines if API_KEY in line], "the API key was logged"

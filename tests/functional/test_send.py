@@ -119,8 +119,10 @@ def test_secrets_manager_unavailable_is_retryable(world):
         world.invoke(app, admitted(world))
 
 
-def test_the_api_key_never_reaches_logs_or_state(world, capsys):
+def test_the_api_key_never_reaches_logs_or_state(world, capsys, function_logs):
     result = world.invoke(world.load("send"), admitted(world))
+    assert any("submitted to the provider" in line for line in function_logs)
+    assert not [line for line in function_logs if API_KEY in line]
     assert API_KEY not in capsys.readouterr().out
     assert API_KEY not in json.dumps(result)
 

@@ -29,6 +29,12 @@ ROWS = [
         {"ProviderTimeoutSeconds": "1"},
         failure("ProviderSubmitUncertainError"),
     ),
+    (
+        "task-result answered too late: the poll is retried",
+        {"poll_latency_next": 1, "poll_latency_seconds": 2.5},
+        {"ProviderTimeoutSeconds": "1"},
+        CUTOUT,
+    ),
     ("task FAILED", {"task_fail_next": 1}, {}, failure("ProviderTaskFailedError")),
     ("result URL 403", {"download_expired_next": 1}, {}, failure("ResultDownloadError")),
     ("result URL 404", {"download_broken_next": 1}, {}, failure("ResultDownloadError")),
