@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SAM := .venv-sam/bin/sam
 
-.PHONY: help install check unit test lint types validate build model demo up bench clean
+.PHONY: help install check unit test lint types validate build model demo up bench mutation clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets (this)
@@ -70,5 +70,18 @@ up: model ## the local stack, long-running (Ctrl-C stops it)
 bench: model ## every benchmark under bench/ (each ends with one JSON line)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
+# mutmut names a mutant after its file's path and the tests import the package as `cutout`: so it sees
+# layers/common through the git-ignored link src (and drops the "src." prefix from the names).
+# Each run starts afresh: mutmut keeps the verdicts of unchanged code even when the tests change.
+# MUTANTS='cutout.keys.*' re-tests only those mutants and keeps the other verdicts.
+MUTANTS ?=
+mutation: $(VENV)/.installed ## mutation testing of the shared package by the unit + template tests: score, survivors
+	ln -sfn layers/common src
+	$(if $(MUTANTS),,rm -rf mutants)
+	mkdir -p mutants
+	$(VENV)/bin/mutmut run $(MUTANTS) > mutants/run.log 2>&1 || { tr '\r' '\n' < mutants/run.log | grep -v '^[^ ]* [A-Z0-9]' | tail -n 40; exit 1; }
+	@tr '\r' '\n' < mutants/run.log | grep -E 'mutations/second|Warning' || true
+	$(PY) tools/mutation_report.py --diffs mutants/survivors.txt
+
 clean: ## remove the venvs, build output, the model cache and ./out
-	rm -rf $(VENV) .venv-sam .venv-checkov .aws-sam .cache out
+	rm -rf $(VENV) .venv-sam .venv-checkov .aws-sam .cache out mutants src
