@@ -50,6 +50,16 @@ class FakeS3:
             data = data[int(match[1]) : int(match[2]) + 1]
         return {"Body": _Body(data), "ContentLength": len(data)}
 
+    def upload_fileobj(
+        self, stream: Any, bucket: str, key: str, ExtraArgs: dict[str, Any] | None = None, Config: Any = None
+    ) -> None:
+        """A managed upload: reads the stream in parts of the transfer config's chunk size until it ends."""
+        part = Config.multipart_chunksize if Config else 8 * 1024 * 1024
+        chunks = []
+        while chunk := stream.read(part):
+            chunks.append(chunk)
+        self.objects[(bucket, key)] = {"Body": b"".join(chunks), **(ExtraArgs or {})}
+
 
 class FakeStepFunctions:
     """start_execution that remembers executions by name and refuses a name twice, as AWS does."""
