@@ -4,15 +4,24 @@ admitted, and that the execution starts with the state ``cutout.state`` defines.
 import json
 import struct
 import zlib
+from unittest import mock
 
 import pytest
+from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
+from cutout.errors import SourceUnavailableError
 from cutout.imaging import probe
-from cutout.intake import HEAD_BYTES, Intake
+from cutout.intake import HEAD_BYTES, LONG_HEAD_BYTES, Intake
+from cutout.keys import execution_name
+from cutout.observability import logger, metrics
 from cutout.pacing import SubmissionPacer
-from cutout.state import ExecutionState, SourceObject
-from tests.support.fakes import Clock, FakeS3, FakeStepFunctions, FakeTable
+from cutout.state import ExecutionState, Poll, Slot, SourceObject
+from tests.support.fakes import Clock, FakeS3, FakeStepFunctions, FakeTable, client_error
 from tests.support.images import photo
+from tests.support.logs import function_log_lines
+
+STATE_MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:cutout-pipeline"
 
 
 def png_header(width: int, height: int) -> bytes:
@@ -22,22 +31,44 @@ def png_header(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
 
 
+class RecordingS3(FakeS3):
+    """FakeS3 that remembers its reads and can be told to fail one operation with an S3 error."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[tuple[str, dict]] = []
+        self.failing: dict[str, Exception] = {}
+
+    def head_object(self, **kwargs):
+        return self._read("head_object", super().head_object, kwargs)
+
+    def get_object(self, **kwargs):
+        return self._read("get_object", super().get_object, kwargs)
+
+    def _read(self, operation, read, kwargs):
+        self.reads.append((operation, kwargs))
+        if operation in self.failing:
+            raise self.failing[operation]
+        return read(**kwargs)
+
+
 class Admission:
-    def __init__(self, settings):
-        self.settings = settings
-        self.s3, self.sfn, self.clock = FakeS3(), FakeStepFunctions(), Clock()
-        settings = {**settings.__dict__, "state_machine_arn": "arn:aws:states:us-east-1:1:stateMachine:m"}
+    def __init__(self, settings, **overrides):
+        self.settings = type(settings)(
+            **{**settings.__dict__, "state_machine_arn": STATE_MACHINE_ARN, **overrides}
+        )
+        self.s3, self.sfn, self.clock = RecordingS3(), FakeStepFunctions(), Clock()
+        self.pacer = SubmissionPacer(FakeTable(), 10, clock=self.clock)
         self.intake = Intake(
-            settings=type(self.settings)(**settings),
-            s3=self.s3,
-            sfn=self.sfn,
-            pacer=SubmissionPacer(FakeTable(), 10, clock=self.clock),
-            clock=self.clock,
+            settings=self.settings, s3=self.s3, sfn=self.sfn, pacer=self.pacer, clock=self.clock
         )
 
     def upload(self, key: str, body: bytes) -> str:
         self.s3.put_object(Bucket=self.settings.input_bucket, Key=key, Body=body)
         return self.intake.process_object(SourceObject(self.settings.input_bucket, key, etag="e1"))
+
+    def ranges(self) -> list[str]:
+        return [kwargs["Range"] for operation, kwargs in self.s3.reads if operation == "get_object"]
 
     def failure(self, key: str) -> dict:
         body = self.s3.objects[(self.settings.output_bucket, f"{self.settings.failure_prefix}{key}.json")][
@@ -94,3 +125,276 @@ def test_an_image_of_exactly_the_megapixel_limit_is_admitted(admission):
 def test_one_pixel_row_over_the_megapixel_limit_is_refused(admission):
     assert admission.upload("uploads/over.png", png_header(4000, 4001)) == "rejected"
     assert "over MAX_INPUT_MEGAPIXELS" in admission.failure("uploads/over.png")["reason"]
+
+
+# --- what is not ours ---------------------------------------------------------------------------------
+@pytest.fixture
+def added_metrics():
+    with mock.patch.object(metrics, "add_metric") as add_metric:
+        yield add_metric
+
+
+@pytest.mark.parametrize(
+    "key", ["uploads/", "uploads/album/", "elsewhere/a.jpg", "uploads/notes.txt", "uploads/photo.gif"]
+)
+def test_an_object_that_is_not_ours_is_skipped_unread(admission, added_metrics, key):
+    source = SourceObject(admission.settings.input_bucket, key, etag="e1")
+    assert admission.intake.process_object(source) == "skipped"
+    assert (admission.s3.reads, admission.sfn.executions, admission.s3.objects) == ([], {}, {})
+    added_metrics.assert_called_once_with(name="ImagesSkipped", unit=MetricUnit.Count, value=1)
+
+
+def test_an_object_of_another_bucket_is_skipped_unread(admission, added_metrics):
+    admission.s3.put_object(Bucket="someone-elses-bucket", Key="uploads/a.jpg", Body=photo())
+    source = SourceObject("someone-elses-bucket", "uploads/a.jpg", etag="e1")
+    assert admission.intake.process_object(source) == "skipped"
+    assert (admission.s3.reads, admission.sfn.executions) == ([], {})
+    added_metrics.assert_called_once_with(name="ImagesSkipped", unit=MetricUnit.Count, value=1)
+
+
+# --- what is refused ----------------------------------------------------------------------------------
+def rejection(admission, key: str) -> tuple[str, str]:
+    record = admission.failure(key)
+    return record["error"], record["reason"]
+
+
+def test_an_empty_file_is_refused(admission):
+    assert admission.upload("uploads/empty.jpg", b"") == "rejected"
+    assert rejection(admission, "uploads/empty.jpg") == ("UnsupportedInputError", "empty file (0 bytes)")
+    assert admission.sfn.executions == {}
+
+
+def test_a_file_of_exactly_max_input_bytes_is_admitted(settings):
+    body = photo()
+    admission = Admission(settings, max_input_bytes=len(body))
+    assert admission.upload("uploads/limit.jpg", body) == "admitted"
+
+
+def test_a_file_one_byte_over_max_input_bytes_is_refused_unread(settings):
+    body = photo()
+    admission = Admission(settings, max_input_bytes=len(body) - 1)
+    assert admission.upload("uploads/big.jpg", body) == "rejected"
+    assert rejection(admission, "uploads/big.jpg") == (
+        "UnsupportedInputError",
+        f"file is {len(body)} bytes, over MAX_INPUT_BYTES ({len(body) - 1})",
+    )
+    assert admission.ranges() == []
+
+
+def test_a_file_that_is_no_image_is_refused(admission):
+    assert admission.upload("uploads/notes.jpg", b"Dear diary, today I took a photo.") == "rejected"
+    assert rejection(admission, "uploads/notes.jpg") == (
+        "UnsupportedInputError",
+        "not an image: its first bytes match no image format",
+    )
+
+
+def test_an_image_of_a_format_the_provider_refuses_is_refused_by_name(admission):
+    assert admission.upload("uploads/anim.png", photo(fmt="GIF")) == "rejected"
+    assert rejection(admission, "uploads/anim.png") == (
+        "UnsupportedInputError",
+        "GIF is not supported (JPEG or PNG only)",
+    )
+
+
+def test_a_jpeg_without_a_size_header_is_refused_with_the_format_named(admission):
+    body = photo(64, 48, "JPEG")
+    admission.upload("uploads/cut.jpg", body[: body.index(b"\xff\xc0")])
+    assert rejection(admission, "uploads/cut.jpg") == (
+        "UnsupportedInputError",
+        "JPEG header is truncated or corrupt: no pixel size",
+    )
+
+
+def test_a_png_cut_inside_its_header_is_refused_as_corrupt(admission):
+    assert admission.upload("uploads/cut.png", png_header(640, 480)[:20]) == "rejected"
+    assert rejection(admission, "uploads/cut.png")[1] == "PNG header is truncated or corrupt: no pixel size"
+
+
+def test_an_image_over_the_megapixel_limit_is_refused_with_its_size(admission):
+    admission.upload("uploads/over.png", png_header(4000, 4001))
+    assert rejection(admission, "uploads/over.png") == (
+        "UnsupportedInputError",
+        "image is 4000x4001 (16.0 MP), over MAX_INPUT_MEGAPIXELS (16)",
+    )
+
+
+def test_a_megapixel_limit_with_a_fraction_is_quoted_as_set(settings):
+    admission = Admission(settings, max_input_megapixels=2.5)
+    admission.upload("uploads/over.png", png_header(2000, 1300))
+    assert rejection(admission, "uploads/over.png")[1] == (
+        "image is 2000x1300 (2.6 MP), over MAX_INPUT_MEGAPIXELS (2.5)"
+    )
+
+
+# --- the reads ----------------------------------------------------------------------------------------
+def test_the_exact_version_is_read_and_only_its_first_64_kib(admission):
+    body = photo()
+    admission.s3.put_object(Bucket=admission.settings.input_bucket, Key="uploads/a.jpg", Body=body)
+    source = SourceObject(admission.settings.input_bucket, "uploads/a.jpg", version_id="v2", etag="e2")
+    assert admission.intake.process_object(source) == "admitted"
+    location = {"Bucket": admission.settings.input_bucket, "Key": "uploads/a.jpg", "VersionId": "v2"}
+    assert admission.s3.reads == [
+        ("head_object", location),
+        ("get_object", {"Range": "bytes=0-65535", **location}),
+    ]
+
+
+def test_a_jpeg_whose_size_header_lies_past_the_first_look_is_read_again_up_to_1_mib(admission):
+    admission.upload("uploads/big-metadata.jpg", photo(64, 48, "JPEG", icc_profile=bytes(200_000)))
+    assert admission.ranges() == ["bytes=0-65535", f"bytes=0-{LONG_HEAD_BYTES - 1}"]
+    assert LONG_HEAD_BYTES == 1024 * 1024
+
+
+def test_a_jpeg_read_whole_by_the_first_look_is_not_read_again(admission):
+    """Exactly 64 KiB and no size header: the first look saw every byte there is."""
+    body = photo(64, 48, "JPEG")
+    cut = body[: body.index(b"\xff\xc0")]
+    comment = b"\xff\xfe" + struct.pack(">H", HEAD_BYTES - len(cut) - 2) + bytes(HEAD_BYTES - len(cut) - 4)
+    whole = cut + comment
+    assert len(whole) == HEAD_BYTES
+    assert probe(whole).width is None
+    assert admission.upload("uploads/cut.jpg", whole) == "rejected"
+    assert admission.ranges() == ["bytes=0-65535"]
+
+
+def test_a_large_png_is_read_once(admission):
+    admission.upload("uploads/big.png", png_header(640, 480) + bytes(2 * HEAD_BYTES))
+    assert admission.ranges() == ["bytes=0-65535"]
+
+
+def test_a_large_jpeg_whose_size_is_in_the_first_look_is_read_once(admission):
+    body = photo() + bytes(2 * HEAD_BYTES)  # what follows the size header is never looked at
+    assert admission.upload("uploads/big.jpg", body) == "admitted"
+    assert admission.ranges() == ["bytes=0-65535"]
+
+
+# --- S3 errors ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("operation", ["head_object", "get_object"])
+@pytest.mark.parametrize("code", ["404", "NoSuchKey", "NoSuchVersion", "403", "AccessDenied"])
+def test_an_object_gone_or_unreadable_is_refused_for_good(admission, operation, code):
+    admission.s3.failing[operation] = client_error(code, "GetObject")
+    assert admission.upload("uploads/a.jpg", photo()) == "rejected"
+    assert rejection(admission, "uploads/a.jpg") == (
+        "UnsupportedInputError",
+        f"object is gone or unreadable ({code}): deleted before processing?",
+    )
+    assert admission.sfn.executions == {}
+
+
+def test_an_object_deleted_before_admission_is_refused(admission):
+    source = SourceObject(admission.settings.input_bucket, "uploads/gone.jpg", etag="e1")
+    assert admission.intake.process_object(source) == "rejected"
+    assert "gone or unreadable (404)" in rejection(admission, "uploads/gone.jpg")[1]
+
+
+@pytest.mark.parametrize("operation", ["head_object", "get_object"])
+@pytest.mark.parametrize("code", ["SlowDown", "InternalError", "503", "RequestTimeout"])
+def test_a_transient_s3_error_propagates_for_redelivery(admission, operation, code):
+    admission.s3.failing[operation] = client_error(code, "GetObject")
+    with pytest.raises(SourceUnavailableError) as raised:
+        admission.upload("uploads/a.jpg", photo())
+    assert str(raised.value) == f"S3 {operation} failed: {code}"
+    assert admission.sfn.executions == {}
+    assert list(admission.s3.objects) == [
+        (admission.settings.input_bucket, "uploads/a.jpg")
+    ]  # no failure record
+
+
+def test_an_s3_error_without_a_code_is_transient(admission):
+    admission.s3.failing["head_object"] = ClientError({}, "HeadObject")
+    with pytest.raises(SourceUnavailableError, match=r"^S3 head_object failed: None$"):
+        admission.upload("uploads/a.jpg", photo())
+
+
+@pytest.mark.parametrize(
+    ("error", "name"),
+    [
+        (EndpointConnectionError(endpoint_url="https://s3.amazonaws.com"), "EndpointConnectionError"),
+        (ReadTimeoutError(endpoint_url="https://s3.amazonaws.com"), "ReadTimeoutError"),
+    ],
+)
+def test_a_network_failure_reading_s3_is_transient(admission, error, name):
+    admission.s3.failing["get_object"] = error
+    with pytest.raises(SourceUnavailableError) as raised:
+        admission.upload("uploads/a.jpg", photo())
+    assert str(raised.value) == f"S3 get_object failed: {name}"
+
+
+# --- the execution ------------------------------------------------------------------------------------
+def test_the_execution_is_started_on_the_state_machine_named_for_the_object_version(admission):
+    admission.upload("uploads/a.jpg", photo())
+    source = SourceObject(admission.settings.input_bucket, "uploads/a.jpg", etag="e1")
+    assert list(admission.sfn.executions) == [execution_name(source)]
+    assert admission.sfn.executions[execution_name(source)]["stateMachineArn"] == STATE_MACHINE_ARN
+
+
+def test_the_execution_input_is_the_admitted_state_with_its_slot(admission):
+    admission.upload("uploads/a.jpg", photo())
+    admission.upload("uploads/b.jpg", photo())
+    source = SourceObject(admission.settings.input_bucket, "uploads/b.jpg", etag="e1")
+    started = json.loads(admission.sfn.executions[execution_name(source)]["input"])
+    slot_at = admission.clock.now + admission.pacer.spacing
+    assert started == {
+        "source": source.to_dict(),
+        "task_id": None,
+        "submitted_at": None,
+        "slot": {"at": pytest.approx(slot_at, abs=1e-5), "wait_seconds": 6},
+        "poll": Poll.initial().to_dict(),
+    }
+    assert ExecutionState.from_event(started).slot == Slot(pytest.approx(slot_at, abs=1e-5), 6)
+
+
+def test_an_admission_counts_one_image_admitted(admission, added_metrics):
+    admission.upload("uploads/a.jpg", photo())
+    added_metrics.assert_called_once_with(name="ImagesAdmitted", unit=MetricUnit.Count, value=1)
+
+
+def test_a_duplicate_counts_nothing_admitted(admission, added_metrics):
+    admission.upload("uploads/a.jpg", photo())
+    added_metrics.reset_mock()
+    admission.upload("uploads/a.jpg", photo())
+    added_metrics.assert_not_called()
+
+
+def test_a_refused_start_other_than_a_duplicate_propagates(admission):
+    def throttled(**_):
+        raise client_error("ThrottlingException", "StartExecution")
+
+    admission.sfn.start_execution = throttled
+    with pytest.raises(ClientError, match="ThrottlingException"):
+        admission.upload("uploads/a.jpg", photo())
+
+
+def test_a_start_refused_without_an_error_code_propagates(admission):
+    def refused(**_):
+        raise ClientError({}, "StartExecution")
+
+    admission.sfn.start_execution = refused
+    with pytest.raises(ClientError):
+        admission.upload("uploads/a.jpg", photo())
+
+
+# --- a message ----------------------------------------------------------------------------------------
+def test_each_record_of_a_message_has_its_outcome(admission):
+    bucket = admission.settings.input_bucket
+    admission.s3.put_object(Bucket=bucket, Key="uploads/a.jpg", Body=photo())
+    admission.s3.put_object(Bucket=bucket, Key="uploads/b.jpg", Body=b"")
+
+    def created(key: str) -> dict:
+        return {"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": bucket}, "object": {"key": key}}}
+
+    message = json.dumps(
+        {"Records": [created("uploads/a.jpg"), created("uploads/b.jpg"), created("notes/c.txt")]}
+    )
+    assert admission.intake.process_message(message) == ["admitted", "rejected", "skipped"]
+
+
+# --- the log ------------------------------------------------------------------------------------------
+def test_the_lines_logged_about_an_upload_name_its_key_and_revision(admission):
+    logger.clear_state()
+    source = SourceObject(admission.settings.input_bucket, "notes/memo.txt", version_id="v7", etag="e7")
+    with function_log_lines() as lines:
+        admission.intake.process_object(source)
+    [skipped] = [json.loads(line) for line in lines if '"skipped"' in line]
+    assert (skipped["object_key"], skipped["object_revision"]) == ("notes/memo.txt", "v7")

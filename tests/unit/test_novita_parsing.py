@@ -1,4 +1,5 @@
 import json
+from unittest import mock
 
 import pytest
 
@@ -13,6 +14,8 @@ from cutout.errors import (
 from cutout.novita import (
     RESULT_PATH,
     SUBMIT_PATH,
+    ResultImage,
+    TaskResult,
     error_detail,
     http_error,
     parse_retry_after,
@@ -106,3 +109,174 @@ def test_retry_after_parsing(value, expected):
 
 def test_retry_after_as_http_date_in_the_past_is_zero():
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+def test_a_finished_task_is_read_in_full():
+    body = load_event("provider/task_result_succeed.json")
+    result = parse_task_result(body, "8f0b7c0e-5b1a-4e0f-9a57-2f3e8d1c6b4a")
+    assert result == TaskResult(
+        task_id="8f0b7c0e-5b1a-4e0f-9a57-2f3e8d1c6b4a",
+        status="SUCCEED",
+        reason="",
+        eta=None,
+        progress_percent=100,
+        images=(ResultImage(url=body["images"][0]["image_url"], ttl_seconds=3600, image_type="png"),),
+    )
+
+
+def test_the_task_id_of_the_body_wins_and_the_asked_one_fills_in_when_absent():
+    body = load_event("provider/task_result_queued.json")
+    assert parse_task_result(body, "asked-id").task_id == "8f0b7c0e-5b1a-4e0f-9a57-2f3e8d1c6b4a"
+    del body["task"]["task_id"]
+    assert parse_task_result(body, "asked-id").task_id == "asked-id"
+
+
+def test_progress_and_eta_are_read_as_numbers_whatever_their_json_type():
+    body = load_event("provider/task_result_processing.json")
+    body["task"].update(eta="2.5", progress_percent=40.0)
+    result = parse_task_result(body, "t")
+    assert (result.eta, result.progress_percent) == (2.5, 40)
+    assert type(result.progress_percent) is int
+
+
+def test_absent_progress_is_none():
+    body = load_event("provider/task_result_queued.json")
+    del body["task"]["progress_percent"]
+    assert parse_task_result(body, "t").progress_percent is None
+
+
+def test_a_boolean_is_not_read_as_a_number():
+    body = load_event("provider/task_result_processing.json")
+    body["task"].update(eta=True, progress_percent=False)
+    result = parse_task_result(body, "t")
+    assert (result.eta, result.progress_percent) == (None, None)
+
+
+def test_a_number_field_that_is_not_a_number_is_a_protocol_error():
+    body = load_event("provider/task_result_processing.json")
+    body["task"]["eta"] = "soon"
+    with pytest.raises(ProviderProtocolError, match=r"^expected a number, got 'soon'$"):
+        parse_task_result(body, "t")
+
+
+@pytest.mark.parametrize("images", [None, []])
+def test_null_or_empty_images_mean_no_images(images):
+    body = load_event("provider/task_result_queued.json")
+    body["images"] = images
+    assert parse_task_result(body, "t").images == ()
+
+
+def test_an_image_without_ttl_or_type_keeps_its_url():
+    body = load_event("provider/task_result_succeed.json")
+    body["images"] = [{"image_url": "https://cdn.novita.ai/results/0.png", "image_url_ttl": ""}]
+    [image] = parse_task_result(body, "t").images
+    assert image == ResultImage(url="https://cdn.novita.ai/results/0.png", ttl_seconds=None, image_type=None)
+
+
+def test_a_failure_reason_loses_the_signature_of_any_url_in_it():
+    body = load_event("provider/task_result_failed.json")
+    body["task"]["reason"] = (
+        "failed to download image https://b.s3.amazonaws.com/k.jpg?X-Amz-Signature=abc (403)"
+    )
+    assert (
+        parse_task_result(body, "t").reason
+        == "failed to download image https://b.s3.amazonaws.com/k.jpg?… (403)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"images": []}, "task-result body has no 'task' object"),
+        ({"task": "TASK_STATUS_SUCCEED"}, "task-result body has no 'task' object"),
+        ({"task": {"task_id": "t"}}, "task-result body has no status"),
+        (
+            {"task": {"status": "TASK_STATUS_SUCCEED"}, "images": {"image_url": "https://x"}},
+            "task-result 'images' is not a list",
+        ),
+        (
+            {"task": {"status": "TASK_STATUS_SUCCEED"}, "images": ["https://x"]},
+            "task-result image has no image_url",
+        ),
+        (
+            {"task": {"status": "TASK_STATUS_SUCCEED"}, "images": [{"image_url": 7}]},
+            "task-result image has no image_url",
+        ),
+    ],
+)
+def test_each_malformed_body_says_what_is_wrong(body, message):
+    with pytest.raises(ProviderProtocolError) as caught:
+        parse_task_result(body, "t")
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("status", ["TASK_STATUS_CANCELLED", "TASK_STATUS_UNSPECIFIED", "DONE"])
+def test_a_status_we_do_not_know_is_unknown_and_not_finished(status):
+    body = load_event("provider/task_result_processing.json")
+    body["task"]["status"] = status
+    result = parse_task_result(body, "t")
+    assert (result.status, result.finished) == ("UNKNOWN", False)
+
+
+def test_http_error_message_names_the_path_the_status_and_the_reason():
+    body = json.dumps(load_event("provider/error_invalid_body.json")).encode()
+    assert str(http_error(400, body, None, SUBMIT_PATH)) == (
+        "/v3/async/image-remove-background answered HTTP 400: INVALID_REQUEST_BODY 400 image is required"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "path", "error"),
+    [
+        (402, SUBMIT_PATH, ProviderRejectedError),
+        (404, SUBMIT_PATH, ProviderRejectedError),
+        (499, RESULT_PATH, ProviderRejectedError),
+        (504, SUBMIT_PATH, ProviderUnavailableError),
+    ],
+)
+def test_statuses_next_to_the_named_ones(status, path, error):
+    assert type(http_error(status, b"{}", None, path)) is error
+
+
+def test_throttling_without_retry_after_has_none():
+    assert http_error(429, b"", None, RESULT_PATH).retry_after is None
+
+
+@pytest.mark.parametrize(
+    ("data", "detail"),
+    [
+        (b"", "(empty body)"),
+        (b"<html><body>502 Bad Gateway</body></html>", "<html><body>502 Bad Gateway</body></html>"),
+        (b"\xff\xfe gateway error", "\ufffd\ufffd gateway error"),
+        (b"[1, 2]", "(unreadable error body)"),
+        (b"{}", "(no reason given)"),
+        (b'{"error": "quota"}', "(no reason given)"),
+        (b'{"code": 403, "reason": "", "message": null}', "403"),
+        (b'{"reason": "BILLING_FAILED", "message": "card declined"}', "BILLING_FAILED card declined"),
+        (b'{"error": {"message": "insufficient balance", "code": 402}}', "402 insufficient balance"),
+    ],
+)
+def test_error_detail_of_each_body(data, detail):
+    assert error_detail(data) == detail
+
+
+def test_a_non_json_error_body_is_cut_to_200_characters_and_loses_url_signatures():
+    data = b"cannot fetch https://b.s3.amazonaws.com/k.jpg?X-Amz-Signature=abc " + b"x" * 400
+    detail = error_detail(data)
+    assert detail.startswith("cannot fetch https://b.s3.amazonaws.com/k.jpg?… xxx")
+    assert detail == error_detail(data[:200])
+
+
+def test_an_error_message_is_cut_to_300_characters():
+    data = json.dumps({"reason": "INVALID_REQUEST_BODY", "message": "m" * 1000}).encode()
+    assert error_detail(data) == ("INVALID_REQUEST_BODY " + "m" * 1000)[:300]
+
+
+def test_retry_after_tolerates_surrounding_spaces():
+    assert parse_retry_after(" 30 ") == 30.0
+
+
+def test_retry_after_as_http_date_counts_the_seconds_from_now():
+    now = 1445412480.0  # Wed, 21 Oct 2015 07:28:00 GMT
+    with mock.patch("cutout.novita.time.time", return_value=now - 45):
+        assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 45.0

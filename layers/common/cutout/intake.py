@@ -28,14 +28,12 @@ _GONE_CODES = frozenset({"404", "NoSuchKey", "NoSuchVersion", "403", "AccessDeni
 
 
 def s3_records(body: str) -> list[SourceObject]:
-    """The created objects in one S3 notification (SQS message body); the test event has none."""
+    """The created objects in one S3 notification (SQS message body)."""
     try:
         event = json.loads(body)
     except ValueError:
         raise MalformedMessageError("SQS message is not JSON: not an S3 notification") from None
-    if event.get("Event") == "s3:TestEvent":
-        return []
-    found = []
+    found = []  # S3's test event ({"Event": "s3:TestEvent", ...}) has no Records: nothing to do
     for record in event.get("Records") or []:
         if not str(record.get("eventName", "")).startswith("ObjectCreated:"):
             continue
@@ -75,8 +73,9 @@ class Intake:
     def process_object(self, source: SourceObject) -> str:
         """``skipped`` | ``rejected`` | ``admitted`` | ``duplicate``."""
         logger.append_keys(object_key=source.key, object_revision=source.revision)
-        reason: str | None = f"bucket {source.bucket!r} is not the input bucket"
-        if source.bucket == self._settings.input_bucket:
+        if source.bucket != self._settings.input_bucket:
+            reason: str | None = f"bucket {source.bucket!r} is not the input bucket"
+        else:
             reason = skip_reason(source.key, self._settings)
         if reason:
             logger.info("skipped", extra={"reason": reason})

@@ -109,7 +109,7 @@ def write_cutout(
             settings.output_bucket,
             key,
             ExtraArgs={
-                "ContentType": _MIME.get(image_format, "image/png"),
+                "ContentType": _MIME[image_format],
                 "Metadata": _metadata(source, task_id),
             },
             Config=TRANSFER,

@@ -1,0 +1,381 @@
+"""WriteResult's core: fetch the finished task's result URL, check the download, stream it into the output
+bucket (or leave a newer upload's cutout alone), with the errors a failure record will show."""
+
+import json
+from dataclasses import replace
+from unittest import mock
+
+import pytest
+import urllib3
+from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import ClientError
+from PIL import Image
+
+from cutout.errors import ResultDownloadError, ResultRejectedError
+from cutout.novita import RESULT_PATH, NovitaClient
+from cutout.observability import metrics
+from cutout.results import DOWNLOAD_TIMEOUT, TRANSFER, write_cutout
+from cutout.state import SourceObject, Written
+from tests.support.events import load_event
+from tests.support.fake_http import FakePoolManager, FakeResponse
+from tests.support.fakes import FakeS3, client_error
+from tests.support.images import encode, photo
+
+TASK_ID = "8f0b7c0e-5b1a-4e0f-9a57-2f3e8d1c6b4a"
+SOURCE = SourceObject.from_dict(
+    load_event("write_result.json")["source"]
+)  # "uploads/my holiday photo(1).jpg"
+OUTPUT_KEY = "cutouts/my holiday photo(1).png"
+CUTOUT = encode(Image.new("RGBA", (64, 48), (255, 0, 0, 0)), "PNG")
+SUCCEED = load_event("provider/task_result_succeed.json")
+RESULT_URL = SUCCEED["images"][0]["image_url"]
+OLDER, NEWER = "0055AED6DCD90281E5", "0055AED6DCD90281E6"
+
+
+def task_result(body: dict = SUCCEED) -> FakeResponse:
+    return FakeResponse(200, json.dumps(body).encode(), {"Content-Type": "application/json"})
+
+
+def download(
+    body: bytes = CUTOUT, status: int = 200, *, fail_after=None, error=None, **headers: str
+) -> FakeResponse:
+    """The result download; headers as keywords (``Content_Length="12"``), Content-Type image/png unless
+    given."""
+    headers.setdefault("Content_Type", "image/png")
+    headers = {name.replace("_", "-"): value for name, value in headers.items()}
+    return FakeResponse(status, body, headers, fail_after=fail_after, error=error)
+
+
+def write(
+    settings, *answers, s3=None, source: SourceObject = SOURCE
+) -> tuple[Written, FakeS3, FakePoolManager]:
+    """write_cutout with a real NovitaClient whose pool answers ``answers`` (task result, then download)."""
+    s3 = s3 or FakeS3()
+    http = FakePoolManager(*answers)
+    novita = NovitaClient(settings.provider_base_url, lambda: "sk-test-key", http)  # type: ignore[arg-type]
+    written = write_cutout(novita=novita, s3=s3, http=http, settings=settings, source=source, task_id=TASK_ID)  # type: ignore[arg-type]
+    return written, s3, http
+
+
+def refused(settings, *answers, error=ResultRejectedError) -> str:
+    """The message of the error write_cutout raises, once it is checked that nothing was written."""
+    s3 = FakeS3()
+    with pytest.raises(error) as raised:
+        write(settings, *answers, s3=s3)
+    assert s3.objects == {}
+    return str(raised.value)
+
+
+def with_existing_cutout(settings, sequencer: str | None) -> FakeS3:
+    s3 = FakeS3()
+    metadata = {"source-sequencer": sequencer} if sequencer else {}
+    s3.put_object(Bucket=settings.output_bucket, Key=OUTPUT_KEY, Body=b"earlier cutout", Metadata=metadata)
+    return s3
+
+
+# --- what is written ---------------------------------------------------------------------------------
+
+
+def test_the_cutout_is_streamed_to_the_output_key_and_its_size_returned(settings):
+    written, s3, _ = write(settings, task_result(), download())
+
+    assert written == Written(bucket=settings.output_bucket, key=OUTPUT_KEY, bytes=len(CUTOUT))
+    assert s3.objects[(settings.output_bucket, OUTPUT_KEY)]["Body"] == CUTOUT
+
+
+def test_the_cutout_names_its_source_in_ascii_metadata(settings):
+    _, s3, _ = write(settings, task_result(), download())
+
+    assert s3.objects[(settings.output_bucket, OUTPUT_KEY)]["Metadata"] == {
+        "source-bucket": "cutout-input-123456789012-3f2a9c1e",
+        "source-key": "uploads/my%20holiday%20photo%281%29.jpg",
+        "source-version": "3sL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY",
+        "task-id": TASK_ID,
+    }
+
+
+def test_the_source_sequencer_is_recorded_when_known(settings):
+    source = SourceObject(
+        bucket="in", key="uploads/a.jpg", etag="9b2cf535f27731c974343645a3985328", sequencer=OLDER
+    )
+    _, s3, _ = write(settings, task_result(), download(), source=source)
+
+    metadata = s3.objects[(settings.output_bucket, "cutouts/a.png")]["Metadata"]
+    assert metadata["source-sequencer"] == OLDER
+    assert metadata["source-version"] == "9b2cf535f27731c974343645a3985328"  # the ETag without a version id
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type"),
+    [(CUTOUT, "image/png"), (photo(fmt="JPEG"), "image/jpeg"), (photo(fmt="WEBP"), "image/webp")],
+)
+def test_the_content_type_is_the_format_of_the_bytes(settings, data, content_type):
+    _, s3, _ = write(settings, task_result(), download(data, Content_Type="application/octet-stream"))
+
+    assert s3.objects[(settings.output_bucket, OUTPUT_KEY)]["ContentType"] == content_type
+
+
+def test_the_written_cutout_is_counted_with_its_bytes(settings):
+    with mock.patch.object(metrics, "add_metric") as add_metric:
+        write(settings, task_result(), download())
+
+    assert add_metric.call_args_list == [
+        mock.call(name="CutoutsWritten", unit=MetricUnit.Count, value=1),
+        mock.call(name="CutoutBytes", unit=MetricUnit.Bytes, value=len(CUTOUT)),
+    ]
+
+
+# --- the requests --------------------------------------------------------------------------------------
+
+
+def test_the_result_url_is_asked_for_afresh_then_streamed_without_retries(settings):
+    _, _, http = write(settings, task_result(), download())
+
+    asked, downloaded = http.requests
+    assert (asked["method"], asked["url"], asked["fields"]) == (
+        "GET",
+        settings.provider_base_url + RESULT_PATH,
+        {"task_id": TASK_ID},
+    )
+    assert downloaded == {
+        "method": "GET",
+        "url": RESULT_URL,
+        "preload_content": False,
+        "timeout": DOWNLOAD_TIMEOUT,
+        "retries": False,
+    }
+
+
+class RecordingS3(FakeS3):
+    def upload_fileobj(self, stream, bucket, key, ExtraArgs=None, Config=None):
+        self.config = Config
+        super().upload_fileobj(stream, bucket, key, ExtraArgs=ExtraArgs, Config=Config)
+
+
+def test_the_upload_is_bounded_in_memory_whatever_the_image_size(settings):
+    _, s3, _ = write(settings, task_result(), download(), s3=RecordingS3())
+
+    config = s3.config  # type: ignore[attr-defined]
+    assert config is TRANSFER
+    in_memory = config.multipart_chunksize * (config.max_concurrency + config.max_in_memory_upload_chunks)
+    assert in_memory <= 32 * 1024**2
+
+
+@pytest.mark.parametrize("fails", ["upload", "download"])
+def test_the_connection_is_released_after_the_stream(settings, fails):
+    response = download()
+    if fails == "download":
+        response = download(fail_after=100, error=urllib3.exceptions.ProtocolError("Connection broken"))
+    s3 = FakeS3()
+    if fails == "upload":
+        s3.upload_fileobj = mock.Mock(side_effect=client_error("SlowDown", "PutObject"))  # type: ignore[method-assign]
+
+    with pytest.raises((ClientError, ResultDownloadError)):
+        write(settings, task_result(), response, s3=s3)
+
+    assert response.released
+
+
+def test_the_connection_is_released_after_a_successful_stream(settings):
+    response = download()
+    write(settings, task_result(), response)
+    assert response.released
+
+
+# --- newer uploads win -----------------------------------------------------------------------------------
+
+
+def test_a_newer_uploads_cutout_is_left_alone(settings):
+    s3 = with_existing_cutout(settings, NEWER)
+    source = SourceObject(SOURCE.bucket, SOURCE.key, SOURCE.version_id, sequencer=OLDER)
+
+    with mock.patch.object(metrics, "add_metric") as add_metric:
+        written, _, http = write(settings, s3=s3, source=source)
+
+    assert written == Written(bucket=settings.output_bucket, key=OUTPUT_KEY, bytes=0)
+    assert s3.objects[(settings.output_bucket, OUTPUT_KEY)]["Body"] == b"earlier cutout"
+    assert http.requests == []  # the provider is not even asked
+    assert add_metric.call_args_list == [mock.call(name="CutoutsSuperseded", unit=MetricUnit.Count, value=1)]
+
+
+@pytest.mark.parametrize(
+    ("theirs", "ours"),
+    [(OLDER, NEWER), (NEWER, NEWER), (None, OLDER), (NEWER, None)],
+    ids=["older", "same upload again", "theirs unknown", "ours unknown"],
+)
+def test_a_cutout_not_known_to_be_newer_is_overwritten(settings, theirs, ours):
+    s3 = with_existing_cutout(settings, theirs)
+    source = SourceObject(SOURCE.bucket, SOURCE.key, SOURCE.version_id, sequencer=ours)
+
+    written, _, _ = write(settings, task_result(), download(), s3=s3, source=source)
+
+    assert written.bytes == len(CUTOUT)
+    assert s3.objects[(settings.output_bucket, OUTPUT_KEY)]["Body"] == CUTOUT
+
+
+class HeadFails(FakeS3):
+    def __init__(self, code: str) -> None:
+        super().__init__()
+        self.code = code
+        self.heads: list[dict] = []
+
+    def head_object(self, **kwargs):
+        self.heads.append(kwargs)
+        raise client_error(self.code, "HeadObject")
+
+
+def test_the_existing_cutout_is_looked_up_at_the_output_key(settings):
+    s3 = HeadFails("NoSuchKey")  # some S3-compatible stores name a missing key so
+    written, _, _ = write(settings, task_result(), download(), s3=s3)
+
+    assert s3.heads == [{"Bucket": settings.output_bucket, "Key": OUTPUT_KEY}]
+    assert written.bytes == len(CUTOUT)
+
+
+def test_an_s3_error_looking_for_the_existing_cutout_is_not_taken_for_absence(settings):
+    with pytest.raises(ClientError) as raised:
+        write(settings, s3=HeadFails("403"))
+    assert raised.value.response["Error"]["Code"] == "403"
+
+
+# --- refused results ------------------------------------------------------------------------------------
+
+
+def test_a_failed_task_has_no_cutout(settings):
+    message = refused(settings, task_result(load_event("provider/task_result_failed.json")))
+    assert message == f"task {TASK_ID} is FAILED with 0 images, no cutout"
+
+
+def test_a_succeeded_task_without_images_has_no_cutout(settings):
+    message = refused(settings, task_result({**SUCCEED, "images": []}))
+    assert message == f"task {TASK_ID} is SUCCEED with 0 images, no cutout"
+
+
+def test_a_result_url_off_the_allow_list_is_not_downloaded(settings):
+    body = {**SUCCEED, "images": [{**SUCCEED["images"][0], "image_url": "https://evil.example.com/0.png"}]}
+    message = refused(settings, task_result(body))  # no download scripted: none may be made
+    assert message == "result host 'evil.example.com' is not in RESULT_URL_ALLOWED_HOSTS"
+
+
+@pytest.mark.parametrize(
+    ("length", "written"), [("104857600", True), ("104857601", False), ("chunked", True)]
+)
+def test_a_declared_length_over_the_cap_is_refused_before_reading(settings, length, written):
+    response = download(Content_Length=length)
+    if written:
+        assert write(settings, task_result(), response)[0].bytes == len(CUTOUT)
+    else:
+        message = refused(settings, task_result(), response)
+        assert message == "result is 104857601 bytes, over MAX_RESULT_BYTES (104857600)"
+        assert response._stream.tell() == 0
+
+
+def test_a_body_longer_than_the_cap_is_refused_while_streaming(settings):
+    settings = replace(settings, max_result_bytes=len(CUTOUT) - 1)
+    message = refused(settings, task_result(), download())  # no Content-Length to go by
+    assert message == f"result is larger than MAX_RESULT_BYTES ({len(CUTOUT) - 1})"
+
+
+def test_a_body_of_exactly_the_cap_is_written(settings):
+    settings = replace(settings, max_result_bytes=len(CUTOUT))
+    assert write(settings, task_result(), download())[0].bytes == len(CUTOUT)
+
+
+@pytest.mark.parametrize(
+    "content_type", ["image/png", "IMAGE/PNG ; q=1", "application/octet-stream", "binary/octet-stream", ""]
+)
+def test_image_and_generic_content_types_are_accepted(settings, content_type):
+    assert write(settings, task_result(), download(Content_Type=content_type))[0].bytes == len(CUTOUT)
+
+
+def test_a_missing_content_type_is_accepted(settings):
+    response = FakeResponse(200, CUTOUT)
+    assert write(settings, task_result(), response)[0].bytes == len(CUTOUT)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "shown"),
+    [
+        ("text/html; charset=utf-8", "text/html"),
+        ("application/xml", "application/xml"),
+        ("https://cdn.example.com/t?X-Amz-Signature=0f1e", "https://cdn.example.com/t?…"),
+    ],
+)
+def test_a_declared_non_image_is_refused_and_named_without_signatures(settings, content_type, shown):
+    message = refused(settings, task_result(), download(Content_Type=content_type))
+    assert message == f"result is {shown!r}, not an image"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html><body>AccessDenied</body></html>",
+        photo(fmt="GIF"),
+        b'<svg xmlns="http://www.w3.org/2000/svg"/>',
+        b"",
+    ],
+    ids=["html", "gif", "svg", "empty"],
+)
+def test_a_body_that_is_not_png_jpeg_or_webp_is_refused(settings, body):
+    message = refused(settings, task_result(), download(body))
+    assert message == "result body is not a PNG, JPEG or WebP image"
+
+
+@pytest.mark.parametrize("status", [403, 404, 500, 204])
+def test_an_http_error_answer_is_a_download_error(settings, status):
+    body = b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
+    response = download(body, status, Content_Type="application/xml")
+    message = refused(settings, task_result(), response, error=ResultDownloadError)
+    assert message == f"result URL answered HTTP {status} (expired or unavailable)"
+    assert response.released
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        urllib3.exceptions.NewConnectionError(None, "Failed to establish a new connection"),  # type: ignore[arg-type]
+        urllib3.exceptions.ReadTimeoutError(None, RESULT_URL, "Read timed out."),  # type: ignore[arg-type]
+    ],
+)
+def test_a_download_that_cannot_start_is_a_download_error(settings, error):
+    message = refused(settings, task_result(), error, error=ResultDownloadError)
+    assert message == f"result download failed: {type(error).__name__}"
+
+
+@pytest.mark.parametrize("fail_after", [0, 1000], ids=["while sniffing", "while streaming"])
+def test_a_download_that_breaks_off_is_a_download_error(settings, fail_after):
+    big = photo(320, 240, fmt="PNG")
+    response = download(
+        big, fail_after=fail_after, error=urllib3.exceptions.ProtocolError("Connection broken")
+    )
+    message = refused(settings, task_result(), response, error=ResultDownloadError)
+    assert message == "result download broke off: ProtocolError"
+
+
+class RecordingResponse(FakeResponse):
+    """Remembers how much each read asked for."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.asked: list[int | None] = []
+
+    def read(self, amt: int | None = None) -> bytes:
+        self.asked.append(amt)
+        return super().read(amt)
+
+
+def test_the_download_is_read_in_pieces_never_whole(settings):
+    response = RecordingResponse(200, CUTOUT, {"Content-Type": "image/png"})
+    write(settings, task_result(), response)
+
+    assert response.asked[0] == 32  # just enough to tell the format
+    assert all(amt is not None and 0 < amt <= TRANSFER.multipart_chunksize for amt in response.asked)
+
+
+def test_an_s3_error_without_a_code_is_raised_as_it_came(settings):
+    class HeadFailsWithoutCode(FakeS3):
+        def head_object(self, **_):
+            raise ClientError({"ResponseMetadata": {"HTTPStatusCode": 500}}, "HeadObject")
+
+    with pytest.raises(ClientError, match="HeadObject"):
+        write(settings, s3=HeadFailsWithoutCode())
