@@ -1,6 +1,11 @@
 import json
+from datetime import UTC, datetime, timedelta
+from unittest import mock
+
+from aws_lambda_powertools.metrics import MetricUnit
 
 from cutout.failures import failure_reason, write_failure_record
+from cutout.observability import metrics
 from cutout.state import SourceObject
 from tests.support.events import load_event
 from tests.support.fakes import FakeS3
@@ -51,3 +56,76 @@ def test_the_provider_reason_is_kept_only_for_a_failed_task(settings):
     failed = record_written(settings, error="ProviderTaskFailedError", reason="no subject found")
     other = record_written(settings, error="ResultRejectedError", reason="not an image")
     assert (failed["provider_reason"], other["provider_reason"]) == ("no subject found", None)
+
+
+def test_a_failure_without_an_error_name_is_unknown():
+    assert failure_reason({"Cause": "the function timed out"}) == ("UnknownError", "the function timed out")
+    assert failure_reason({}) == ("UnknownError", "UnknownError")
+
+
+def test_a_cause_that_is_json_but_no_lambda_error_is_kept_whole():
+    assert failure_reason({"Error": "States.DataLimitExceeded", "Cause": '{"limit": 262144}'}) == (
+        "States.DataLimitExceeded",
+        '{"limit": 262144}',
+    )
+    assert failure_reason({"Error": "States.Runtime", "Cause": "[1, 2]"})[1] == "[1, 2]"
+
+
+def test_a_lambda_error_message_that_is_not_text_is_written_as_text():
+    cause = json.dumps({"errorType": "KeyError", "errorMessage": 404})
+    assert failure_reason({"Error": "KeyError", "Cause": cause}) == ("KeyError", "404")
+
+
+def test_the_record_is_json_under_the_failure_key_of_the_output_bucket(settings):
+    s3 = FakeS3()
+    source = SourceObject("cutout-input", "uploads/café.jpg", version_id="v1", etag="e1", sequencer="0A")
+    before = datetime.now(UTC).replace(microsecond=0)
+    key = write_failure_record(
+        s3,
+        settings,
+        source,
+        error="ProviderTaskFailedError",
+        reason="no subject in café.jpg",
+        task_id="t-1",
+        polls=7,
+    )
+    assert key == "failures/uploads/café.jpg.json"
+    stored = s3.objects[(settings.output_bucket, key)]
+    assert stored["ContentType"] == "application/json"
+    assert "café".encode() in stored["Body"]  # UTF-8 as is, not \\u escapes
+    record = json.loads(stored["Body"])
+    recorded_at = datetime.fromisoformat(record.pop("recorded_at"))
+    assert before <= recorded_at <= before + timedelta(seconds=5)
+    assert recorded_at.tzinfo is not None
+    assert record == {
+        "source": {
+            "bucket": "cutout-input",
+            "key": "uploads/café.jpg",
+            "version_id": "v1",
+            "etag": "e1",
+            "sequencer": "0A",
+        },
+        "error": "ProviderTaskFailedError",
+        "reason": "no subject in café.jpg",
+        "task_id": "t-1",
+        "provider_reason": "no subject in café.jpg",
+        "polls": 7,
+    }
+
+
+def test_a_record_without_a_task_has_no_task_fields(settings):
+    record = record_written(settings, error="UnsupportedInputError", reason="not an image: gif")
+    assert (record["task_id"], record["polls"], record["provider_reason"]) == (None, None, None)
+
+
+def test_each_failure_record_counts_one_failed_image(settings):
+    with mock.patch.object(metrics, "add_metric") as add_metric:
+        record_written(settings, error="UnsupportedInputError", reason="not an image: gif")
+    add_metric.assert_called_once_with(name="ImagesFailed", unit=MetricUnit.Count, value=1)
+
+
+def test_the_record_is_written_over_several_indented_lines_for_a_person_to_read(settings):
+    s3 = FakeS3()
+    key = write_failure_record(s3, settings, SourceObject("in", "uploads/a.jpg"), error="E", reason="r")
+    body = s3.objects[(settings.output_bucket, key)]["Body"].decode()
+    assert body.startswith('{\n  "source": {\n')

@@ -1,7 +1,9 @@
+import struct
+
 import pytest
 from PIL import Image
 
-from cutout.imaging import probe
+from cutout.imaging import ImageInfo, probe
 from tests.support.images import encode, photo
 
 
@@ -53,3 +55,138 @@ def test_non_images(data):
 
 def test_truncated_png_has_no_size():
     assert probe(photo(10, 10, "PNG")[:12]).width is None
+
+
+SOI = b"\xff\xd8"
+
+
+def segment(marker: int, payload: bytes = b"") -> bytes:
+    """A JPEG marker segment: FF, the marker, a two-byte length counting itself, the payload."""
+    return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def frame(width: int, height: int, marker: int = 0xC0) -> bytes:
+    """A start-of-frame segment: precision, height, width, then three components."""
+    return segment(marker, b"\x08" + struct.pack(">HH", height, width) + b"\x03" + b"\x01\x22\x00" * 3)
+
+
+APP0 = segment(0xE0, b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00")
+
+
+def size(data: bytes) -> tuple[int | None, int | None]:
+    info = probe(data)
+    assert info is not None
+    assert info.format == "jpeg"
+    return info.width, info.height
+
+
+@pytest.mark.parametrize("fill", [b"\xff", b"\xff\xff\xff"])
+def test_jpeg_fill_bytes_before_a_marker_are_skipped(fill):
+    assert size(SOI + APP0 + fill + frame(800, 600)) == (800, 600)
+
+
+def test_jpeg_markers_without_a_length_are_stepped_over():
+    restarts = b"\xff\x01" + b"\xff\xd0" + b"\xff\xd7"
+    assert size(SOI + restarts + APP0 + frame(800, 600)) == (800, 600)
+
+
+def test_jpeg_sizes_are_unsigned_up_to_65535():
+    assert size(SOI + APP0 + frame(65535, 32768)) == (65535, 32768)
+
+
+@pytest.mark.parametrize(
+    "marker", [0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF]
+)
+def test_every_start_of_frame_kind_gives_the_size(marker):
+    assert size(SOI + frame(1024, 768, marker)) == (1024, 768)
+
+
+@pytest.mark.parametrize("marker", [0xC4, 0xC8, 0xCC])
+def test_tables_in_the_start_of_frame_range_are_not_frames(marker):
+    table = segment(marker, b"\x00\x00\x01\x00\x02\x00\x03\x00\x04")  # would read as 1 x 2 if it were a frame
+    assert size(SOI + table + frame(1024, 768)) == (1024, 768)
+
+
+def test_an_empty_segment_before_the_frame_is_stepped_over():
+    assert size(SOI + segment(0xFE) + frame(1024, 768)) == (1024, 768)
+
+
+def test_a_scan_before_any_frame_header_ends_the_search():
+    assert size(SOI + segment(0xDA, b"\x01\x01\x00\x00\x3f\x00") + frame(1024, 768)) == (None, None)
+
+
+def test_a_jpeg_header_that_is_not_at_a_marker_is_corrupt():
+    assert size(SOI + APP0 + b"\x00\x11" + frame(1024, 768)) == (None, None)
+
+
+def test_a_jpeg_frame_header_cut_right_after_the_size_still_gives_it():
+    data = SOI + APP0 + frame(1024, 768)
+    end = len(SOI + APP0) + 9  # marker, length, precision, height, width
+    assert size(data[:end]) == (1024, 768)
+    assert size(data[: end - 1]) == (None, None)
+
+
+def test_a_jpeg_cut_inside_a_segments_length_has_no_size():
+    assert size(SOI + b"\xff\xe0\x00") == (None, None)
+
+
+def png_header(width: int, height: int) -> bytes:
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + struct.pack(">II", width, height)
+
+
+def test_a_png_of_exactly_the_24_bytes_that_hold_the_size():
+    header = png_header(4000, 3000)
+    assert len(header) == 24
+    info = probe(header)
+    assert (info.format, info.width, info.height) == ("png", 4000, 3000)
+    assert probe(header[:23]) == ImageInfo("png")
+
+
+def test_a_png_whose_first_chunk_is_not_the_header_has_no_size():
+    data = png_header(4000, 3000).replace(b"IHDR", b"tEXt")
+    assert probe(data) == ImageInfo("png")
+
+
+def test_megapixels_need_both_dimensions():
+    assert ImageInfo("jpeg", 4000, 3000).megapixels == 12.0
+    assert ImageInfo("png", 1, 1).megapixels == 0.000001
+    assert ImageInfo("jpeg", 4000, None).megapixels is None
+    assert ImageInfo("jpeg", None, 3000).megapixels is None
+    assert ImageInfo("jpeg").megapixels is None
+
+
+@pytest.mark.parametrize(
+    ("data", "fmt"),
+    [
+        (b"GIF87a\x08\x00\x08\x00", "gif"),
+        (b"II*\x00\x08\x00\x00\x00", "tiff"),
+        (b"MM\x00*\x00\x00\x00\x08", "tiff"),
+        (b"\x00\x00\x00\x18ftypheix\x00\x00\x00\x00", "heic"),
+        (b"\x00\x00\x00\x1cftypmif1\x00\x00\x00\x00", "heif"),
+        (b"\x00\x00\x00\x20ftypavif\x00\x00\x00\x00", "avif"),
+        (b"RIFF\x24\x00\x00\x00WEBPVP8 ", "webp"),
+        (b'\n  <SVG xmlns="http://www.w3.org/2000/svg"/>', "svg"),
+    ],
+)
+def test_more_formats_are_named_from_their_signature(data, fmt):
+    assert probe(data) == ImageInfo(fmt)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"RIFF\x24\x00\x00\x00WAVEfmt ",  # a RIFF file that is sound
+        b"RIFX\x24\x00\x00\x00WEBPVP8 ",
+        b'<?xml version="1.0"?>\n<html/>',  # XML that is no SVG
+        b"<?xml" + b" " * 600 + b"<svg/>",  # the SVG element too far in to be the document's
+    ],
+)
+def test_look_alikes_are_no_image(data):
+    assert probe(data) is None
+
+
+def test_a_png_claiming_an_enormous_size_reads_as_enormous_not_negative():
+    """The megapixel cap must see the size as claimed: read signed, it would be negative and pass."""
+    info = probe(png_header(0xFFFFFFFF, 3000))
+    assert (info.width, info.height) == (0xFFFFFFFF, 3000)
+    assert info.megapixels > 16

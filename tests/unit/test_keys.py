@@ -1,3 +1,4 @@
+import hashlib
 import re
 from dataclasses import replace
 
@@ -106,3 +107,98 @@ def test_revision_prefers_version_over_etag():
 )
 def test_sequencers_compare_as_s3_documents(a, b, after):
     assert sequencer_after(a, b) is after
+
+
+def test_skip_reasons_say_which_prefix_or_suffixes(settings):
+    assert skip_reason("uploads/albums/", settings) == "folder marker"
+    assert skip_reason("elsewhere/a.jpg", settings) == "outside the input prefix 'uploads/'"
+    assert skip_reason("uploads/notes.txt", settings) == "suffix not in .jpg,.jpeg,.png"
+
+
+def test_a_recursing_key_names_the_prefix_it_is_under(settings):
+    same_bucket = replace(settings, output_bucket=settings.input_bucket, input_prefix="")
+    assert skip_reason("failures/a.jpg", same_bucket) == "under the output prefix 'failures/' (would recurse)"
+
+
+def test_output_prefixes_matter_only_when_outputs_share_the_input_bucket(settings):
+    everything = replace(settings, input_prefix="")
+    assert skip_reason("cutouts/a.jpg", everything) is None
+
+
+def test_output_key_replaces_only_the_last_extension(settings):
+    assert output_key("uploads/holiday.2024.08.beach.jpg", settings) == "cutouts/holiday.2024.08.beach.png"
+
+
+def test_output_key_of_a_hidden_file_keeps_its_name(settings):
+    assert output_key("uploads/.jpg", settings) == "cutouts/.png"
+
+
+def test_a_key_of_exactly_1024_bytes_is_kept(settings):
+    key = "uploads/" + "a" * (1024 - len("failures/uploads/.json"))
+    mapped = failure_key(key, settings)
+    assert len(mapped.encode()) == 1024
+    assert mapped == f"failures/{key}.json"
+    photo = "uploads/" + "a" * (1024 - len("cutouts/.png")) + ".jpg"
+    assert output_key(photo, settings) == photo.replace("uploads/", "cutouts/").replace(".jpg", ".png")
+
+
+def test_a_key_one_byte_over_falls_back_to_the_digest_of_the_source_key(settings):
+    key = "uploads/" + "a" * (1025 - len("failures/uploads/.json"))
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    assert failure_key(key, settings) == f"failures/long-keys/{digest}.json"
+
+
+def test_long_keys_fall_back_to_distinct_digests(settings):
+    first, second = "uploads/" + "é" * 510 + ".jpg", "uploads/" + "è" * 510 + ".jpg"
+    expected = f"cutouts/long-keys/{hashlib.sha256(first.encode()).hexdigest()}.png"
+    assert output_key(first, settings) == expected
+    assert output_key(second, settings) != expected
+
+
+def test_execution_name_starts_with_the_file_name_then_the_version_digest():
+    source = SourceObject("cutout-input", "uploads/2024/my photo (1).jpg", version_id="3HL4kqtJlcpXroDTDmJ")
+    digest = hashlib.sha256(b"cutout-input\nuploads/2024/my photo (1).jpg\n3HL4kqtJlcpXroDTDmJ").hexdigest()
+    assert execution_name(source) == f"my-photo-1-jpg-{digest[:40]}"
+
+
+def test_execution_name_tells_buckets_apart():
+    source = SourceObject("cutout-input", "uploads/a.jpg", etag="e")
+    assert execution_name(source) != execution_name(replace(source, bucket="cutout-input-eu"))
+
+
+def test_execution_name_hint_is_cut_to_fit_80_characters():
+    source = SourceObject("b", "uploads/" + "holiday-" * 10 + ".jpg", etag="e")
+    name = execution_name(source)
+    assert len(name) == 79
+    assert name.startswith("holiday-holiday-holiday-holiday-holida-")
+
+
+def test_execution_name_without_a_usable_hint_is_the_digest_alone():
+    source = SourceObject("b", "uploads/写真", etag="e")
+    name = execution_name(source)
+    assert re.fullmatch(r"[0-9a-f]{40}", name)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "after"),
+    [
+        ("1", "0FF", False),  # "1" pads to "001"
+        ("100", "FF", True),
+        ("", "01", False),
+        ("01", "", False),
+    ],
+)
+def test_sequencers_of_different_lengths_and_unknown_ones(a, b, after):
+    assert sequencer_after(a, b) is after
+
+
+def test_execution_name_of_a_key_at_the_bucket_root_starts_with_its_name():
+    assert execution_name(SourceObject("b", "IMG_0042.jpg", etag="e")).startswith("IMG_0042-jpg-")
+
+
+def test_execution_name_hint_loses_only_leading_and_trailing_separators():
+    assert execution_name(SourceObject("b", "uploads/(1) Xmas card X", etag="e")).startswith("1-Xmas-card-X-")
+
+
+def test_a_shorter_sequencer_is_padded_with_zeros_not_blanks():
+    assert sequencer_after("0FE", "FF") is False

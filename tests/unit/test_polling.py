@@ -66,11 +66,13 @@ class ScriptedProvider:
     def __init__(self, *results: TaskResult) -> None:
         self.results = list(results)
         self.requests = 0
+        self.asked: list[str] = []
         self.now = SUBMITTED_AT + 5
         self.slept: list[float] = []
 
     def task_result(self, task_id: str) -> TaskResult:
         self.requests += 1
+        self.asked.append(task_id)
         return self.results.pop(0)
 
     def clock(self) -> float:
@@ -145,3 +147,91 @@ def test_no_in_lambda_wait_once_the_deadline_has_passed():
     result = poll(provider, max_wait=900)
     assert result.deadline_passed
     assert (provider.requests, provider.slept) == (1, [])
+
+
+def failed(reason: str) -> TaskResult:
+    return TaskResult("t", "FAILED", reason, None, 0, ())
+
+
+def test_a_failed_task_without_a_reason_still_says_what_happened():
+    poll = decide(failed(""), elapsed=3, count=1, max_wait=900)
+    assert poll.reason == "the provider reported the task FAILED without a reason"
+    assert not poll.deadline_passed
+
+
+def test_an_unfinished_task_carries_no_reason():
+    assert decide(running(eta=4), elapsed=3, count=1, max_wait=900).reason == ""
+
+
+def test_the_deadline_passes_at_exactly_max_wait_and_the_reason_says_so():
+    poll = decide(running(eta=None), elapsed=900.7, count=41, max_wait=900)
+    assert poll.deadline_passed
+    assert poll.reason == "task t still PROCESSING after 900 s (MaxTaskWaitSeconds 900) and 41 polls"
+    assert decide(running(eta=None), elapsed=900, count=41, max_wait=900).deadline_passed
+    assert not decide(running(eta=None), elapsed=899.9, count=41, max_wait=900).deadline_passed
+
+
+def test_a_task_failed_at_the_deadline_keeps_the_providers_reason():
+    poll = decide(failed("no subject found"), elapsed=950, count=41, max_wait=900)
+    assert (poll.status, poll.deadline_passed, poll.reason) == ("FAILED", False, "no subject found")
+
+
+def test_the_next_wait_is_counted_against_the_time_left():
+    poll = decide(running(eta=40), elapsed=880.5, count=30, max_wait=900)
+    assert (poll.wait_seconds, poll.count) == (20, 30)  # 19.5 s left, rounded up
+
+
+@pytest.mark.parametrize(("eta", "expected"), [(10.5, 7), (10.01, 7), (9.2, 10), (100, 60), (101, 60)])
+def test_etas_just_over_the_trusted_bound_are_approached(eta, expected):
+    assert next_wait_seconds(eta=eta, elapsed=5, remaining=900) == expected
+
+
+def test_a_negative_eta_counts_as_none():
+    assert next_wait_seconds(eta=-5, elapsed=120, remaining=900) == 11
+
+
+@pytest.mark.parametrize(("remaining", "expected"), [(2.5, 3), (0.2, 1), (-30, 1)])
+def test_the_last_wait_is_rounded_up_to_whole_seconds_and_never_below_one(remaining, expected):
+    assert next_wait_seconds(eta=30, elapsed=5, remaining=remaining) == expected
+
+
+@pytest.mark.parametrize("eta", [0, 1.2])
+def test_no_in_lambda_wait_for_a_task_not_about_to_finish(eta):
+    provider = ScriptedProvider(running(eta=eta))
+    poll(provider)
+    assert (provider.requests, provider.slept) == (1, [])
+
+
+def test_a_task_with_under_a_second_left_is_asked_again():
+    provider = ScriptedProvider(running(eta=0.3), finished())
+    result = poll(provider)
+    assert (result.status, result.count, provider.slept) == ("SUCCEED", 2, [REPOLL_STEP_SECONDS])
+
+
+def test_no_in_lambda_wait_at_exactly_the_deadline():
+    provider = ScriptedProvider(running(eta=1))
+    provider.now = SUBMITTED_AT + 900
+    result = poll(provider, max_wait=900)
+    assert result.deadline_passed
+    assert provider.requests == 1
+
+
+def test_the_in_lambda_wait_starts_just_before_the_deadline():
+    provider = ScriptedProvider(running(eta=1), finished())
+    provider.now = SUBMITTED_AT + 899.9
+    result = poll(provider, max_wait=900)
+    assert (result.status, result.deadline_passed, provider.requests) == ("SUCCEED", False, 2)
+
+
+def test_every_request_asks_for_the_polled_task():
+    provider = ScriptedProvider(running(eta=1), finished())
+    poll_task(
+        provider,
+        "8f0b7c0e-5b1a-4e0f-9a57-2f3e8d1c6b4a",
+        submitted_at=SUBMITTED_AT,
+        count=0,
+        max_wait=900,
+        clock=provider.clock,
+        sleep=provider.sleep,
+    )
+    assert provider.asked == ["8f0b7c0e-5b1a-4e0f-9a57-2f3e8d1c6b4a"] * 2

@@ -48,8 +48,6 @@ def probe(head: bytes) -> ImageInfo | None:
         return _png(head)
     if fmt == "jpeg":
         return _jpeg(head)
-    if fmt == "webp":
-        return ImageInfo("webp")
     return ImageInfo(fmt) if fmt else None
 
 
@@ -74,7 +72,7 @@ def _png(head: bytes) -> ImageInfo:
 
 def _jpeg(head: bytes) -> ImageInfo:
     pos = 2
-    while pos + 4 <= len(head):
+    while pos + 9 <= len(head):  # room for a frame header's size: nothing shorter can give one
         if head[pos] != 0xFF:
             return ImageInfo("jpeg")  # not at a marker: corrupt header
         marker = head[pos + 1]
@@ -86,8 +84,6 @@ def _jpeg(head: bytes) -> ImageInfo:
             continue
         (length,) = struct.unpack(">H", head[pos + 2 : pos + 4])
         if marker in _SOF_MARKERS:
-            if pos + 9 > len(head):
-                break
             height, width = struct.unpack(">HH", head[pos + 5 : pos + 9])
             return ImageInfo("jpeg", width, height)
         if marker == 0xDA or length < 2:  # start of scan before any frame header

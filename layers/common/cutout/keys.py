@@ -68,5 +68,5 @@ def execution_name(source: SourceObject) -> str:
     """Deterministic Step Functions execution name (≤ 80 chars, [A-Za-z0-9_-]) for one object version:
     a readable hint from the file name, then a digest of bucket, key and revision."""
     digest = hashlib.sha256(f"{source.bucket}\n{source.key}\n{source.revision}".encode()).hexdigest()[:40]
-    hint = _NAME_UNSAFE.sub("-", source.key.rsplit("/", 1)[-1]).strip("-")[:38]
+    hint = _NAME_UNSAFE.sub("-", source.key.rpartition("/")[2]).strip("-")[:38]
     return f"{hint}-{digest}" if hint else digest

@@ -35,7 +35,7 @@ def next_wait_seconds(*, eta: float | None, elapsed: float, remaining: float) ->
     - Always between ``MIN_WAIT_SECONDS`` and ``MAX_WAIT_SECONDS``, and never past the deadline
       (``remaining`` seconds away), so a task that never ends is given up on time.
     """
-    if eta and eta > 0:
+    if eta is not None and eta > 0:
         wait = math.ceil(eta if eta <= ETA_TRUSTED_SECONDS else eta * ETA_STEP_FRACTION)
     else:
         wait = max(BLIND_MIN_WAIT_SECONDS, math.floor(elapsed * BACKOFF_FRACTION - LOOP_SECONDS))
