@@ -97,10 +97,6 @@ def test_the_initial_poll_is_queued_after_one_second_with_nothing_counted():
     }
 
 
-def test_the_initial_poll_can_wait_longer():
-    assert Poll.initial(5).wait_seconds == 5
-
-
 def test_a_poll_survives_the_round_trip():
     poll = Poll(status="PROCESSING", wait_seconds=4, count=3, deadline_passed=True, reason="busy")
     assert Poll.from_dict(through_json(poll.to_dict())) == poll

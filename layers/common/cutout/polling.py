@@ -8,9 +8,8 @@ import time
 from collections.abc import Callable
 
 from cutout.novita import NovitaClient, TaskResult
-from cutout.state import Poll
+from cutout.state import MIN_WAIT_SECONDS, Poll
 
-MIN_WAIT_SECONDS = 1  # a Wait state counts whole seconds
 MAX_WAIT_SECONDS = 60
 ETA_TRUSTED_SECONDS = 10  # an eta up to this long is waited out in full...
 ETA_STEP_FRACTION = 0.6  # ...a longer one is approached: wait this share of it, then ask again

@@ -12,6 +12,8 @@ import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+MIN_WAIT_SECONDS = 1  # a Wait state counts whole seconds
+
 
 @dataclass(frozen=True)
 class SourceObject:
@@ -80,9 +82,9 @@ class Poll:
     reason: str
 
     @classmethod
-    def initial(cls, wait_seconds: int = 1) -> Poll:
+    def initial(cls) -> Poll:
         """Nothing known yet: look after the shortest wait a Wait state allows."""
-        return cls(status="QUEUED", wait_seconds=wait_seconds, count=0, deadline_passed=False, reason="")
+        return cls(status="QUEUED", wait_seconds=MIN_WAIT_SECONDS, count=0, deadline_passed=False, reason="")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
