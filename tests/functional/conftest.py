@@ -5,8 +5,6 @@ itself (tests.support.world.World) is what the tests use."""
 
 import json
 import logging
-import os
-from unittest import mock
 
 import boto3
 import pytest
@@ -27,17 +25,23 @@ def moto_endpoint():
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    env = {
-        "AWS_ENDPOINT_URL": endpoint,
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(moto_endpoint, monkeypatch):
+    """The process environment points boto3 at the moto server for one test only (a session-wide change
+    would leak into the tests that run after the functional ones)."""
+    for name, value in {
+        "AWS_ENDPOINT_URL": moto_endpoint,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_REGION": "us-east-1",
-    }
-    with mock.patch.dict(os.environ, env):
-        yield endpoint
-    server.stop()
+    }.items():
+        monkeypatch.setenv(name, value)
+    return moto_endpoint
 
 
 @pytest.fixture(scope="session")
@@ -49,8 +53,8 @@ def provider():
 
 
 @pytest.fixture
-def world(moto_endpoint, provider):
-    urllib3.request("POST", f"{moto_endpoint}/moto-api/reset")
+def world(aws_env, provider):
+    urllib3.request("POST", f"{aws_env}/moto-api/reset")
     provider.faults.reset()
     s3, sfn, secrets = (boto3.client(s) for s in ("s3", "stepfunctions", "secretsmanager"))
     for bucket in (INPUT_BUCKET, OUTPUT_BUCKET):

@@ -1,7 +1,25 @@
+import os
+
+import boto3
 import pytest
 
 from cutout.settings import Settings
 from tests.support.template_env import function_env
+
+
+@pytest.fixture(autouse=True)
+def hermetic_aws(monkeypatch):
+    """Unit tests see no emulator and no real account: whatever ran before them in this process (the local
+    stack points the environment at moto while it runs, and boto3's default session keeps the credentials
+    it first found), boto3 starts afresh with example credentials and AWS's own endpoints."""
+    for name in [
+        n for n in os.environ if n.startswith(("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"))
+    ]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
 
 
 @pytest.fixture

@@ -71,7 +71,7 @@ def throttled(retry_after: str | None = None) -> FakeResponse:
     return FakeResponse(429, b'{"code": 429, "reason": "RATE_LIMIT_EXCEEDED"}', headers)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def s3():
     """A real S3 client signing with SigV4 as ``cutout.aws`` makes it: presigning is computed locally."""
     return boto3.client(
