@@ -8,10 +8,11 @@ from tests.support.template_env import function_env
 
 
 @pytest.fixture(autouse=True)
-def hermetic_aws(monkeypatch):
-    """Unit tests see no emulator and no real account: whatever ran before them in this process (the local
-    stack points the environment at moto while it runs, and boto3's default session keeps the credentials
-    it first found), boto3 starts afresh with example credentials and AWS's own endpoints."""
+def hermetic_aws(monkeypatch, socket_disabled):
+    """Unit tests have no network (pytest-socket, in every run, not only under ``make unit``) and see no
+    emulator and no real account: whatever ran before them in this process (the local stack points the
+    environment at moto while it runs, and boto3's default session keeps the credentials it first found),
+    boto3 starts afresh with example credentials and AWS's own endpoints."""
     for name in [
         n for n in os.environ if n.startswith(("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"))
     ]:
