@@ -75,14 +75,19 @@ class FakeStepFunctions:
 
 
 class FakeTable:
-    """The two DynamoDB calls of the submission schedule, with its compare-and-set semantics: get_item,
-    and update_item with ``attribute_not_exists(next_free)`` or ``next_free = :known``."""
+    """The DynamoDB calls of the submission schedule, with DynamoDB's semantics for the expressions the
+    pacer uses: get_item, and update_item that either moves ``next_free`` on atomically (condition: within
+    a range) or sets it (condition: absent or behind). ``writes`` counts the writes that took effect,
+    ``requests`` every update_item asked for (a failed conditional write is billed too)."""
 
     def __init__(self) -> None:
         self.items: dict[str, dict[str, Any]] = {}
         self.writes = 0
+        self.requests = 0
+        self.reads: list[dict[str, Any]] = []
 
     def get_item(self, *, Key: dict[str, str], ConsistentRead: bool = False) -> dict[str, Any]:
+        self.reads.append({"Key": Key, "ConsistentRead": ConsistentRead})
         item = self.items.get(Key["id"])
         return {"Item": dict(item)} if item else {}
 
@@ -93,19 +98,30 @@ class FakeTable:
         UpdateExpression: str,
         ConditionExpression: str,
         ExpressionAttributeValues: dict[str, Any],
+        ReturnValues: str = "NONE",
     ) -> dict[str, Any]:
-        assert UpdateExpression == "SET next_free = :next"
+        self.requests += 1
+        values = ExpressionAttributeValues
         current = self.items.get(Key["id"], {}).get("next_free")
-        if ConditionExpression == "attribute_not_exists(next_free)":
-            holds = current is None
+        if ConditionExpression == "next_free BETWEEN :floor AND :limit":
+            holds = current is not None and values[":floor"] <= current <= values[":limit"]
+        elif ConditionExpression == "next_free >= :floor":
+            holds = current is not None and current >= values[":floor"]
+        elif ConditionExpression == "attribute_not_exists(next_free) OR next_free < :floor":
+            holds = current is None or current < values[":floor"]
         else:
-            assert ConditionExpression == "next_free = :known", ConditionExpression
-            holds = current == ExpressionAttributeValues[":known"]
+            raise AssertionError(f"unexpected condition {ConditionExpression!r}")
         if not holds:
             raise client_error("ConditionalCheckFailedException", "UpdateItem")
+        if UpdateExpression == "SET next_free = next_free + :spacing":
+            new = current + values[":spacing"]
+        elif UpdateExpression == "SET next_free = :next":
+            new = values[":next"]
+        else:
+            raise AssertionError(f"unexpected update {UpdateExpression!r}")
         self.writes += 1
-        self.items[Key["id"]] = {"id": Key["id"], "next_free": Decimal(ExpressionAttributeValues[":next"])}
-        return {}
+        self.items[Key["id"]] = {"id": Key["id"], "next_free": Decimal(new)}
+        return {"Attributes": {"next_free": Decimal(new)}} if ReturnValues == "UPDATED_NEW" else {}
 
 
 class Clock:

@@ -285,7 +285,7 @@ def test_a_429_of_retry_after_zero_reschedules_at_once(sending):
 def test_a_429_reschedules_after_the_queue_already_waiting_however_long(sending):
     """Already admitted: the backlog bound is for admission, a running execution waits its turn."""
     far = sending.clock.now + 30 * 3600
-    sending.pacer.reserve(not_before=far, max_backlog=float("inf"))
+    sending.pacer.reserve(not_before=far, max_backlog=None)
     result = sending.send(sending.state(slot_in=0.0), throttled("7"))
     assert result.slot.at == pytest.approx(far + sending.pacer.spacing, abs=1e-5)
     assert result.slot.wait_seconds == int(result.slot.at - sending.clock.now)

@@ -1,13 +1,16 @@
 """The provider's rate limit, kept across every concurrent Lambda: a schedule of submission slots in
-DynamoDB. Each submission reserves the next free slot (one conditional write); slots are spaced
-``60 / submissions_per_minute`` seconds apart plus a safety margin, so no sliding minute ever holds
-more than the allowance even when a submission reaches the provider a little after its slot. The
-executions wait for their slots in Step Functions Wait states, so a burst drains at the allowed rate,
-durably, with no Lambda sleeping and no SQS redelivery."""
+DynamoDB. Slots are spaced ``60 / submissions_per_minute`` seconds apart plus a safety margin, so no
+sliding minute ever holds more than the allowance even when a submission reaches the provider a little
+after its slot. The executions wait for their slots in Step Functions Wait states, so a burst drains at
+the allowed rate, durably, with no Lambda sleeping and no SQS redelivery.
+
+A reservation on a busy schedule is one atomic write that DynamoDB serialises (``next_free`` moved on by
+one spacing, the old value being the slot), so concurrent admitters never read, compare and retry, and
+no two ever get the same slot. Only a schedule that has fallen behind the clock (idle) is restarted, by a
+conditional write that one writer wins; the others then take the next slots atomically."""
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -19,9 +22,16 @@ from cutout.errors import BacklogFullError, RateLimiterBusyError
 
 SAFETY_MARGIN = 0.05  # 5 % wider spacing than the allowance: room for network jitter before the provider
 LIMITER_ID = "novita-submissions"
-_ATTEMPTS = 20
-# Executions time out after 24 h: admit no more than 20 h of submissions ahead (12,000 images at 10/min).
+# Each round either takes a slot or sees another writer restart the schedule, after which the next round
+# takes one: more rounds than this mean the table misbehaves.
+_ATTEMPTS = 5
+# Executions time out after 24 h: admit no more than 20 h of submissions ahead (11,428 images at 10/min).
 MAX_BACKLOG_SECONDS = 20 * 3600
+_TAKE = "SET next_free = next_free + :spacing"
+_IN_RANGE = "next_free BETWEEN :floor AND :limit"
+_AT_OR_AFTER = "next_free >= :floor"
+_RESTART = "SET next_free = :next"
+_BEHIND = "attribute_not_exists(next_free) OR next_free < :floor"
 
 
 class SubmissionPacer:
@@ -38,49 +48,75 @@ class SubmissionPacer:
         self._limiter_id = limiter_id
         self.spacing = 60.0 / submissions_per_minute * (1 + SAFETY_MARGIN)
 
-    def reserve(self, not_before: float = 0.0, *, max_backlog: float = MAX_BACKLOG_SECONDS) -> float:
+    def reserve(self, not_before: float = 0.0, *, max_backlog: float | None = MAX_BACKLOG_SECONDS) -> float:
         """Reserve the next free slot at or after ``not_before`` (epoch seconds); returns its time.
-        Refuses (BacklogFullError, nothing reserved) when that slot is more than ``max_backlog`` away."""
+        Refuses (BacklogFullError, nothing reserved) when that slot is more than ``max_backlog`` away;
+        ``None``: however far."""
         for _ in range(_ATTEMPTS):
-            known = self._next_free()
             now = self._clock()
-            slot = max(now, not_before, float(known or 0))
-            if slot - now > max_backlog:
-                raise BacklogFullError(
-                    f"next submission slot is {slot - now:.0f} s away (limit {max_backlog:.0f} s)"
-                )
-            if self._advance(known, slot + self.spacing):
+            floor = max(now, not_before)
+            limit = None if max_backlog is None else now + max_backlog
+            slot = self._take(floor, limit)
+            if slot is not None:
                 return slot
-            time.sleep(random.uniform(0.005, 0.05))  # noqa: S311 - jitter, not cryptography
-        raise RateLimiterBusyError(f"no slot reserved after {_ATTEMPTS} contended attempts")
+            known = self._next_free()  # the schedule is behind ``floor``, empty, or too far ahead
+            if known is not None and limit is not None and known > limit:
+                raise BacklogFullError(
+                    f"next submission slot is {known - now:.0f} s away (limit {limit - now:.0f} s)"
+                )
+            if self._restart(floor, floor + self.spacing):
+                return floor
+        raise RateLimiterBusyError(f"no slot reserved after {_ATTEMPTS} attempts")
 
     def push_back(self, until: float) -> None:
-        """Move the whole schedule to start no sooner than ``until`` (the provider said Retry-After)."""
-        for _ in range(_ATTEMPTS):
-            known = self._next_free()
-            if float(known or 0) >= until or self._advance(known, until):
-                return
-        raise RateLimiterBusyError(f"schedule not pushed back after {_ATTEMPTS} contended attempts")
+        """Move the whole schedule to start no sooner than ``until`` (the provider said Retry-After); a
+        schedule that already starts later is left as it is."""
+        self._restart(until, until)
 
-    def _next_free(self) -> Decimal | None:
-        item = self._table.get_item(Key={"id": self._limiter_id}, ConsistentRead=True).get("Item")
-        return item["next_free"] if item else None
+    def _take(self, floor: float, limit: float | None) -> float | None:
+        """The next slot of a schedule that is at or after ``floor`` and not past ``limit``, taken in one
+        atomic write; None when the schedule is not in that range (nothing written)."""
+        values = {":spacing": _decimal(self.spacing), ":floor": _decimal(floor)}
+        if limit is not None:
+            values[":limit"] = _decimal(limit)
+        try:
+            answer = self._table.update_item(
+                Key={"id": self._limiter_id},
+                UpdateExpression=_TAKE,
+                ConditionExpression=_AT_OR_AFTER if limit is None else _IN_RANGE,
+                ExpressionAttributeValues=values,
+                ReturnValues="UPDATED_NEW",
+            )
+        except ClientError as exc:
+            if _condition_failed(exc):
+                return None
+            raise
+        return float(answer["Attributes"]["next_free"]) - self.spacing
 
-    def _advance(self, known: Decimal | None, next_free: float) -> bool:
-        """Compare-and-set of the schedule's next free time; False when another writer got there first."""
-        condition = "attribute_not_exists(next_free)" if known is None else "next_free = :known"
-        values: dict[str, Any] = {":next": Decimal(f"{next_free:.6f}")}
-        if known is not None:
-            values[":known"] = known
+    def _restart(self, floor: float, next_free: float) -> bool:
+        """Set the schedule's next free time, only if it is empty or behind ``floor``; False when it is not
+        (another writer restarted or moved it first)."""
         try:
             self._table.update_item(
                 Key={"id": self._limiter_id},
-                UpdateExpression="SET next_free = :next",
-                ConditionExpression=condition,
-                ExpressionAttributeValues=values,
+                UpdateExpression=_RESTART,
+                ConditionExpression=_BEHIND,
+                ExpressionAttributeValues={":next": _decimal(next_free), ":floor": _decimal(floor)},
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if _condition_failed(exc):
                 return False
             raise
         return True
+
+    def _next_free(self) -> float | None:
+        item = self._table.get_item(Key={"id": self._limiter_id}, ConsistentRead=True).get("Item")
+        return float(item["next_free"]) if item else None
+
+
+def _decimal(seconds: float) -> Decimal:
+    return Decimal(f"{seconds:.6f}")
+
+
+def _condition_failed(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"

@@ -5,7 +5,6 @@ failing it, and moves the shared schedule back by the provider's Retry-After."""
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -82,7 +81,7 @@ class Sender:
         not_before = now + (exc.retry_after if exc.retry_after is not None else self._pacer.spacing)
         self._pacer.push_back(not_before)
         # Already admitted: wait however long the schedule is (the backlog bound is for admission).
-        slot_at = self._pacer.reserve(not_before, max_backlog=math.inf)
+        slot_at = self._pacer.reserve(not_before, max_backlog=None)
         metrics.add_metric(name="ProviderThrottled", unit=MetricUnit.Count, value=1)
         logger.warning(
             "throttled by the provider: rescheduled",
