@@ -66,12 +66,20 @@ class FakeStepFunctions:
 
     def __init__(self) -> None:
         self.executions: dict[str, dict[str, Any]] = {}
+        self.described: list[str] = []
 
     def start_execution(self, *, stateMachineArn: str, name: str, input: str) -> dict[str, Any]:
         if name in self.executions:
             raise client_error("ExecutionAlreadyExists", "StartExecution")
         self.executions[name] = {"stateMachineArn": stateMachineArn, "input": input}
         return {"executionArn": f"{stateMachineArn}:{name}"}
+
+    def describe_execution(self, *, executionArn: str) -> dict[str, Any]:
+        self.described.append(executionArn)
+        machine, _, name = executionArn.rpartition(":")
+        if name not in self.executions or ":execution:" not in machine:
+            raise client_error("ExecutionDoesNotExist", "DescribeExecution")
+        return {"executionArn": executionArn, "status": "RUNNING"}
 
 
 class FakeTable:

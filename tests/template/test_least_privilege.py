@@ -21,6 +21,14 @@ EXPECTED = {
         "WriteFailureRecords": ({"s3:PutObject"}, FAILURE_RECORDS, None),
         "ReserveSubmissionSlots": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, SCHEDULE, None),
         "StartExecutions": ({"states:StartExecution"}, {"Ref": "CutoutStateMachine"}, None),
+        "SeeWhetherAnExecutionStarted": (
+            {"states:DescribeExecution"},
+            {
+                "Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}"
+                ":execution:${CutoutStateMachine.Name}:*"
+            },
+            None,
+        ),
     },
     "SendFunction": {
         "PresignUploads": ({"s3:GetObject", "s3:GetObjectVersion"}, UPLOADS, None),

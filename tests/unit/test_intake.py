@@ -58,7 +58,8 @@ class Admission:
             **{**settings.__dict__, "state_machine_arn": STATE_MACHINE_ARN, **overrides}
         )
         self.s3, self.sfn, self.clock = RecordingS3(), FakeStepFunctions(), Clock()
-        self.pacer = SubmissionPacer(FakeTable(), 10, clock=self.clock)
+        self.table = FakeTable()
+        self.pacer = SubmissionPacer(self.table, 10, clock=self.clock)
         self.intake = Intake(
             settings=self.settings, s3=self.s3, sfn=self.sfn, pacer=self.pacer, clock=self.clock
         )
@@ -99,6 +100,35 @@ def test_a_duplicate_notification_starts_nothing_more(admission):
     assert admission.intake.process_object(
         SourceObject(admission.settings.input_bucket, "uploads/a.jpg", etag="e1")
     ) == ("duplicate")
+    assert len(admission.sfn.executions) == 1
+
+
+def test_a_duplicate_notification_leaves_the_schedule_where_it_was(admission):
+    admission.upload("uploads/a.jpg", photo())
+    schedule, requests = dict(admission.table.items), admission.table.requests
+    for _ in range(5):
+        assert admission.upload("uploads/a.jpg", photo()) == "duplicate"
+    assert (admission.table.items, admission.table.requests) == (schedule, requests)
+
+
+def test_the_execution_is_looked_up_by_its_arn_before_a_slot_is_reserved(admission):
+    admission.upload("uploads/a.jpg", photo())
+    [name] = admission.sfn.executions
+    assert admission.sfn.described == [
+        STATE_MACHINE_ARN.replace(":stateMachine:", ":execution:") + f":{name}"
+    ]
+
+
+def test_a_duplicate_started_since_the_look_is_still_a_duplicate(admission):
+    """Two notifications of one version at once: both look, both reserve, one starts; the other's slot
+    goes unused (the rare race the look cannot close)."""
+
+    def not_yet(**_):
+        raise client_error("ExecutionDoesNotExist", "DescribeExecution")
+
+    admission.sfn.describe_execution = not_yet
+    assert admission.upload("uploads/a.jpg", photo()) == "admitted"
+    assert admission.upload("uploads/a.jpg", photo()) == "duplicate"
     assert len(admission.sfn.executions) == 1
 
 

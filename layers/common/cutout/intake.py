@@ -121,6 +121,9 @@ class Intake:
 
     def _start_execution(self, source: SourceObject) -> str:
         name = execution_name(source)
+        if self._started(name):  # a duplicate notification: it must not take a slot from the schedule
+            logger.info("duplicate: execution already exists", extra={"execution": name})
+            return "duplicate"
         state = ExecutionState.admitted(source, Slot.due(self._pacer.reserve(), self._clock()))
         try:
             self._sfn.start_execution(
@@ -129,11 +132,23 @@ class Intake:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
                 raise
+            # Started by a concurrent duplicate since we looked: the slot just reserved goes unused.
             logger.info("duplicate: execution already exists", extra={"execution": name})
             return "duplicate"
         metrics.add_metric(name="ImagesAdmitted", unit=MetricUnit.Count, value=1)
         logger.info("admitted", extra={"execution": name, "slot": state.slot.to_dict()})
         return "admitted"
+
+    def _started(self, name: str) -> bool:
+        """Whether this object version's execution exists (running or ended), by its deterministic name."""
+        arn = f"{self._settings.needed('state_machine_arn').replace(':stateMachine:', ':execution:')}:{name}"
+        try:
+            self._sfn.describe_execution(executionArn=arn)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+                return False
+            raise
+        return True
 
     @staticmethod
     def _call(operation: Callable[..., Any], **kwargs: Any) -> Any:
