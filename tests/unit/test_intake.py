@@ -428,3 +428,13 @@ def test_the_lines_logged_about_an_upload_name_its_key_and_revision(admission):
         admission.intake.process_object(source)
     [skipped] = [json.loads(line) for line in lines if '"skipped"' in line]
     assert (skipped["object_key"], skipped["object_revision"]) == ("notes/memo.txt", "v7")
+
+
+def test_a_failed_look_up_other_than_not_found_propagates_as_it_came(admission):
+    def broken(**_):
+        raise ClientError({}, "DescribeExecution")
+
+    admission.sfn.describe_execution = broken
+    with pytest.raises(ClientError):
+        admission.upload("uploads/a.jpg", photo())
+    assert admission.sfn.executions == {}
