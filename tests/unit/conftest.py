@@ -1,8 +1,10 @@
 import os
+from unittest import mock
 
 import boto3
 import pytest
 
+from cutout.observability import metrics
 from cutout.settings import Settings
 from tests.support.template_env import function_env
 
@@ -32,3 +34,10 @@ def env() -> dict[str, str]:
 @pytest.fixture
 def settings(env: dict[str, str]) -> Settings:
     return Settings.from_env(env)
+
+
+@pytest.fixture
+def added_metrics():
+    """Every metric the code adds while the test runs (``add_metric`` calls), none published."""
+    with mock.patch.object(metrics, "add_metric") as add_metric:
+        yield add_metric

@@ -4,7 +4,6 @@ admitted, and that the execution starts with the state ``cutout.state`` defines.
 import json
 import struct
 import zlib
-from unittest import mock
 
 import pytest
 from aws_lambda_powertools.metrics import MetricUnit
@@ -14,7 +13,7 @@ from cutout.errors import SourceUnavailableError
 from cutout.imaging import probe
 from cutout.intake import HEAD_BYTES, LONG_HEAD_BYTES, Intake
 from cutout.keys import execution_name
-from cutout.observability import logger, metrics
+from cutout.observability import logger
 from cutout.pacing import SubmissionPacer
 from cutout.state import ExecutionState, Poll, Slot, SourceObject
 from tests.support.fakes import Clock, FakeS3, FakeStepFunctions, FakeTable, client_error
@@ -158,12 +157,6 @@ def test_one_pixel_row_over_the_megapixel_limit_is_refused(admission):
 
 
 # --- what is not ours ---------------------------------------------------------------------------------
-@pytest.fixture
-def added_metrics():
-    with mock.patch.object(metrics, "add_metric") as add_metric:
-        yield add_metric
-
-
 @pytest.mark.parametrize(
     "key", ["uploads/", "uploads/album/", "elsewhere/a.jpg", "uploads/notes.txt", "uploads/photo.gif"]
 )

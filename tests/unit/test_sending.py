@@ -4,7 +4,6 @@ object version; a 429 reschedules the execution and pushes the whole schedule ba
 
 import json
 import time
-from unittest import mock
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
@@ -20,7 +19,7 @@ from botocore.config import Config
 
 from cutout.errors import ProviderRejectedError
 from cutout.novita import NovitaClient
-from cutout.observability import logger, metrics
+from cutout.observability import logger
 from cutout.pacing import SubmissionPacer
 from cutout.sending import Sender
 from cutout.state import ExecutionState, Poll, Slot, SourceObject
@@ -124,12 +123,6 @@ class Sending:
 @pytest.fixture
 def sending(settings, s3):
     return Sending(settings, s3)
-
-
-@pytest.fixture
-def added_metrics():
-    with mock.patch.object(metrics, "add_metric") as add_metric:
-        yield add_metric
 
 
 # --- the slot -----------------------------------------------------------------------------------------
