@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 from cutout.errors import SourceUnavailableError
 from cutout.imaging import probe
 from cutout.intake import HEAD_BYTES, LONG_HEAD_BYTES, Intake
-from cutout.keys import execution_name
+from cutout.keys import execution_name, failure_key
 from cutout.observability import logger
 from cutout.pacing import SubmissionPacer
 from cutout.state import ExecutionState, Poll, Slot, SourceObject
@@ -71,10 +71,8 @@ class Admission:
         return [kwargs["Range"] for operation, kwargs in self.s3.reads if operation == "get_object"]
 
     def failure(self, key: str) -> dict:
-        body = self.s3.objects[(self.settings.output_bucket, f"{self.settings.failure_prefix}{key}.json")][
-            "Body"
-        ]
-        return json.loads(body)
+        record = self.s3.objects[(self.settings.output_bucket, failure_key(key, self.settings))]
+        return json.loads(record["Body"])
 
 
 @pytest.fixture
