@@ -13,17 +13,21 @@ from cutout.observability import logger, metrics, tracer
 from cutout.pacing import SubmissionPacer
 from cutout.sending import Sender
 from cutout.settings import Settings
+from cutout.spending import DailySubmissionCap
 from cutout.state import ExecutionState
 
 settings = Settings.from_env(require=("rate_limit_table", "idempotency_table"))
-# A completed submission is remembered for 2 days (an execution lives at most 8 h); one left in
-# progress by a timed-out invocation expires with that invocation (register_lambda_context below).
+schedule_table = aws.table(settings.needed("rate_limit_table"))
+# A completed submission is remembered for 2 days (an execution ends at most MaxTaskWaitSeconds plus a
+# few retries after its submission); one left in progress by a timed-out invocation expires with that
+# invocation (register_lambda_context below).
 idempotency = IdempotencyConfig(expires_after_seconds=2 * 86400, raise_on_no_idempotency_key=True)
 sender = Sender(
     settings=settings,
     s3=aws.client("s3"),
     novita=client_from(settings, ApiKey(settings.api_key_secret_arn), new_pool_manager()),
-    pacer=SubmissionPacer(aws.table(settings.needed("rate_limit_table")), settings.submissions_per_minute),
+    pacer=SubmissionPacer(schedule_table, settings.submissions_per_minute),
+    cap=DailySubmissionCap(schedule_table, settings.max_submissions_per_day),
     persistence=DynamoDBPersistenceLayer(
         table_name=settings.needed("idempotency_table"), boto3_client=aws.client("dynamodb")
     ),

@@ -83,10 +83,11 @@ class FakeStepFunctions:
 
 
 class FakeTable:
-    """The DynamoDB calls of the submission schedule, with DynamoDB's semantics for the expressions the
-    pacer uses: get_item, and update_item that either moves ``next_free`` on atomically (condition: within
-    a range) or sets it (condition: absent or behind). ``writes`` counts the writes that took effect,
-    ``requests`` every update_item asked for (a failed conditional write is billed too)."""
+    """The DynamoDB calls of the submission schedule and the spend guard's daily count, with DynamoDB's
+    semantics for the expressions they use: get_item, and update_item that either moves ``next_free`` on
+    atomically (condition: within a range) or sets it (condition: absent or behind), or adds to a count
+    (condition: below the cap, or above zero). ``writes`` counts the writes that took effect, ``requests``
+    every update_item asked for (a failed conditional write is billed too)."""
 
     def __init__(self) -> None:
         self.items: dict[str, dict[str, Any]] = {}
@@ -110,26 +111,36 @@ class FakeTable:
     ) -> dict[str, Any]:
         self.requests += 1
         values = ExpressionAttributeValues
-        current = self.items.get(Key["id"], {}).get("next_free")
+        item = self.items.get(Key["id"], {})
+        current = item.get("next_free")
+        count = item.get("submitted")
         if ConditionExpression == "next_free BETWEEN :floor AND :limit":
             holds = current is not None and values[":floor"] <= current <= values[":limit"]
         elif ConditionExpression == "next_free >= :floor":
             holds = current is not None and current >= values[":floor"]
         elif ConditionExpression == "attribute_not_exists(next_free) OR next_free < :floor":
             holds = current is None or current < values[":floor"]
+        elif ConditionExpression == "attribute_not_exists(submitted) OR submitted < :cap":
+            holds = count is None or count < values[":cap"]
+        elif ConditionExpression == "submitted > :zero":
+            holds = count is not None and count > values[":zero"]
         else:
             raise AssertionError(f"unexpected condition {ConditionExpression!r}")
         if not holds:
             raise client_error("ConditionalCheckFailedException", "UpdateItem")
         if UpdateExpression == "SET next_free = next_free + :spacing":
-            new = current + values[":spacing"]
+            changed = {"next_free": Decimal(current + values[":spacing"])}
         elif UpdateExpression == "SET next_free = :next":
-            new = values[":next"]
+            changed = {"next_free": Decimal(values[":next"])}
+        elif UpdateExpression == "ADD submitted :one SET expires_at = :expires":
+            changed = {"submitted": Decimal((count or 0) + values[":one"]), "expires_at": values[":expires"]}
+        elif UpdateExpression == "ADD submitted :minus_one":
+            changed = {"submitted": Decimal(count + values[":minus_one"])}
         else:
             raise AssertionError(f"unexpected update {UpdateExpression!r}")
         self.writes += 1
-        self.items[Key["id"]] = {"id": Key["id"], "next_free": Decimal(new)}
-        return {"Attributes": {"next_free": Decimal(new)}} if ReturnValues == "UPDATED_NEW" else {}
+        self.items[Key["id"]] = {**item, "id": Key["id"], **changed}
+        return {"Attributes": changed} if ReturnValues == "UPDATED_NEW" else {}
 
 
 class Clock:

@@ -193,8 +193,12 @@ def test_errors_the_asl_names_itself_are_permanent_project_errors():
         assert (state["ResultPath"], state["Next"]) == ("$.failure", "RecordFailure")
 
 
-def test_the_backlog_bound_is_for_admission_only():
-    assert all(errors.BacklogFullError not in raised for raised in errors.TASK_ERRORS.values())
+def test_an_image_pushed_past_its_backlog_bound_in_send_gets_a_failure_record():
+    """At admission it is a failure record at once; in Send (a 429 or the spend cap) the Catch's."""
+    assert issubclass(errors.BacklogFullError, errors.PermanentError)
+    assert [state for state, raised in errors.TASK_ERRORS.items() if errors.BacklogFullError in raised] == [
+        "Send"
+    ]
 
 
 def choose(state_name: str, document: dict[str, Any]) -> str:

@@ -12,6 +12,9 @@ from statelint.config import Config
 from statelint.linter import Linter
 from statelint.problem import ProblemType
 
+from cutout.settings import MAX_BACKLOG_DAYS
+from cutout.state import EXECUTION_MARGIN_SECONDS
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
 ASL_PATH = ROOT / "statemachine" / "cutout.asl.json"
@@ -81,8 +84,33 @@ def test_only_ids_travel_in_the_state(asl):
         assert forbidden not in text
 
 
-def test_the_whole_machine_has_a_timeout(asl):
-    assert 0 < asl["TimeoutSeconds"] <= 86400
+def test_the_machines_timeout_is_derived_from_the_longest_backlog_and_task_wait_allowed(template, asl):
+    """A backstop no execution reaches: an image waits at most MaxBacklogDays for its slot (else a failure
+    record), then at most MaxTaskWaitSeconds for its task (else a failure record), plus the margin."""
+    parameters = template["Parameters"]
+    longest_backlog = int(parameters["MaxBacklogDays"]["MaxValue"]) * 86400
+    longest_task_wait = int(parameters["MaxTaskWaitSeconds"]["MaxValue"])
+    assert asl["TimeoutSeconds"] == longest_backlog + longest_task_wait + EXECUTION_MARGIN_SECONDS
+    assert int(parameters["MaxBacklogDays"]["MaxValue"]) == MAX_BACKLOG_DAYS  # what the functions accept
+    assert asl["TimeoutSeconds"] <= 365 * 86400  # a Standard execution's longest duration
+
+
+def test_the_ingest_queue_is_drained_by_a_bounded_number_of_submitters(template):
+    [ingest] = template["Resources"]["SubmitFunction"]["Properties"]["Events"].values()
+    assert ingest["Properties"]["ScalingConfig"] == {
+        "MaximumConcurrency": {"Ref": "IngestMaximumConcurrency"}
+    }
+    bounds = template["Parameters"]["IngestMaximumConcurrency"]
+    assert (bounds["MinValue"], bounds["MaxValue"]) == (2, 1000)  # what Lambda accepts
+    assert 2 <= int(bounds["Default"]) <= 1000
+
+
+def test_the_spend_guard_has_an_alarm_on_the_metric_send_emits(template):
+    alarm = template["Resources"]["SpendCapAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("Cutout", "SubmissionsHeldBySpendCap")
+    assert template["Parameters"]["MaxSubmissionsPerDay"]["Default"] == 0  # off unless asked for
+    ttl = template["Resources"]["RateLimitTable"]["Properties"]["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": "expires_at", "Enabled": True}  # the daily counts expire
 
 
 @pytest.mark.parametrize("bucket", ["InputBucket", "OutputBucket"])

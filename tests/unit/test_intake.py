@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 
 from cutout.errors import SourceUnavailableError
 from cutout.imaging import probe
-from cutout.intake import HEAD_BYTES, LONG_HEAD_BYTES, Intake
+from cutout.intake import HEAD_BYTES, LONG_HEAD_BYTES, MAX_WAITING_EXECUTIONS, Intake
 from cutout.keys import execution_name, failure_key
 from cutout.observability import logger
 from cutout.pacing import SubmissionPacer
@@ -52,13 +52,13 @@ class RecordingS3(FakeS3):
 
 
 class Admission:
-    def __init__(self, settings, **overrides):
+    def __init__(self, settings, per_minute: int = 10, **overrides):
         self.settings = type(settings)(
             **{**settings.__dict__, "state_machine_arn": STATE_MACHINE_ARN, **overrides}
         )
         self.s3, self.sfn, self.clock = RecordingS3(), FakeStepFunctions(), Clock()
         self.table = FakeTable()
-        self.pacer = SubmissionPacer(self.table, 10, clock=self.clock)
+        self.pacer = SubmissionPacer(self.table, per_minute, clock=self.clock)
         self.intake = Intake(
             settings=self.settings, s3=self.s3, sfn=self.sfn, pacer=self.pacer, clock=self.clock
         )
@@ -84,7 +84,7 @@ def test_an_admitted_upload_starts_its_execution_with_the_first_state(admission)
     assert admission.upload("uploads/a.jpg", photo()) == "admitted"
     [started] = admission.sfn.executions.values()
     state = ExecutionState.from_event(json.loads(started["input"]))
-    assert state == ExecutionState.admitted(state.source, state.slot)
+    assert state == ExecutionState.admitted(state.source, state.slot, admitted_at=admission.clock.now)
     assert (state.source.key, state.slot.at, state.slot.wait_seconds) == (
         "uploads/a.jpg",
         admission.clock.now,
@@ -358,6 +358,7 @@ def test_the_execution_input_is_the_admitted_state_with_its_slot(admission):
     slot_at = admission.clock.now + admission.pacer.spacing
     assert started == {
         "source": source.to_dict(),
+        "admitted_at": admission.clock.now,
         "task_id": None,
         "submitted_at": None,
         "slot": {"at": pytest.approx(slot_at, abs=1e-5), "wait_seconds": 6},
@@ -429,3 +430,34 @@ def test_a_failed_look_up_other_than_not_found_propagates_as_it_came(admission):
     with pytest.raises(ClientError):
         admission.upload("uploads/a.jpg", photo())
     assert admission.sfn.executions == {}
+
+
+def test_no_more_uploads_wait_than_step_functions_keeps_open(settings):
+    """At 6,000 submissions a minute MaxBacklogDays (14) would hold 121 million slots: the bound is the
+    open-execution quota instead, and the upload past it gets a failure record, not a DLQ trip."""
+    fast = Admission(settings, per_minute=6000)
+    fast.pacer.reserve(not_before=fast.clock.now + MAX_WAITING_EXECUTIONS * fast.pacer.spacing + 1)
+    assert fast.upload("uploads/a.jpg", photo()) == "rejected"
+    assert fast.failure("uploads/a.jpg")["error"] == "BacklogFullError"
+    assert fast.sfn.executions == {}
+
+
+def test_an_upload_past_max_backlog_days_gets_a_failure_record_at_once_and_reserves_nothing(admission):
+    bound = admission.settings.max_backlog_seconds
+    admission.pacer.reserve(not_before=admission.clock.now + bound + 1)
+    before = dict(admission.table.items)
+    assert admission.upload("uploads/late.jpg", photo()) == "rejected"
+    failure = admission.failure("uploads/late.jpg")
+    assert failure["error"] == "BacklogFullError"
+    assert failure["reason"].startswith(
+        "not admitted: the submission schedule is full for longer than MaxBacklogDays (14) allows"
+    )
+    assert "Nothing was sent to the provider" in failure["reason"]
+    assert admission.sfn.executions == {}
+    assert admission.table.items == before
+
+
+def test_an_upload_just_within_max_backlog_days_is_admitted_to_wait(admission):
+    bound = admission.settings.max_backlog_seconds
+    admission.pacer.reserve(not_before=admission.clock.now + bound - admission.pacer.spacing)
+    assert admission.upload("uploads/patient.jpg", photo()) == "admitted"

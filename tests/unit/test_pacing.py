@@ -9,11 +9,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from cutout.errors import BacklogFullError, RateLimiterBusyError
-from cutout.pacing import MAX_BACKLOG_SECONDS, SubmissionPacer
+from cutout.pacing import SubmissionPacer
 from cutout_local.provider import max_in_window
 from tests.support.fakes import Clock, FakeTable, client_error
 
 PER_MINUTE = 10
+BOUND = 14 * 86400  # the template's default MaxBacklogDays, as admission passes it
 
 
 @pytest.fixture
@@ -60,16 +61,17 @@ def test_a_slot_is_never_in_the_past_or_before_not_before(pacer, clock):
 
 
 def test_admission_refuses_a_slot_beyond_the_backlog_bound_and_reserves_nothing(pacer, table, clock):
-    pacer.reserve(not_before=clock.now + MAX_BACKLOG_SECONDS - 1)
+    pacer.reserve(not_before=clock.now + BOUND - 1)
     before = dict(table.items)
     with pytest.raises(BacklogFullError, match="away"):
-        pacer.reserve()
+        pacer.reserve(max_backlog=BOUND)
     assert table.items == before
 
 
-def test_the_backlog_bound_is_the_callers_to_lift(pacer, clock):
-    far = clock.now + 10 * MAX_BACKLOG_SECONDS
-    assert pacer.reserve(not_before=far, max_backlog=None) == far
+def test_without_a_bound_a_slot_is_reserved_however_far_away(pacer, clock):
+    far = clock.now + 10 * BOUND
+    assert pacer.reserve(not_before=far) == far
+    assert pacer.reserve(not_before=far, max_backlog=None) == far + pacer.spacing
 
 
 def test_push_back_moves_the_whole_schedule_but_never_forward(pacer, clock):
@@ -179,21 +181,22 @@ class AtomicTable(FakeTable):
 
 
 def test_a_slot_exactly_at_the_backlog_bound_is_still_admitted(pacer, clock):
-    assert pacer.reserve(not_before=clock.now + MAX_BACKLOG_SECONDS) == clock.now + MAX_BACKLOG_SECONDS
+    assert pacer.reserve(not_before=clock.now + BOUND, max_backlog=BOUND) == clock.now + BOUND
 
 
 def test_a_full_backlog_says_how_far_away_the_next_slot_is(pacer, clock):
     pacer.reserve(not_before=clock.now + 100)
     with pytest.raises(BacklogFullError) as full:
         pacer.reserve(max_backlog=60)
-    assert str(full.value) == "next submission slot is 106 s away (limit 60 s)"
+    assert str(full.value) == "the next free submission slot is 106 s away (limit 60 s)"
 
 
-def test_admission_reserves_no_more_than_twenty_hours_ahead(pacer, clock):
-    """Executions time out after 24 h: a slot 20 h away still leaves it time to finish."""
-    assert pacer.reserve(not_before=clock.now + 20 * 3600) == clock.now + 20 * 3600
-    with pytest.raises(BacklogFullError):
-        pacer.reserve(not_before=clock.now + 20 * 3600 + 1)
+def test_a_not_before_past_the_bound_is_refused_without_a_write_even_on_an_idle_schedule(pacer, table, clock):
+    with pytest.raises(BacklogFullError) as full:
+        pacer.reserve(not_before=clock.now + 61, max_backlog=60)
+    assert str(full.value) == "the earliest slot allowed is 61 s away (limit 60 s)"
+    assert table.requests == 0
+    assert pacer.reserve(not_before=clock.now + 60, max_backlog=60) == clock.now + 60
 
 
 def test_push_back_to_the_current_schedule_writes_nothing(pacer, table, clock):

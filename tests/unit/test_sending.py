@@ -2,6 +2,7 @@
 slot is waited for in the state machine, the sub-second rest here; a submission sets the task id once per
 object version; a 429 reschedules the execution and pushes the whole schedule back."""
 
+import dataclasses
 import json
 import time
 from urllib.parse import parse_qs, urlsplit
@@ -17,11 +18,12 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from botocore.config import Config
 
-from cutout.errors import ProviderRejectedError
+from cutout.errors import BacklogFullError, ProviderRejectedError, ProviderUnavailableError
 from cutout.novita import NovitaClient
 from cutout.observability import logger
 from cutout.pacing import SubmissionPacer
-from cutout.sending import Sender
+from cutout.sending import SPEND_CAP_RETRY_SECONDS, Sender
+from cutout.spending import DailySubmissionCap
 from cutout.state import ExecutionState, Poll, Slot, SourceObject
 from tests.support.fake_http import FakePoolManager, FakeResponse
 from tests.support.fakes import Clock, FakeTable
@@ -83,12 +85,15 @@ def s3():
 
 
 class Sending:
-    def __init__(self, settings, s3) -> None:
-        self.clock = Clock()
+    """One SendFunction; two may share a schedule table and a clock (one deployed after the other)."""
+
+    def __init__(self, settings, s3, table: FakeTable | None = None, clock: Clock | None = None) -> None:
+        self.clock = clock or Clock()
         self.slept: list[float] = []
         self.http = FakePoolManager()
-        self.table = FakeTable()
+        self.table = table or FakeTable()
         self.pacer = SubmissionPacer(self.table, settings.submissions_per_minute, clock=self.clock)
+        self.cap = DailySubmissionCap(self.table, settings.max_submissions_per_day, clock=self.clock)
         self.persistence = InMemoryPersistence()
         self.settings = settings
         idempotency = IdempotencyConfig(expires_after_seconds=2 * 86400, raise_on_no_idempotency_key=True)
@@ -98,6 +103,7 @@ class Sending:
             s3=s3,
             novita=NovitaClient(settings.provider_base_url, lambda: "sk-test", self.http),
             pacer=self.pacer,
+            cap=self.cap,
             persistence=self.persistence,
             idempotency=idempotency,
             clock=self.clock,
@@ -110,7 +116,7 @@ class Sending:
 
     def state(self, slot_in: float, source: SourceObject = SOURCE) -> ExecutionState:
         at = self.clock.now + slot_in
-        return ExecutionState.admitted(source, Slot.due(at, self.clock.now))
+        return ExecutionState.admitted(source, Slot.due(at, self.clock.now), admitted_at=self.clock.now)
 
     def send(self, state: ExecutionState, *answers: FakeResponse) -> ExecutionState:
         self.http.answers.extend(answers)
@@ -162,12 +168,15 @@ def test_a_slot_that_has_come_is_submitted_without_sleeping(sending, slot_in):
 
 # --- the submission -----------------------------------------------------------------------------------
 def test_a_submission_sets_the_task_id_and_time_and_starts_the_polling_afresh(sending):
-    state = ExecutionState(SOURCE, Slot(sending.clock.now, 0), Poll("PROCESSING", 8, 4, False, ""))
+    state = ExecutionState(
+        SOURCE, Slot(sending.clock.now, 0), Poll("PROCESSING", 8, 4, False, ""), sending.clock.now
+    )
     result = sending.send(state, accepted())
     assert result == ExecutionState(
         source=SOURCE,
         slot=state.slot,
         poll=Poll.initial(),
+        admitted_at=state.admitted_at,
         task_id=TASK_ID,
         submitted_at=sending.clock.now,
     )
@@ -275,8 +284,8 @@ def test_a_429_of_retry_after_zero_reschedules_at_once(sending):
     assert sending.send(state, throttled("0")).slot == Slot(at=sending.clock.now, wait_seconds=0)
 
 
-def test_a_429_reschedules_after_the_queue_already_waiting_however_long(sending):
-    """Already admitted: the backlog bound is for admission, a running execution waits its turn."""
+def test_a_429_reschedules_after_the_queue_already_waiting_within_the_images_bound(sending):
+    """Already admitted: it waits its turn behind everyone, up to MaxBacklogDays after its admission."""
     far = sending.clock.now + 30 * 3600
     sending.pacer.reserve(not_before=far, max_backlog=None)
     result = sending.send(sending.state(slot_in=0.0), throttled("7"))
@@ -296,3 +305,100 @@ def test_the_lines_logged_after_a_submission_name_its_task(sending):
         sending.send(sending.state(slot_in=0.0), accepted())
     [submitted] = [json.loads(line) for line in lines if "submitted to the provider" in line]
     assert submitted["task_id"] == TASK_ID
+
+
+# --- the bound: MaxBacklogDays after admission -------------------------------------------------------
+def test_a_429_that_would_push_the_image_past_its_bound_records_a_failure_that_says_so(sending):
+    bound = sending.settings.max_backlog_seconds
+    sending.pacer.reserve(not_before=sending.clock.now + bound)  # the schedule is full to the bound
+    before = dict(sending.table.items)
+    with pytest.raises(BacklogFullError) as full:
+        sending.send(sending.state(slot_in=0.0), throttled("7"))
+    assert str(full.value).startswith(
+        "throttled by the provider (429): its next slot would come more than MaxBacklogDays (14) after "
+        "it was admitted (the next free submission slot is"
+    )
+    assert str(full.value).endswith("; nothing was submitted")
+    assert sending.table.items == before  # no slot taken past the bound
+
+
+def test_an_image_admitted_long_ago_gets_its_slot_up_to_exactly_its_bound(sending):
+    admitted_long_ago = sending.state(slot_in=0.0)
+    sending.clock.advance(sending.settings.max_backlog_seconds - 7)
+    result = sending.send(admitted_long_ago, throttled("7"))
+    assert result.slot.at == admitted_long_ago.admitted_at + sending.settings.max_backlog_seconds
+
+
+# --- the spend guard: MaxSubmissionsPerDay ------------------------------------------------------------
+def version(n: int) -> SourceObject:
+    return SourceObject(BUCKET, f"uploads/{n}.jpg", version_id=f"v{n}")
+
+
+@pytest.fixture
+def capped(settings, s3):
+    return Sending(dataclasses.replace(settings, max_submissions_per_day=2), s3)
+
+
+def test_without_a_cap_nothing_is_counted(sending):
+    sending.send(sending.state(slot_in=0.0), accepted())
+    assert list(sending.table.items) == []
+
+
+def test_submissions_past_the_days_cap_wait_in_the_schedule_and_nothing_is_sent(capped, added_metrics):
+    for n in range(2):
+        assert capped.send(capped.state(slot_in=0.0, source=version(n)), accepted(f"t{n}")).task_id == f"t{n}"
+    held = capped.send(capped.state(slot_in=0.0, source=version(2)))
+    assert (held.task_id, len(capped.http.requests)) == (None, 2)
+    assert held.slot == Slot(
+        at=capped.clock.now + SPEND_CAP_RETRY_SECONDS, wait_seconds=SPEND_CAP_RETRY_SECONDS
+    )
+    added_metrics.assert_any_call(name="SubmissionsHeldBySpendCap", unit=MetricUnit.Count, value=1)
+    [count] = [item for key, item in capped.table.items.items() if key.startswith("submissions-on#")]
+    assert count["submitted"] == 2
+    assert count["expires_at"] > capped.clock.now + 2 * 86400
+
+
+def test_raising_the_cap_resumes_a_held_image_at_its_next_try(capped, settings, s3):
+    for n in range(2):
+        capped.send(capped.state(slot_in=0.0, source=version(n)), accepted(f"t{n}"))
+    held = capped.send(capped.state(slot_in=0.0, source=version(2)))
+    raised = Sending(dataclasses.replace(settings, max_submissions_per_day=3), s3, capped.table, capped.clock)
+    capped.clock.advance(held.slot.wait_seconds)
+    assert raised.send(held, accepted("t2")).task_id == "t2"
+
+
+def test_the_count_starts_again_when_the_utc_day_turns(capped):
+    for n in range(2):
+        capped.send(capped.state(slot_in=0.0, source=version(n)), accepted(f"t{n}"))
+    capped.clock.advance(capped.cap.next_day() - capped.clock.now)
+    assert capped.send(capped.state(slot_in=0.0, source=version(2)), accepted("t2")).task_id == "t2"
+
+
+def test_an_image_held_just_before_midnight_tries_again_when_the_day_turns(capped):
+    capped.clock.advance(capped.cap.next_day() - capped.clock.now - 60)
+    for n in range(2):
+        capped.send(capped.state(slot_in=0.0, source=version(n)), accepted(f"t{n}"))
+    held = capped.send(capped.state(slot_in=0.0, source=version(2)))
+    assert held.slot.at == capped.cap.next_day()
+
+
+def test_a_submission_refused_by_the_provider_gives_its_count_back(capped):
+    capped.send(capped.state(slot_in=0.0, source=version(0)), throttled("7"))
+    with pytest.raises(ProviderRejectedError):
+        capped.send(capped.state(slot_in=0.0, source=version(1)), FakeResponse(400, b'{"reason": "BAD"}'))
+    assert [capped.cap.take(), capped.cap.take(), capped.cap.take()] == [True, True, False]
+
+
+def test_a_submission_whose_fate_is_unknown_keeps_its_count(capped):
+    with pytest.raises(ProviderUnavailableError):
+        capped.send(capped.state(slot_in=0.0, source=version(0)), FakeResponse(503, b"{}"))
+    assert [capped.cap.take(), capped.cap.take()] == [True, False]
+
+
+def test_an_image_held_past_its_bound_records_a_failure_that_names_the_cap(capped):
+    admitted_long_ago = capped.state(slot_in=0.0, source=version(2))
+    capped.clock.advance(capped.settings.max_backlog_seconds - 10)
+    for n in range(2):
+        capped.send(capped.state(slot_in=0.0, source=version(n)), accepted(f"t{n}"))
+    with pytest.raises(BacklogFullError, match=r"^held by the spend cap \(MaxSubmissionsPerDay 2\)"):
+        capped.send(admitted_long_ago)

@@ -54,6 +54,8 @@ INTEGER_BOUNDS = [
     ("MAX_INPUT_BYTES", 1, 5 * 1024**3),
     ("MAX_INPUT_MEGAPIXELS", 1, 10_000),
     ("MAX_RESULT_BYTES", 1, 5 * 1024**3),
+    ("MAX_BACKLOG_DAYS", 1, 30),
+    ("MAX_SUBMISSIONS_PER_DAY", 0, 100_000_000),
 ]
 
 
@@ -211,3 +213,8 @@ def test_results_and_failures_need_different_prefixes(env):
 def test_only_trailing_slashes_are_trimmed_from_the_provider_url(env):
     env["PROVIDER_BASE_URL"] = "https://gateway.example.com/novita-X/"
     assert Settings.from_env(env).provider_base_url == "https://gateway.example.com/novita-X"
+
+
+def test_the_backlog_bound_is_counted_in_whole_days(env):
+    env["MAX_BACKLOG_DAYS"] = "3"
+    assert Settings.from_env(env).max_backlog_seconds == 3 * 86400

@@ -117,7 +117,9 @@ def test_the_sample_execution_input_survives_the_round_trip():
 
 
 def test_a_submitted_state_survives_the_round_trip():
-    state = ExecutionState.admitted(SOURCE, Slot(1_795_939_201.25, 0)).submitted("task-1", 1_795_939_201.5)
+    state = ExecutionState.admitted(SOURCE, Slot(1_795_939_201.25, 0), admitted_at=1_795_939_198.4).submitted(
+        "task-1", 1_795_939_201.5
+    )
     assert ExecutionState.from_event(through_json(state.to_dict())) == state
 
 
@@ -136,22 +138,27 @@ def test_a_submission_time_in_whole_seconds_reads_as_a_float():
 
 def test_an_admitted_state_waits_for_its_slot_with_the_initial_poll():
     slot = Slot(1_795_939_201.25, 3)
-    state = ExecutionState.admitted(SOURCE, slot)
+    state = ExecutionState.admitted(SOURCE, slot, admitted_at=1_795_939_198.4)
     assert state == ExecutionState(
-        source=SOURCE, slot=slot, poll=Poll.initial(), task_id=None, submitted_at=None
+        source=SOURCE,
+        slot=slot,
+        poll=Poll.initial(),
+        admitted_at=1_795_939_198.4,
+        task_id=None,
+        submitted_at=None,
     )
 
 
 def test_rescheduling_changes_only_the_slot():
-    state = ExecutionState.admitted(SOURCE, Slot(1_795_939_201.25, 0))
+    state = ExecutionState.admitted(SOURCE, Slot(1_795_939_201.25, 0), admitted_at=1_795_939_198.4)
     later = Slot(1_795_939_260.0, 58)
-    assert state.rescheduled(later) == ExecutionState(SOURCE, later, Poll.initial())
+    assert state.rescheduled(later) == ExecutionState(SOURCE, later, Poll.initial(), 1_795_939_198.4)
 
 
 def test_submitting_sets_task_and_time_and_restarts_the_polling():
-    polled = ExecutionState(SOURCE, Slot(1.0, 0), Poll("PROCESSING", 8, 5, True, "x"))
+    polled = ExecutionState(SOURCE, Slot(1.0, 0), Poll("PROCESSING", 8, 5, True, "x"), 0.5)
     state = polled.submitted("task-1", 1_795_939_201.5)
-    assert state == ExecutionState(SOURCE, Slot(1.0, 0), Poll.initial(), "task-1", 1_795_939_201.5)
+    assert state == ExecutionState(SOURCE, Slot(1.0, 0), Poll.initial(), 0.5, "task-1", 1_795_939_201.5)
 
 
 # --- the other Task states' events and results --------------------------------------------------------

@@ -95,10 +95,16 @@ class RateLimiterBusyError(RetryableError):
     """Too many writers contended for the submission schedule at once; try again shortly."""
 
 
-class BacklogFullError(RetryableError):
-    """The submission schedule is already full for longer than an execution may wait: leave the upload
-    in the queue for now. Raised only at admission (SubmitFunction): an execution that is already running
-    and must wait longer after a 429 is rescheduled whatever the backlog."""
+class BacklogFullError(PermanentError):
+    """The upload would wait for its submission slot longer than MaxBacklogDays allows: it gets a failure
+    record at once that says so, never a trip through SQS redelivery to the DLQ. Raised at admission when
+    the schedule is that full, and in Send when a 429 or the spend cap would push an admitted image past
+    its own bound (admitted at + MaxBacklogDays)."""
+
+
+class SpendCapReachedError(CutoutError):
+    """MaxSubmissionsPerDay submissions have been made today (UTC). Never leaves SendFunction: the image
+    waits in the schedule and tries again (see ``cutout.sending``)."""
 
 
 # What the function behind each Task state of the ASL can raise on purpose (Lambda's own errors aside).
@@ -115,6 +121,7 @@ TASK_ERRORS: dict[str, tuple[type[CutoutError], ...]] = {
         ProviderAuthError,
         ProviderRejectedError,
         ProviderSubmitUncertainError,
+        BacklogFullError,
         ConfigurationError,
     ),
     "CheckStatus": (

@@ -13,7 +13,13 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cutout.errors import MalformedMessageError, PermanentError, SourceUnavailableError, UnsupportedInputError
+from cutout.errors import (
+    BacklogFullError,
+    MalformedMessageError,
+    PermanentError,
+    SourceUnavailableError,
+    UnsupportedInputError,
+)
 from cutout.failures import write_failure_record
 from cutout.imaging import ACCEPTED_FORMATS, probe
 from cutout.keys import decode_event_key, execution_name, skip_reason
@@ -24,6 +30,9 @@ from cutout.state import ExecutionState, Slot, SourceObject
 
 HEAD_BYTES = 64 * 1024  # enough for the JPEG frame header behind most EXIF blocks
 LONG_HEAD_BYTES = 1024 * 1024  # second look when large metadata pushes the frame header further
+# Step Functions' default quota of open Standard executions per account and region is 1,000,000
+# (ExecutionLimitExceeded past it); the rest is left for executions past their slot and for others.
+MAX_WAITING_EXECUTIONS = 900_000
 _GONE_CODES = frozenset({"404", "NoSuchKey", "NoSuchVersion", "403", "AccessDenied"})
 
 
@@ -124,7 +133,19 @@ class Intake:
         if self._started(name):  # a duplicate notification: it must not take a slot from the schedule
             logger.info("duplicate: execution already exists", extra={"execution": name})
             return "duplicate"
-        state = ExecutionState.admitted(source, Slot.due(self._pacer.reserve(), self._clock()))
+        now = self._clock()
+        try:
+            slot_at = self._pacer.reserve(max_backlog=self._backlog_bound())
+        except BacklogFullError as exc:
+            reason = (
+                f"not admitted: the submission schedule is full for longer than MaxBacklogDays "
+                f"({self._settings.max_backlog_days}) allows, or to Step Functions' quota of open "
+                f"executions ({exc}). Nothing was sent to the provider; upload it again later, or raise "
+                "MaxBacklogDays or SubmissionsPerMinute."
+            )
+            write_failure_record(self._s3, self._settings, source, error=type(exc).__name__, reason=reason)
+            return "rejected"
+        state = ExecutionState.admitted(source, Slot.due(slot_at, now), admitted_at=now)
         try:
             self._sfn.start_execution(
                 stateMachineArn=self._settings.state_machine_arn, name=name, input=json.dumps(state.to_dict())
@@ -138,6 +159,12 @@ class Intake:
         metrics.add_metric(name="ImagesAdmitted", unit=MetricUnit.Count, value=1)
         logger.info("admitted", extra={"execution": name, "slot": state.slot.to_dict()})
         return "admitted"
+
+    def _backlog_bound(self) -> float:
+        """How far ahead a slot may be: MaxBacklogDays, and no more waiting executions than Step
+        Functions allows open at once (past that StartExecution fails, and the upload would go round the
+        queue to the DLQ)."""
+        return min(self._settings.max_backlog_seconds, MAX_WAITING_EXECUTIONS * self._pacer.spacing)
 
     def _started(self, name: str) -> bool:
         """Whether this object version's execution exists (running or ended), by its deterministic name."""

@@ -25,8 +25,6 @@ LIMITER_ID = "novita-submissions"
 # Each round either takes a slot or sees another writer restart the schedule, after which the next round
 # takes one: more rounds than this mean the table misbehaves.
 _ATTEMPTS = 5
-# Executions time out after 24 h: admit no more than 20 h of submissions ahead (11,428 images at 10/min).
-MAX_BACKLOG_SECONDS = 20 * 3600
 _TAKE = "SET next_free = next_free + :spacing"
 _IN_RANGE = "next_free BETWEEN :floor AND :limit"
 _AT_OR_AFTER = "next_free >= :floor"
@@ -48,21 +46,25 @@ class SubmissionPacer:
         self._limiter_id = limiter_id
         self.spacing = 60.0 / submissions_per_minute * (1 + SAFETY_MARGIN)
 
-    def reserve(self, not_before: float = 0.0, *, max_backlog: float | None = MAX_BACKLOG_SECONDS) -> float:
+    def reserve(self, not_before: float = 0.0, *, max_backlog: float | None = None) -> float:
         """Reserve the next free slot at or after ``not_before`` (epoch seconds); returns its time.
-        Refuses (BacklogFullError, nothing reserved) when that slot is more than ``max_backlog`` away;
-        ``None``: however far."""
+        Refuses (BacklogFullError, nothing reserved) when that slot would be more than ``max_backlog``
+        seconds from now; ``None``: however far."""
         for _ in range(_ATTEMPTS):
             now = self._clock()
             floor = max(now, not_before)
             limit = None if max_backlog is None else now + max_backlog
+            if limit is not None and floor > limit:
+                raise BacklogFullError(
+                    f"the earliest slot allowed is {floor - now:.0f} s away (limit {max_backlog:.0f} s)"
+                )
             slot = self._take(floor, limit)
             if slot is not None:
                 return slot
             known = self._next_free()  # the schedule is behind ``floor``, empty, or too far ahead
             if known is not None and limit is not None and known > limit:
                 raise BacklogFullError(
-                    f"next submission slot is {known - now:.0f} s away (limit {limit - now:.0f} s)"
+                    f"the next free submission slot is {known - now:.0f} s away (limit {limit - now:.0f} s)"
                 )
             if self._restart(floor, floor + self.spacing):
                 return floor

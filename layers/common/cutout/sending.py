@@ -1,7 +1,9 @@
 """SendFunction's work, the execution's first task: when the execution's submission slot has come,
 presign the upload and submit it to the provider, once per object version (Powertools Idempotency,
 so a retried or repeated invocation never submits twice). A 429 reschedules the execution instead of
-failing it, and moves the shared schedule back by the provider's Retry-After."""
+failing it, and moves the shared schedule back by the provider's Retry-After. Past the day's spend cap
+the image is rescheduled too, to try again a little later. Either way an image that would wait past its
+own bound (admitted at + MaxBacklogDays) gets a failure record that says so (BacklogFullError)."""
 
 from __future__ import annotations
 
@@ -16,15 +18,27 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 
-from cutout.errors import ProviderThrottledError
+from cutout.errors import (
+    BacklogFullError,
+    ProviderAuthError,
+    ProviderRejectedError,
+    ProviderThrottledError,
+    SpendCapReachedError,
+)
 from cutout.novita import NovitaClient
 from cutout.observability import logger, metrics
 from cutout.pacing import SubmissionPacer
 from cutout.settings import Settings
+from cutout.spending import DailySubmissionCap
 from cutout.state import ExecutionState, Slot, SourceObject
 
 # A Wait state counts whole seconds: up to this much of the way to the slot is slept here.
 MAX_SLOT_SLEEP_SECONDS = 1.5
+# An image held by the spend cap tries again after this long (or when the day turns, if sooner), so
+# raising MaxSubmissionsPerDay resumes the held images within minutes.
+SPEND_CAP_RETRY_SECONDS = 300
+# The provider said no before creating a task: the submission is not counted against the spend cap.
+_NOT_SPENT = (ProviderThrottledError, ProviderAuthError, ProviderRejectedError)
 
 
 class Sender:
@@ -35,6 +49,7 @@ class Sender:
         s3: Any,
         novita: NovitaClient,
         pacer: SubmissionPacer,
+        cap: DailySubmissionCap,
         persistence: BasePersistenceLayer,
         idempotency: IdempotencyConfig,
         clock: Callable[[], float] = time.time,
@@ -44,6 +59,7 @@ class Sender:
         self._s3 = s3
         self._novita = novita
         self._pacer = pacer
+        self._cap = cap
         self._clock = clock
         self._sleep = sleep
         self._submit_once = idempotent_function(
@@ -61,30 +77,59 @@ class Sender:
         try:
             submitted = self._submit_once(source=state.source.to_dict())
         except ProviderThrottledError as exc:
-            return state.rescheduled(self._reschedule(exc))
+            return state.rescheduled(self._reschedule(state, exc))
+        except SpendCapReachedError:
+            return state.rescheduled(self._hold(state))
         logger.append_keys(task_id=submitted["task_id"])
         logger.info("submitted to the provider")
         return state.submitted(submitted["task_id"], submitted["submitted_at"])
 
     def _submit(self, source: dict[str, Any]) -> dict[str, Any]:
+        if not self._cap.take():
+            raise SpendCapReachedError(f"MaxSubmissionsPerDay ({self._cap.per_day}) reached today")
         url = self._s3.generate_presigned_url(
             "get_object",
             Params=SourceObject.from_dict(source).s3_location(),
             ExpiresIn=self._settings.presign_expiry_seconds,
         )
-        task_id = self._novita.submit(url)
+        try:
+            task_id = self._novita.submit(url)
+        except _NOT_SPENT:
+            self._cap.give_back()
+            raise
         metrics.add_metric(name="ImagesSubmitted", unit=MetricUnit.Count, value=1)
         return {"task_id": task_id, "submitted_at": self._clock()}
 
-    def _reschedule(self, exc: ProviderThrottledError) -> Slot:
+    def _reschedule(self, state: ExecutionState, exc: ProviderThrottledError) -> Slot:
         now = self._clock()
         not_before = now + (exc.retry_after if exc.retry_after is not None else self._pacer.spacing)
         self._pacer.push_back(not_before)
-        # Already admitted: wait however long the schedule is (the backlog bound is for admission).
-        slot_at = self._pacer.reserve(not_before, max_backlog=None)
+        slot = self._slot_within_bound(state, not_before, why="throttled by the provider (429)")
         metrics.add_metric(name="ProviderThrottled", unit=MetricUnit.Count, value=1)
         logger.warning(
             "throttled by the provider: rescheduled",
-            extra={"retry_after": exc.retry_after, "slot_at": slot_at},
+            extra={"retry_after": exc.retry_after, "slot_at": slot.at},
         )
+        return slot
+
+    def _hold(self, state: ExecutionState) -> Slot:
+        now = self._clock()
+        not_before = now + min(SPEND_CAP_RETRY_SECONDS, self._cap.next_day() - now)
+        why = f"held by the spend cap (MaxSubmissionsPerDay {self._cap.per_day})"
+        slot = self._slot_within_bound(state, not_before, why=why)
+        metrics.add_metric(name="SubmissionsHeldBySpendCap", unit=MetricUnit.Count, value=1)
+        logger.warning("spend cap reached today: rescheduled", extra={"slot_at": slot.at})
+        return slot
+
+    def _slot_within_bound(self, state: ExecutionState, not_before: float, *, why: str) -> Slot:
+        """A new slot for an admitted image, no later than its bound; BacklogFullError past it."""
+        now = self._clock()
+        bound = state.admitted_at + self._settings.max_backlog_seconds
+        try:
+            slot_at = self._pacer.reserve(not_before, max_backlog=bound - now)
+        except BacklogFullError as exc:
+            raise BacklogFullError(
+                f"{why}: its next slot would come more than MaxBacklogDays "
+                f"({self._settings.max_backlog_days}) after it was admitted ({exc}); nothing was submitted"
+            ) from None
         return Slot.due(slot_at, now)

@@ -10,6 +10,9 @@ from urllib.parse import urlsplit
 from cutout.errors import ConfigurationError
 from cutout.urls import is_loopback
 
+# The template's MaxBacklogDays allows up to this; the state machine's TimeoutSeconds is derived from it.
+MAX_BACKLOG_DAYS = 30
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -29,6 +32,8 @@ class Settings:
     max_input_bytes: int
     max_input_megapixels: float
     max_result_bytes: int
+    max_backlog_days: int
+    max_submissions_per_day: int  # 0: no cap
     state_machine_arn: str | None = None
     rate_limit_table: str | None = None
     idempotency_table: str | None = None
@@ -55,6 +60,8 @@ class Settings:
             max_input_bytes=_int(env, "MAX_INPUT_BYTES", 1, 5 * 1024**3),
             max_input_megapixels=float(_int(env, "MAX_INPUT_MEGAPIXELS", 1, 10_000)),
             max_result_bytes=_int(env, "MAX_RESULT_BYTES", 1, 5 * 1024**3),
+            max_backlog_days=_int(env, "MAX_BACKLOG_DAYS", 1, MAX_BACKLOG_DAYS),
+            max_submissions_per_day=_int(env, "MAX_SUBMISSIONS_PER_DAY", 0, 100_000_000),
             state_machine_arn=env.get("STATE_MACHINE_ARN") or None,
             rate_limit_table=env.get("RATE_LIMIT_TABLE") or None,
             idempotency_table=env.get("IDEMPOTENCY_TABLE") or None,
@@ -64,6 +71,11 @@ class Settings:
         for name in require:
             settings.needed(name)
         return settings
+
+    @property
+    def max_backlog_seconds(self) -> int:
+        """How long an admitted upload may wait for its submission slot, in seconds."""
+        return self.max_backlog_days * 86400
 
     def needed(self, name: str) -> str:
         """The value of an optional text field (e.g. ``rate_limit_table``) that the caller cannot work

@@ -13,6 +13,11 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 MIN_WAIT_SECONDS = 1  # a Wait state counts whole seconds
+# The state machine's TimeoutSeconds is a static number in the ASL (DefinitionSubstitutions are strings
+# only), a backstop that no execution reaches: the longest backlog the template's MaxBacklogDays allows,
+# plus the longest MaxTaskWaitSeconds, plus this margin for the retries of Send, WriteResult and
+# RecordFailure. tests/template checks the ASL's value against the template.
+EXECUTION_MARGIN_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -107,13 +112,14 @@ class ExecutionState:
     source: SourceObject
     slot: Slot
     poll: Poll
+    admitted_at: float  # epoch seconds: the image waits for a slot until admitted_at + MaxBacklogDays
     task_id: str | None = None
     submitted_at: float | None = None
 
     @classmethod
-    def admitted(cls, source: SourceObject, slot: Slot) -> ExecutionState:
+    def admitted(cls, source: SourceObject, slot: Slot, admitted_at: float) -> ExecutionState:
         """The first state, as SubmitFunction starts the execution: not submitted yet."""
-        return cls(source=source, slot=slot, poll=Poll.initial())
+        return cls(source=source, slot=slot, poll=Poll.initial(), admitted_at=admitted_at)
 
     def rescheduled(self, slot: Slot) -> ExecutionState:
         """Not submitted (yet): wait for ``slot``."""
@@ -126,6 +132,7 @@ class ExecutionState:
     def to_dict(self) -> dict[str, Any]:
         return {
             "source": self.source.to_dict(),
+            "admitted_at": self.admitted_at,
             "task_id": self.task_id,
             "submitted_at": self.submitted_at,
             "slot": self.slot.to_dict(),
@@ -135,10 +142,13 @@ class ExecutionState:
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> ExecutionState:
         submitted_at = event.get("submitted_at")
+        slot = Slot.from_dict(event["slot"])
         return cls(
             source=SourceObject.from_dict(event["source"]),
-            slot=Slot.from_dict(event["slot"]),
+            slot=slot,
             poll=Poll.from_dict(event["poll"]),
+            # an execution started before admitted_at existed: its bound counts from its slot
+            admitted_at=float(event.get("admitted_at", slot.at)),
             task_id=event.get("task_id"),
             submitted_at=None if submitted_at is None else float(submitted_at),
         )
