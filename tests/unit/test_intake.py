@@ -449,10 +449,12 @@ def test_an_upload_past_max_backlog_days_gets_a_failure_record_at_once_and_reser
     assert admission.upload("uploads/late.jpg", photo()) == "rejected"
     failure = admission.failure("uploads/late.jpg")
     assert failure["error"] == "BacklogFullError"
-    assert failure["reason"].startswith(
-        "not admitted: the submission schedule is full for longer than MaxBacklogDays (14) allows"
+    assert failure["reason"] == (
+        "not admitted: the submission schedule is full for longer than MaxBacklogDays (14) allows, or to "
+        "Step Functions' quota of open executions (the next free submission slot is 1209607 s away "
+        "(limit 1209600 s)). Nothing was sent to the provider; upload it again later, or raise "
+        "MaxBacklogDays or SubmissionsPerMinute."
     )
-    assert "Nothing was sent to the provider" in failure["reason"]
     assert admission.sfn.executions == {}
     assert admission.table.items == before
 
