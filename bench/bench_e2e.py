@@ -1,17 +1,19 @@
 """End to end: N real photos through the whole local stack, with the real engine and real Wait states.
 
-The stack is ``cutout_local.stack.LocalStack`` (the real template.yaml and ASL on moto, the Lambda handlers
-in-process, the local Novita-compatible provider with the rembg U²-Net-p engine) with ``fast_waits=False``
-and a provider rate limit of 6000 a minute, so the rate limit is never the bottleneck. The six sample
-photos (``cutout_local.samples``) are uploaded in turn:
-- warm-up (not reported): the six at once. Every function's cold start happens here, and the engine's time
-  per task inside the running pipeline (median of complete - execute; the pipeline shares this process and
-  its two cores with the engine, so this is slower than the engine alone, which is shown too) sets the rate
-  of the steady stream;
+The stack is ``cutout_local.stack.LocalStack`` (the real template.yaml and ASL on moto, each Lambda execution
+environment a child process, the local Novita-compatible provider with the rembg U²-Net-p engine) with
+``fast_waits=False`` and a provider rate limit of 6000 a minute, so the rate limit is never the
+bottleneck. The six sample photos (``cutout_local.samples``) are uploaded in turn:
+- warm-up (not reported): the six at once. Most cold starts happen here (a later invocation that finds all
+  of its function's environments busy starts one more, as on AWS: counted as cold_starts), and the
+  engine's time per task inside the running pipeline (median of complete - execute; the pipeline shares
+  this machine's two cores with the engine, so this is slower than the engine alone, which is shown too)
+  sets the rate of the steady stream;
 - steady (default): one upload every ``STEADY_FACTOR`` x that time, so provider queueing stays near 0;
 - burst (``--phases steady,burst``): all N at once. One engine worker, so queueing dominates; and the
-  local stack runs every Lambda invocation one at a time and every SQS batch in one worker, which AWS does
-  not (see "local only" below). Shown for the counts and for contrast, not checked.
+  local stack runs at most 8 environments per function and 8 SQS batches at a time (or the template's
+  ReservedConcurrentExecutions / MaximumConcurrency), on this machine's cores, where AWS would scale
+  further (see "local only" below). Shown for the counts and for contrast, not checked.
 Each phase waits for all its cutouts before the next starts.
 
 Definitions, per image (one wall clock: this process's ``time.time()``; the provider runs in this process
@@ -32,20 +34,21 @@ and stamps its tasks with the same clock):
   (presign, idempotency record, POST);
   after the engine: provider completed -> the CheckStatus invocation that saw SUCCEED returns (detection)
   -> WriteResult starts -> WriteResult returns (cutout written) -> seen in the bucket (observation lag).
-- local only (inside the overhead and its parts, shown separately, and an overhead without them): the
-  in-process Lambda runtime runs one invocation at a time in the whole process (``lambda_runtime.ENV_LOCK``:
-  os.environ is process-wide), so an invocation may wait for another one, e.g. a CheckStatus sleeping
-  before its in-Lambda re-poll; and SQS batches are delivered by one worker thread, so in a burst an upload
-  waits for the batches before it. The part of those waits outside the provider's [submit, complete] is
-  counted. On AWS each invocation has its own sandbox; instead SubmitFunction's event source has
-  ``MaximumBatchingWindowInSeconds: 1``, which this stack does not emulate (it delivers at once).
+- local only (inside the overhead and its parts, shown separately, and an overhead without them): an
+  invocation that finds all of its function's environments busy at the local cap (8, or the function's
+  ReservedConcurrentExecutions) waits for one to be free, where AWS would start another (or throttle at
+  the reserved concurrency); and an SQS batch waits for one of the mapping's delivery slots (8, or its
+  MaximumConcurrency), so in a burst an upload may wait for the batches before it (moto receives the
+  message inside the PutObject; AWS's pollers have their own latency instead). The part of those waits
+  outside the provider's [submit, complete] is counted. Cold starts are not local only: AWS has them too.
 
 Counts for the README's cost section, from the same run: Lambda invocations per image by function (every
-in-process invocation, ``stack.aws.invocations``, timed here by wrapping the runtime's ``invoke``: duration
-in the handler, without the lock wait), state transitions per image (``*StateEntered`` events of each
-execution's history; the polling benchmark's billing adds 1 for the start of the execution), polls per
-image (task-result requests made by CheckStatus: its ``count``; the provider's own request counters per
-image are in the JSON), and GB-s per image at each function's MemorySize.
+invocation, as ``stack.aws.invocations`` records it, collected here by wrapping the runtime's ``run``:
+duration in the handler, without the wait for an environment or a cold start's Init; cold starts are
+counted), state transitions per image (``*StateEntered`` events of each execution's history; the polling
+benchmark's billing adds 1 for the start of the execution), polls per image (task-result requests made by
+CheckStatus: its ``count``; the provider's own request counters per image are in the JSON), and GB-s per
+image at each function's MemorySize.
 
 Target (exit 1 if missed): in the steady stream, the median overhead per image <= 1 s (as measured, local
 waits included), and every upload ends as a cutout.
@@ -57,8 +60,6 @@ Run: .venv/bin/python bench/bench_e2e.py [--images N] [--phases steady,burst] [-
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import math
 import statistics
@@ -115,19 +116,17 @@ class Call:
     function: str
     memory_mb: int
     called: float
-    started: float  # the runtime lock acquired
+    started: float  # its environment got it: after any wait for a free one and a cold start's Init
     ended: float
     event: Any
     result: Any
     errored: bool
+    environment_wait: float  # for a free environment at the function's cap (local only)
+    init: float  # the Init phase of a cold start (0 when warm)
 
     @property
     def seconds(self) -> float:
         return self.ended - self.started
-
-    @property
-    def lock_wait(self) -> float:
-        return self.started - self.called
 
 
 @dataclass
@@ -137,23 +136,20 @@ class Recorder:
     _saved: list[tuple[Any, str, Any]] = field(default_factory=list)
 
     def install(self) -> None:
-        runtime_invoke = lambda_runtime.InProcessRuntime.invoke
+        runtime_run = lambda_runtime.ProcessRuntime.run
         engine_cutout = Engine.cutout
         calls, inferences = self.calls, self.inferences
 
-        def invoke(runtime: Any, fn: Any, event: Any = None) -> tuple[str, bool, str]:
-            called = time.time()
-            # The lock is re-entrant (the original takes it again). Powertools prints each invocation's
-            # metrics (EMF) on stdout: they are kept off this report's stdout.
-            with lambda_runtime.ENV_LOCK, contextlib.redirect_stdout(io.StringIO()):
-                started = time.time()
-                payload, errored, logs = runtime_invoke(runtime, fn, event)
-                ended = time.time()
-            parsed = json.loads(event or "{}") if isinstance(event, str | bytes) else event
-            name = runtime.logical_ids.get(fn.function_name, fn.function_name)
-            result = json.loads(payload) if payload else None
-            calls.append(Call(name, int(fn.memory_size), called, started, ended, parsed, result, errored))
-            return payload, errored, logs
+        def run(runtime: Any, fn: Any, event: Any = None) -> lambda_runtime.Invocation:
+            i = runtime_run(runtime, fn, event)
+            result = json.loads(i.payload) if i.payload else None
+            errored = i.error is not None
+            call = Call(
+                i.function, int(fn.memory_size), i.called, i.started, i.ended, i.event, result, errored,
+                i.waited, i.init_seconds,
+            )  # fmt: skip
+            calls.append(call)
+            return i
 
         def cutout(engine: Any, image: Any) -> Any:
             began = time.time()
@@ -163,10 +159,13 @@ class Recorder:
                 inferences.append((began, time.time()))
 
         self._saved = [
-            (lambda_runtime.InProcessRuntime, "invoke", runtime_invoke),
+            (lambda_runtime.ProcessRuntime, "run", runtime_run),
+            (lambda_runtime.ProcessRuntime, "echo_logs", lambda_runtime.ProcessRuntime.echo_logs),
             (Engine, "cutout", engine_cutout),
         ]
-        lambda_runtime.InProcessRuntime.invoke = invoke  # type: ignore[method-assign]
+        lambda_runtime.ProcessRuntime.run = run  # type: ignore[method-assign]
+        # The functions' output (their log lines, the metrics Powertools prints) stays off this report.
+        lambda_runtime.ProcessRuntime.echo_logs = False
         Engine.cutout = cutout  # type: ignore[method-assign]
 
     def uninstall(self) -> None:
@@ -366,11 +365,11 @@ def analyse(
             "detection_to_write": write.started - detect.ended,
             "write": write.ended - write.started,
             "observed": arrival - write.ended,
-            "lock_wait": lock_outside(chain, submitted, completed),
-            "sqs_worker_wait": max(0.0, submit.called - u.t0),
+            "environment_wait": wait_outside(chain, submitted, completed),
+            "sqs_delivery_wait": max(0.0, submit.called - u.t0),
             "overhead_without_local": (submitted - u.t0)
             + (arrival - completed)
-            - lock_outside(chain, submitted, completed)
+            - wait_outside(chain, submitted, completed)
             - max(0.0, submit.called - u.t0),
             "first_poll_after_submit": first_poll.started - submitted,
             "first_poll_found_done": first_poll.result.get("status") == "SUCCEED"
@@ -405,8 +404,8 @@ def analyse(
         "after_engine",
         *(k for k, _ in ADMISSION),
         *(k for k, _ in AFTER_ENGINE),
-        "lock_wait",
-        "sqs_worker_wait",
+        "environment_wait",
+        "sqs_delivery_wait",
         "overhead_without_local",
         "first_poll_after_submit",
         "put",
@@ -437,13 +436,14 @@ def analyse(
     return figures
 
 
-def lock_outside(calls: list[Call], submitted: float, completed: float) -> float:
-    """The time these invocations waited for the in-process runtime's lock outside the provider's
-    [submitted, completed]: the share of the lock waits that is inside the overhead."""
+def wait_outside(calls: list[Call], submitted: float, completed: float) -> float:
+    """The time these invocations waited for a free environment (at the local cap) outside the provider's
+    [submitted, completed]: the share of those waits that is inside the overhead."""
     total = 0.0
     for c in calls:
-        inside = max(0.0, min(c.started, completed) - max(c.called, submitted))
-        total += c.lock_wait - inside
+        waited_until = c.called + c.environment_wait
+        inside = max(0.0, min(waited_until, completed) - max(c.called, submitted))
+        total += c.environment_wait - inside
     return total
 
 
@@ -463,7 +463,8 @@ def lambda_figures(calls: list[Call], images: int) -> dict[str, Any]:
             "ms_mean": round(1000 * statistics.mean(seconds)),
             "memory_mb": mine[0].memory_mb,
             "gb_s_per_image": round(sum(seconds) * mine[0].memory_mb / 1024 / images, 4),
-            "lock_wait_ms_median": round(1000 * statistics.median(c.lock_wait for c in mine)),
+            "environment_wait_ms_median": round(1000 * statistics.median(c.environment_wait for c in mine)),
+            "cold_starts": sum(c.init > 0 for c in mine),
         }
     out["total"] = {
         "per_image": round(sum(v["per_image"] for v in out.values()), 2),
@@ -519,8 +520,8 @@ def print_phase(phase: str, f: dict[str, Any]) -> None:
     line("after the engine (completed -> listed)", "after_engine", 5)
     for key, label in AFTER_ENGINE:
         line(label, key, 7)
-    line("local only: waits for the runtime lock", "lock_wait", 5)
-    line("local only: upload -> SubmitFunction called", "sqs_worker_wait", 5)
+    line("local only: waits for a free environment", "environment_wait", 5)
+    line("local only: upload -> SubmitFunction called", "sqs_delivery_wait", 5)
     line("OVERHEAD without those local-only waits", "overhead_without_local")
     line("detection, task done at the first request", "detection_found_at_first_request", 5)
     line("detection, found by a later request", "detection_found_later", 5)
@@ -541,7 +542,7 @@ def print_phase(phase: str, f: dict[str, Any]) -> None:
     )
     print(
         f"   {'Lambda':22} {'per image':>9} {'ms med':>7} {'p95':>7} {'mean':>7} {'MB':>5} {'GB-s/img':>9} "
-        f"{'lock wait ms med':>16}"
+        f"{'env wait ms med':>15} {'cold':>4}"
     )
     for function in FUNCTIONS:
         v = f["lambda"][function]
@@ -550,7 +551,8 @@ def print_phase(phase: str, f: dict[str, Any]) -> None:
             continue
         print(
             f"   {function:22} {v['per_image']:>9} {v['ms_median']:>7} {v['ms_p95']:>7} {v['ms_mean']:>7} "
-            f"{v['memory_mb']:>5} {v['gb_s_per_image']:>9} {v['lock_wait_ms_median']:>16}"
+            f"{v['memory_mb']:>5} {v['gb_s_per_image']:>9} {v['environment_wait_ms_median']:>15} "
+            f"{v['cold_starts']:>4}"
         )
     t = f["lambda"]["total"]
     print(f"   {'total':22} {t['per_image']:>9} {'':>7} {'':>7} {'':>7} {'':>5} {t['gb_s_per_image']:>9}")
@@ -587,9 +589,9 @@ def main() -> int:
             watcher = BucketWatcher(stack)
             watcher.start()
             try:
-                # Warm-up, not reported: the six photos at once. Every function's cold start happens here,
-                # and the engine's time per task inside the running pipeline (which shares this process's
-                # two cores with it) sets the steady stream's rate.
+                # Warm-up, not reported: the six photos at once. Most cold starts happen here, and the
+                # engine's time per task inside the running pipeline (which shares this machine's two
+                # cores with it) sets the steady stream's rate.
                 print("warm-up: the six photos at once...", file=sys.stderr, flush=True)
                 warm, _ = run_phase(stack, watcher, "warmup", samples, len(samples), 0.0)
                 stack.aws.wait_for_executions(timeout=PHASE_TIMEOUT)

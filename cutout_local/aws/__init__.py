@@ -1,4 +1,5 @@
-"""Emulated AWS for the local stack: the real ``template.yaml`` and ASL deployed on moto, Lambdas in-process.
+"""Emulated AWS for the local stack: the real ``template.yaml`` and ASL deployed on moto, each Lambda
+execution environment a child process.
 
     from cutout_local.aws import LocalAws
 
@@ -7,9 +8,10 @@
         [execution] = aws.wait_for_executions(n=1)
 
 Modules: ``emulator`` (LocalAws), ``sam`` (package, translate, check, create_stack), ``cfn_models``
-(what moto's CloudFormation lacks, and the table of what is emulated), ``lambda_runtime`` (in-process
-Lambda, LambdaContext), ``sqs_poller`` (SQS -> Lambda like the Lambda poller), ``patches`` (every
-moto-private patch point, pinned).
+(what moto's CloudFormation lacks, and the table of what is emulated), ``lambda_runtime`` (Lambda execution
+environments as child processes, concurrent; LambdaContext), ``lambda_worker`` (the child), ``moto_server``
+(moto's server, one request at a time), ``sqs_poller`` (SQS -> Lambda like the Lambda poller, concurrent),
+``patches`` (every moto-private patch point, pinned).
 """
 
 from cutout_local.aws.emulator import LocalAws

@@ -70,9 +70,10 @@ COVERAGE: dict[str, dict[str, str]] = {
         "Environment": EMULATED,
         "Layers": EMULATED,
         "Architectures": "stored; handlers run on this machine's architecture",
-        "ReservedConcurrentExecutions": "stored; in-process invocations run one at a time anyway",
+        "ReservedConcurrentExecutions": EMULATED,
         "TracingConfig": "stored; X-Ray is not emulated",
-        "LoggingConfig": "not emulated: handlers log to this process; " + _STATIC,
+        "LoggingConfig": "not emulated: each invocation's output is captured and printed by this process "
+        "(LocalAws.function_logs); " + _STATIC,
         "Tags": EMULATED,
     },
     "AWS::Lambda::LayerVersion": {
@@ -90,7 +91,7 @@ COVERAGE: dict[str, dict[str, str]] = {
         "Enabled": EMULATED,
         "FunctionResponseTypes": EMULATED,
         "MaximumBatchingWindowInSeconds": "stored; batches are what has piled up when the poller receives",
-        "ScalingConfig": "stored; in-process invocations run one at a time anyway",
+        "ScalingConfig": EMULATED,
     },
     "AWS::Lambda::Permission": {
         "Action": EMULATED,

@@ -1,10 +1,12 @@
-"""``LocalAws``: the real SAM template and ASL, deployed on emulated AWS (moto) in this process."""
+"""``LocalAws``: the real SAM template and ASL, deployed on emulated AWS (moto) in this process; the Lambda
+functions run in execution environments of their own (child processes)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -17,10 +19,12 @@ from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
 
 from cutout_local.aws import patches, sam
-from cutout_local.aws.lambda_runtime import InProcessRuntime, Invocation
+from cutout_local.aws.lambda_runtime import DEFAULT_MAX_ENVIRONMENTS, Invocation, ProcessRuntime
+from cutout_local.aws.moto_server import DispatchLock, SerialMotoServer
 from cutout_local.aws.sqs_poller import SqsPoller
 
 ACCOUNT_ID = "123456789012"  # moto's default account
+_CLIENTS = threading.Lock()
 _CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 _UNSET = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE")
 #: loggers too noisy for a test run or a demo: every failed state, every request, the translator's metrics
@@ -56,14 +60,17 @@ class _ServerErrors(logging.Handler):
 
 
 class LocalAws:
-    """The stack of ``template`` on moto, served over HTTP at :attr:`endpoint_url`, Lambdas run in-process.
+    """The stack of ``template`` on moto, served over HTTP at :attr:`endpoint_url`; its Lambda functions run
+    concurrently, each execution environment a child process (``lambda_runtime.py``), and moto handles one
+    request at a time, so that each AWS call is atomic as on AWS (``moto_server.py``).
 
     Use it as a context manager, or call :meth:`start` and :meth:`stop` (a long-running process). Only one
     may run at a time in a process (the patches and ``os.environ`` are process-wide); one after another is
-    fine.
+    fine. :meth:`stop` ends every environment, also when the block ends with an exception.
 
     While it runs, the process environment points every boto3 client at the emulator (``AWS_ENDPOINT_URL``,
-    fake credentials, ``AWS_REGION``/``AWS_DEFAULT_REGION``, ``MOTO_PORT``); :meth:`stop` restores it.
+    fake credentials, ``AWS_REGION``/``AWS_DEFAULT_REGION``, ``MOTO_PORT``); :meth:`stop` restores it. The
+    functions' environments get the endpoint and the credentials too.
 
     - ``parameters``: the template's parameters (values are passed as strings; ``None`` means the default).
     - ``fast_waits``: Wait states and Retry intervals return at once (the seconds are recorded in
@@ -73,6 +80,9 @@ class LocalAws:
     - ``sqs_poll_seconds``: also poll the queues with an event source mapping every so many seconds, as the
       Lambda service does; ``None`` (default, deterministic for tests) polls only on :meth:`redeliver`.
       A new message is always delivered when it arrives.
+    - ``max_environments_per_function``: how many execution environments a function without
+      ``ReservedConcurrentExecutions`` may have at once (past it, an invocation waits for one to be free),
+      and how many SQS batches a mapping without ``ScalingConfig.MaximumConcurrency`` has in flight.
     """
 
     def __init__(
@@ -86,12 +96,14 @@ class LocalAws:
         region: str = "us-east-1",
         sqs_poll_seconds: float | None = None,
         artifact_bucket: str = "cutout-local-artifacts",
+        max_environments_per_function: int = DEFAULT_MAX_ENVIRONMENTS,
     ) -> None:
         self.template = Path(template)
         self.parameters = dict(parameters or {})
         self.fast_waits, self.port, self.region = fast_waits, port, region
         self.stack_name, self.artifact_bucket = stack_name, artifact_bucket
         self.sqs_poll_seconds = sqs_poll_seconds
+        self.max_environments_per_function = max_environments_per_function
         self.endpoint_url = ""
         self.outputs: dict[str, str] = {}
         self.resources: dict[str, str] = {}
@@ -101,7 +113,7 @@ class LocalAws:
         self.waits: list[float] = []
         self.retry_sleeps: list[float] = []
         self.deploy_seconds = 0.0
-        self._runtime: InProcessRuntime | None = None
+        self._runtime: ProcessRuntime | None = None
         self._poller: SqsPoller | None = None
         self._server: Any = None
         self._saved_env: dict[str, str | None] = {}
@@ -124,17 +136,28 @@ class LocalAws:
     def start(self) -> LocalAws:
         """Start the emulator, install the patches and deploy the stack. On failure everything is undone."""
         from moto.core.config import default_user_config
-        from moto.server import ThreadedMotoServer
 
         try:
-            self._runtime = InProcessRuntime()
+            lock = DispatchLock()
+            self._runtime = ProcessRuntime(
+                max_environments_per_function=self.max_environments_per_function, released=lock.released
+            )
             self._poller = SqsPoller(
-                ACCOUNT_ID, self.region, fail_fast=self.fast_waits, poll_seconds=self.sqs_poll_seconds
+                ACCOUNT_ID,
+                self.region,
+                fail_fast=self.fast_waits,
+                poll_seconds=self.sqs_poll_seconds,
+                default_concurrency=self.max_environments_per_function,
+                lock=lambda: lock,
             )
             timing = (self.waits, self.retry_sleeps) if self.fast_waits else (None, None)
             patches.install(
                 patches.patch_points(
-                    self._runtime.invoke, self._deliver, waits=timing[0], retry_sleeps=timing[1]
+                    self._runtime.invoke,
+                    self._deliver,
+                    lock.released,
+                    waits=timing[0],
+                    retry_sleeps=timing[1],
                 )
             )
             self._patched = True
@@ -142,14 +165,15 @@ class LocalAws:
                 self._saved_levels[name] = logging.getLogger(name).level
                 logging.getLogger(name).setLevel(level)
             logging.getLogger("werkzeug").addHandler(self._server_errors)
-            self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+            self._server = SerialMotoServer(lock, ip_address="127.0.0.1", port=self.port)
             self._server.start()
             host, port = self._server.get_host_and_port()
             self.port, self.endpoint_url = port, f"http://{host}:{port}"
+            endpoint = {**_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint_url}
+            self._runtime.emulator_environment = endpoint
             self._set_env(
                 {
-                    **_CREDENTIALS,
-                    "AWS_ENDPOINT_URL": self.endpoint_url,
+                    **endpoint,
                     "AWS_DEFAULT_REGION": self.region,
                     "AWS_REGION": self.region,
                     "MOTO_PORT": str(port),
@@ -166,13 +190,19 @@ class LocalAws:
         return self
 
     def stop(self) -> None:
-        """Stop the SQS poller (after the batches it holds), abort running executions, stop the server,
-        reset moto, and undo the patches and the environment. Safe to call more than once."""
-        if self._poller is not None:
-            self._poller.stop()
-            self._poller = None
+        """Stop the SQS poller (after the batches it holds), abort running executions, end every Lambda
+        environment, reset moto, stop the server, and undo the patches and the environment. Safe to call
+        more than once."""
+        try:
+            if self._poller is not None:
+                self._poller.stop()
+                self._poller = None
+            if self._server is not None:
+                self._abort_executions()
+        finally:
+            if self._runtime is not None:
+                self._runtime.close()  # whatever happened above: no environment outlives the stack
         if self._server is not None:
-            self._abort_executions()
             self._moto_api("reset")
             self._server.stop()
             self._server = None
@@ -184,8 +214,6 @@ class LocalAws:
         if self._patched:
             patches.uninstall()
             self._patched = False
-        if self._runtime is not None:
-            self._runtime.close()
         logging.getLogger("werkzeug").removeHandler(self._server_errors)
         for name, level in self._saved_levels.items():
             logging.getLogger(name).setLevel(level)
@@ -206,19 +234,31 @@ class LocalAws:
 
     @property
     def invocations(self) -> list[Invocation]:
-        """Every in-process Lambda invocation so far, in order."""
-        return self._runtime.invocations if self._runtime else []
+        """Every Lambda invocation so far, in the order they ended."""
+        return list(self._runtime.invocations) if self._runtime else []
+
+    @property
+    def function_logs(self) -> list[str]:
+        """Every line the functions printed or logged so far (each invocation's lines together, in the
+        order the invocations ended), as their log streams would hold them."""
+        return [line for i in self.invocations for line in i.logs.splitlines()]
+
+    def lambda_pids(self) -> list[int]:
+        """The process ids of the Lambda execution environments alive now."""
+        return self._runtime.pids() if self._runtime else []
 
     def client(self, service: str, **kwargs: Any) -> Any:
-        """A boto3 client bound to the emulator, with fake credentials."""
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint_url,
-            region_name=self.region,
-            aws_access_key_id=_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            **kwargs,
-        )
+        """A boto3 client bound to the emulator, with fake credentials. Safe to call from several threads
+        (boto3's default session is not; the client made is)."""
+        with _CLIENTS:
+            return boto3.client(
+                service,
+                endpoint_url=self.endpoint_url,
+                region_name=self.region,
+                aws_access_key_id=_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                **kwargs,
+            )
 
     def settle(self, timeout: float = 60) -> None:
         """Wait until every SQS batch handed to the poller so far has been processed."""

@@ -1,163 +1,513 @@
-"""Run deployed Lambda functions in this process, the way the AWS Python runtime would (moto needs Docker).
+"""Run deployed Lambda functions locally the way the Lambda service does (moto's own way needs Docker):
+each execution environment is a child process of its own, and invocations run concurrently.
 
-For each invocation of a function, :meth:`InProcessRuntime.invoke`:
+:meth:`ProcessRuntime.invoke` replaces moto's ``LambdaFunction._invoke_lambda`` (see ``patches.py``). It
+keeps, for each function, a pool of execution environments, each one a process running ``lambda_worker.py``
+on ``sys.executable``:
 
-- unzips the deployed code (``/var/task``) and each layer version (``/opt``) once, into a temporary directory;
-- puts the code directory, then each layer's ``python/`` and ``python/lib/pythonX.Y/site-packages``, first on
-  ``sys.path`` for the duration of the call;
-- sets the function's environment variables plus what the runtime sets (``AWS_REGION``,
-  ``AWS_LAMBDA_FUNCTION_NAME``, ``LAMBDA_TASK_ROOT`` ...) and ``AWS_SAM_LOCAL=true`` as ``sam local`` does,
-  and restores ``os.environ`` afterwards. ``os.environ`` is process-wide, so
-  invocations run one at a time under a process-wide lock;
-- on the first call (cold start) imports the handler module from the code directory *inside* that
-  environment, under a module name unique to the function: every function may have its own ``app.py``.
-  Packages on the layer (``cutout``) are ordinary imports, shared by all functions of the process;
-- calls the handler with the event and a :class:`LambdaContext`, and returns moto's
-  ``(payload, errored, logs)``. A raised exception becomes the runtime's error payload
-  ``{"errorType", "errorMessage", "requestId", "stackTrace"}`` with ``errored`` set, so a state machine's
-  ``Retry``/``Catch`` match it by the exception's class name, as on AWS.
+- An environment is started on demand (a cold start) with exactly: the function's environment variables;
+  what the Lambda runtime sets (``AWS_REGION``, ``AWS_LAMBDA_FUNCTION_NAME``, ``LAMBDA_TASK_ROOT``,
+  ``_HANDLER``, ``AWS_LAMBDA_LOG_STREAM_NAME``, ``TZ`` ...) plus ``AWS_SAM_LOCAL=true`` as ``sam local`` sets
+  it; and the emulator's endpoint and fake credentials (:attr:`ProcessRuntime.emulator_environment`). Its
+  working directory is the unzipped code (``/var/task``); its ``sys.path`` is the code directory, then each
+  layer's ``python/`` and ``python/lib/pythonX.Y/site-packages`` (``/opt``, unzipped once), then this venv's
+  packages (what the Python runtime provides, and the layer's requirements, which are not packaged). Its
+  modules are its own: it imports the handler module by its name (``app``) in its Init phase.
+- An environment runs one invocation at a time, as on AWS. An idle one is reused (a warm start; the most
+  recently used first); when all are busy another one is started, up to the function's
+  ``ReservedConcurrentExecutions`` if set, else ``max_environments_per_function``. Past that cap an
+  invocation **waits** for a free environment where AWS would throttle it (``TooManyRequestsException``):
+  every caller here would only retry it (the SQS poller, the state machine's Retry, a test), and waiting
+  keeps runs deterministic. The SQS poller bounds its own concurrency (``sqs_poller.py``). A reserved
+  concurrency of 0 throttles every invocation, as on AWS (a ``TooManyRequestsException`` error payload).
+- The result comes back as moto's ``(payload, errored, logs)``; a raised exception as the runtime's error
+  payload ``{"errorType", "errorMessage", "requestId", "stackTrace"}`` with ``errored`` set, so a state
+  machine's ``Retry``/``Catch`` match it by the exception's class name, as on AWS; an Init failure as
+  ``Runtime.ImportModuleError``, ``Runtime.HandlerNotFound`` or ``Runtime.UserCodeSyntaxError`` (the
+  environment is then discarded and the next invocation starts a new one); a result that is not JSON as
+  ``Runtime.MarshalError``.
+- ``Timeout`` is enforced: an invocation still running after it is stopped by killing its environment, and
+  fails with ``Sandbox.Timedout`` ("Task timed out after N.NN seconds"). A cold start's Init phase gets
+  10 s more, as AWS allows before it retries a slow Init within the first invocation. An environment
+  whose process ends during an invocation fails it with ``Runtime.ExitError``.
+- What the function prints or logs (stdout and stderr: CloudWatch gets both) is captured per invocation,
+  the Init phase's output with the first one. It is written to this process's ``sys.stdout``
+  (:attr:`ProcessRuntime.echo_logs`) and kept in :attr:`Invocation.logs`.
+- Every invocation is recorded in :attr:`ProcessRuntime.invocations` as it ends; its ``error`` is a
+  :class:`RemoteLambdaError` whose class is named after the errorType (``type(error).__name__ ==
+  "CrashError"``).
+- An environment of a function whose code or configuration has changed is not reused.
+- While an invocation runs, the calling thread lets go of the emulator's request lock (``released``): an
+  Invoke request holds it, and the function's own AWS calls must be served meanwhile.
 
-Known differences: ``Timeout`` is not enforced (a warning is logged when it is exceeded); sibling modules
-of two functions with the same name (two ``helpers.py``) share one ``sys.modules`` entry.
+:meth:`ProcessRuntime.close` ends every environment (``LocalAws.stop``, and at interpreter exit if nothing
+did); a worker also exits on its own when this process goes away. Known differences: ``MemorySize`` is only
+reported to the handler, not enforced; the environments run this venv's Python, not the function's
+``Runtime``; an environment is never shut down for being idle.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import datetime
 import hashlib
-import importlib.util
 import io
 import json
 import logging
 import os
-import re
+import queue
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
 import time
-import traceback
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
+
+from cutout_local.aws.lambda_worker import LambdaContext, error_payload
+
+__all__ = ["Invocation", "LambdaContext", "ProcessRuntime", "RemoteLambdaError"]
 
 LOG = logging.getLogger(__name__)
 
-#: ``os.environ`` and ``sys.path`` are process-wide: one invocation at a time in the whole process.
-ENV_LOCK = threading.RLock()
+WORKER = Path(__file__).with_name("lambda_worker.py")
+#: environments per function when it has no ReservedConcurrentExecutions (a 2-core machine: more only queue)
+DEFAULT_MAX_ENVIRONMENTS = 8
+#: the Init phase's own limit on AWS; a cold start gets this plus the function's Timeout
+INIT_SECONDS = 10.0
+#: how long a terminated environment gets to exit before it is killed
+_STOP_SECONDS = 5.0
+_PRINT = threading.Lock()
 
 
 class Invocation(NamedTuple):
-    """One in-process invocation. ``function`` is the stack's logical id if known, else the function name."""
+    """One invocation. ``function`` is the stack's logical id if known, else the function name. Times are
+    ``time.time()``: ``called`` when it was asked for, ``started`` when its environment got it (after any
+    ``waited`` seconds for a free environment at the cap and ``init_seconds`` of a cold start), ``ended``."""
 
     function: str
     function_name: str
     event: Any
     result: Any
     error: BaseException | None
+    payload: str = ""
+    request_id: str = ""
+    environment: str = ""
+    """the environment that ran it (its log stream name)"""
+    logs: str = ""
+    """what the function printed or logged during it (and during the Init phase, on a cold start)"""
+    called: float = 0.0
+    started: float = 0.0
+    ended: float = 0.0
+    waited: float = 0.0
+    init_seconds: float = 0.0
+
+    @property
+    def cold(self) -> bool:
+        return self.init_seconds > 0
 
 
-class LambdaContext:
-    """The attributes and method of the Python runtime's context object that handlers and Powertools use.
+class RemoteLambdaError(Exception):
+    """An error a function returned. Its class is made for each ``errorType`` and named after it."""
 
-    Constructed standalone (tests hand it to a handler), or by :meth:`for_function` for a deployed function;
-    the deadline is ``timeout_seconds`` after construction."""
+    error_type = ""
+
+    def __init__(self, message: str, payload: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.payload = payload
+        self.request_id: str = payload.get("requestId", "")
+        self.stack_trace: list[str] = payload.get("stackTrace", [])
+
+
+_ERROR_CLASSES: dict[str, type[RemoteLambdaError]] = {}
+
+
+def remote_error(payload: str) -> RemoteLambdaError:
+    """The exception of an error payload: an instance of the :class:`RemoteLambdaError` subclass named
+    after its ``errorType`` (one class per name)."""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        data = {"errorType": "Unhandled", "errorMessage": str(payload)}
+    name = str(data.get("errorType") or "Unhandled")
+    cls = _ERROR_CLASSES.get(name)
+    if cls is None:
+        made = cast(type[RemoteLambdaError], type(name, (RemoteLambdaError,), {"error_type": name}))
+        cls = _ERROR_CLASSES.setdefault(name, made)
+    return cls(str(data.get("errorMessage", "")), data)
+
+
+class _TimedOut(Exception):
+    pass
+
+
+class _Exited(Exception):
+    pass
+
+
+class _Stopped(Exception):
+    pass
+
+
+class _Retired(Exception):
+    pass
+
+
+class _Environment:
+    """One execution environment: a worker process, the thread that reads its replies, its log file."""
+
+    def __init__(self, name: str, process: subprocess.Popen[bytes], log: Path) -> None:
+        self.name, self.process, self.log = name, process, log
+        self._offset = 0
+        self._replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        threading.Thread(target=self._read, name=f"lambda-env-{process.pid}", daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            try:
+                self._replies.put(json.loads(line))
+            except ValueError:
+                LOG.warning("environment %s: not a protocol line: %r", self.name, line[:200])
+        self._replies.put(None)
+
+    def request(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Send one message and wait up to ``timeout`` seconds for the reply."""
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write(json.dumps(message).encode() + b"\n")
+            self.process.stdin.flush()
+        except OSError as exc:  # a broken pipe: the process has ended
+            raise _Exited from exc
+        try:
+            reply = self._replies.get(timeout=timeout)
+        except queue.Empty:
+            raise _TimedOut from None
+        if reply is None:
+            raise _Exited
+        return reply
+
+    def take_logs(self) -> str:
+        """What the process wrote to its log since the last call."""
+        try:
+            with self.log.open("rb") as f:
+                f.seek(self._offset)
+                data = f.read()
+        except FileNotFoundError:
+            return ""
+        self._offset += len(data)
+        return data.decode("utf-8", errors="replace")
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def exit_status(self) -> str:
+        code = self.process.wait()
+        return f"signal: {-code}" if code < 0 else f"exit status {code}"
+
+    def terminate(self) -> None:
+        if self.alive:
+            with contextlib.suppress(OSError):
+                self.process.terminate()
+
+    def stop(self) -> None:
+        """End the process (SIGTERM, then SIGKILL) and reap it. Idempotent."""
+        self.terminate()
+        try:
+            self.process.wait(_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        for pipe in (self.process.stdin, self.process.stdout):
+            with contextlib.suppress(OSError):
+                if pipe is not None:
+                    pipe.close()
+
+
+class _Pool:
+    """The environments of one function, for one version of its code and configuration."""
+
+    def __init__(self, fingerprint: str) -> None:
+        self.fingerprint = fingerprint
+        self.idle: list[_Environment] = []
+        self.size = 0
+        """environments running or starting, idle or busy"""
+        self.retired = False
+        self.changed = threading.Condition()
+
+    def acquire(self, cap: int) -> _Environment | None:
+        """An idle environment, or None when the caller may start one; waits while ``cap`` are busy."""
+        with self.changed:
+            while True:
+                if self.retired:
+                    raise _Retired
+                if self.idle:
+                    return self.idle.pop()
+                if self.size < cap:
+                    self.size += 1
+                    return None
+                self.changed.wait()
+
+    def release(self, env: _Environment | None, reusable: bool) -> None:
+        """Give back an environment (None: the one the caller could not start)."""
+        with self.changed:
+            keep = env is not None and reusable and not self.retired and env.alive
+            if keep:
+                assert env is not None
+                self.idle.append(env)
+            else:
+                self.size -= 1
+            self.changed.notify()
+        if env is not None and not keep:
+            env.stop()
+
+    def retire(self) -> None:
+        """No more invocations here; the idle environments end now, the busy ones when released."""
+        with self.changed:
+            self.retired = True
+            idle, self.idle = self.idle, []
+            self.size -= len(idle)
+            self.changed.notify_all()
+        for env in idle:
+            env.stop()
+
+
+@dataclass
+class _Outcome:
+    payload: str
+    errored: bool
+    logs: str = ""
+    environment: str = ""
+    started: float = 0.0
+    waited: float = 0.0
+    init_seconds: float = 0.0
+
+
+class ProcessRuntime:
+    """Replacement for moto's ``LambdaFunction._invoke_lambda`` (see the module docstring).
+
+    ``logical_ids`` maps function names to the stack's logical ids, for :attr:`invocations`."""
+
+    echo_logs = True
+    """write each invocation's captured output to ``sys.stdout`` (as an in-process handler's would go)"""
 
     def __init__(
         self,
         *,
-        function_name: str = "cutout-function",
-        memory_limit_in_mb: int = 256,
-        timeout_seconds: float = 30.0,
-        aws_request_id: str | None = None,
-        function_version: str = "$LATEST",
-        invoked_function_arn: str | None = None,
+        max_environments_per_function: int = DEFAULT_MAX_ENVIRONMENTS,
+        released: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
     ) -> None:
-        self.function_name = function_name
-        self.function_version = function_version
-        self.invoked_function_arn = (
-            invoked_function_arn or f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
-        )
-        self.memory_limit_in_mb = memory_limit_in_mb
-        self.aws_request_id = aws_request_id or str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = f"local/[{function_version}]{self.aws_request_id.replace('-', '')}"
-        self._deadline = time.monotonic() + timeout_seconds
-
-    @classmethod
-    def for_function(cls, fn: Any, request_id: str) -> LambdaContext:
-        """The context of one invocation of ``fn`` (moto's ``LambdaFunction``)."""
-        return cls(
-            function_name=fn.function_name,
-            memory_limit_in_mb=int(fn.memory_size),
-            timeout_seconds=float(fn.timeout),
-            aws_request_id=request_id,
-            function_version=fn.version,
-            invoked_function_arn=fn.function_arn,
-        )
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-class _Loaded(NamedTuple):
-    handler: Callable[[Any, Any], Any]
-    paths: list[str]
-
-
-class InProcessRuntime:
-    """Replacement for moto's ``LambdaFunction._invoke_lambda`` (see ``patches.py``).
-
-    ``logical_ids`` maps function names to the stack's logical ids, for :attr:`invocations`."""
-
-    def __init__(self) -> None:
+        self.max_environments_per_function = max_environments_per_function
+        self.emulator_environment: dict[str, str] = {}
+        """what every environment gets besides the function's and the runtime's variables (the endpoint)"""
         self.invocations: list[Invocation] = []
         self.logical_ids: dict[str, str] = {}
+        self._released = released
         self._root = Path(tempfile.mkdtemp(prefix="cutout-lambda-"))
-        self._loaded: dict[tuple[str, str], _Loaded] = {}
+        (self._root / "logs").mkdir()
+        self._lock = threading.Lock()
+        self._extracting = threading.Lock()
+        self._pools: dict[str, _Pool] = {}
+        self._environments: list[_Environment] = []
+        self._closed = False
+        atexit.register(self.close)
 
     def close(self) -> None:
-        """Forget the loaded handlers and remove the unzipped code."""
-        self._loaded.clear()
+        """End every environment (idle or busy: a running invocation fails) and remove the unzipped code.
+        Later invocations fail at once."""
+        with self._lock:
+            self._closed = True
+            pools, self._pools = list(self._pools.values()), {}
+            environments, self._environments = self._environments, []
+        for pool in pools:
+            pool.retire()
+        for env in environments:  # signal them all first, then reap them one by one
+            env.terminate()
+        for env in environments:
+            env.stop()
         shutil.rmtree(self._root, ignore_errors=True)
+        atexit.unregister(self.close)
+
+    def pids(self) -> list[int]:
+        """The process ids of the environments alive now."""
+        with self._lock:
+            return [env.process.pid for env in self._environments if env.alive]
 
     def invoke(self, fn: Any, event: Any = None) -> tuple[str, bool, str]:
-        """Run ``fn`` (moto's ``LambdaFunction``) on ``event``; return ``(payload, errored, logs)``."""
+        """Run ``fn`` (moto's ``LambdaFunction``) on ``event``; return ``(payload, errored, logs)``. The logs
+        are kept on the invocation, not returned: moto would put them in every Invoke response."""
+        invocation = self.run(fn, event)
+        return invocation.payload, invocation.error is not None, ""
+
+    def run(self, fn: Any, event: Any = None) -> Invocation:
+        """Run ``fn`` on ``event`` in one of its environments; the :class:`Invocation`, also recorded."""
         if isinstance(event, str | bytes):
             event = json.loads(event or "{}")
         request_id = str(uuid.uuid4())
         name = fn.function_name
-        result: Any = None
-        error: Exception | None = None
-        with ENV_LOCK, _environment(self._runtime_environment(fn)):
-            started = time.monotonic()
-            try:
-                loaded = self._load(fn)
-                with _on_sys_path(loaded.paths):
-                    result = loaded.handler(event, LambdaContext.for_function(fn, request_id))
-                payload = json.dumps(result)
-            except Exception as exc:  # noqa: BLE001 - the runtime turns any exception into the error payload
-                error = exc
-                LOG.warning("%s raised %s: %s", name, type(exc).__name__, exc)
-                payload = _error_payload(exc, request_id, marshalling=result is not None)
-            elapsed = time.monotonic() - started
-            if elapsed > float(fn.timeout):
-                LOG.warning(
-                    "%s ran %.1f s, longer than its Timeout (%s s): AWS would have stopped it",
-                    name,
-                    elapsed,
-                    fn.timeout,
-                )
-            self.invocations.append(Invocation(self.logical_ids.get(name, name), name, event, result, error))
-        return payload, error is not None, ""
+        called = time.time()
+        with self._released():
+            outcome = self._run(fn, request_id, event)
+        ended = time.time()
+        error = remote_error(outcome.payload) if outcome.errored else None
+        result = None if outcome.errored else json.loads(outcome.payload)
+        if error is not None:
+            LOG.warning("%s raised %s: %s", name, type(error).__name__, error)
+        if self.echo_logs and outcome.logs:
+            with _PRINT:
+                sys.stdout.write(outcome.logs)
+                sys.stdout.flush()
+        invocation = Invocation(
+            self.logical_ids.get(name, name), name, event, result, error, outcome.payload, request_id,
+            outcome.environment, outcome.logs, called, outcome.started or ended, ended, outcome.waited,
+            outcome.init_seconds,
+        )  # fmt: skip
+        with self._lock:
+            self.invocations.append(invocation)
+        return invocation
 
-    def _runtime_environment(self, fn: Any) -> dict[str, str]:
-        """The function's variables (as strings) plus what the Lambda runtime sets."""
-        return {
+    # -- one invocation --------------------------------------------------------------------------------
+
+    def _run(self, fn: Any, request_id: str, event: Any) -> _Outcome:
+        cap = self._cap(fn)
+        if cap < 1:
+            return _Outcome(error_payload("TooManyRequestsException", "Rate Exceeded.", request_id), True)
+        began = time.monotonic()
+        try:
+            pool, env = self._acquire(fn, cap)
+        except _Stopped:
+            stopped = error_payload("Runtime.Stopped", "the local runtime is stopped", request_id)
+            return _Outcome(stopped, True)
+        waited = time.monotonic() - began
+        logs, init_seconds = "", 0.0
+        if env is None:
+            init_began = time.monotonic()
+            try:
+                env = self._start(fn)
+            except BaseException:
+                pool.release(None, reusable=False)
+                raise
+            failure = self._init(env, fn, request_id)
+            init_seconds = time.monotonic() - init_began
+            if failure is not None:
+                pool.release(env, reusable=False)
+                return _Outcome(failure, True, env.take_logs(), env.name, time.time(), waited, init_seconds)
+            logs = env.take_logs()
+        started = time.time()
+        reusable = False
+        timeout = float(fn.timeout)
+        try:
+            reply = env.request(
+                {"invoke": {"request_id": request_id, "event": event, "timeout": timeout,
+                            "function_arn": fn.function_arn}},
+                timeout,
+            )  # fmt: skip
+            payload, errored, reusable = str(reply["payload"]), bool(reply["errored"]), True
+        except _TimedOut:
+            env.stop()
+            message = f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"
+            payload, errored = error_payload("Sandbox.Timedout", message, request_id), True
+        except _Exited:
+            message = f"RequestId: {request_id} Error: Runtime exited with error: {env.exit_status()}"
+            payload, errored = error_payload("Runtime.ExitError", message, request_id), True
+        finally:
+            logs += env.take_logs()
+            pool.release(env, reusable)
+        return _Outcome(payload, errored, logs, env.name, started, waited, init_seconds)
+
+    def _acquire(self, fn: Any, cap: int) -> tuple[_Pool, _Environment | None]:
+        """The function's pool and an idle environment of it, or None when the caller is to start one."""
+        while True:
+            pool = self._pool(fn)
+            try:
+                return pool, pool.acquire(cap)
+            except _Retired:
+                continue  # the function changed while this one waited: its new pool
+
+    def _init(self, env: _Environment, fn: Any, request_id: str) -> str | None:
+        """The Init phase of a new environment: None when ready, else the error payload."""
+        timeout = INIT_SECONDS + float(fn.timeout)
+        try:
+            reply = env.request(
+                {"init": {"paths": self._paths(fn), "handler": fn.handler, "log": str(env.log)}}, timeout
+            )
+        except _TimedOut:
+            env.stop()
+            message = f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"
+            return error_payload("Sandbox.Timedout", message, request_id)
+        except _Exited:
+            message = f"RequestId: {request_id} Error: Runtime exited with error: {env.exit_status()}"
+            return error_payload("Runtime.ExitError", message, request_id)
+        if reply.get("ready"):
+            return None
+        error = json.loads(reply["payload"])
+        error["requestId"] = request_id
+        return json.dumps(error)
+
+    # -- environments ----------------------------------------------------------------------------------
+
+    def _cap(self, fn: Any) -> int:
+        reserved = getattr(fn, "reserved_concurrency", None)
+        if reserved is None or reserved == "":
+            return self.max_environments_per_function
+        return int(reserved)
+
+    def _pool(self, fn: Any) -> _Pool:
+        """The function's pool for its current code and configuration (a changed function gets a new one)."""
+        fingerprint = _fingerprint(fn)
+        with self._lock:
+            if self._closed:
+                raise _Stopped
+            pool = self._pools.get(fn.function_arn)
+            if pool is not None and pool.fingerprint == fingerprint:
+                return pool
+            self._pools[fn.function_arn] = new = _Pool(fingerprint)
+        if pool is not None:
+            pool.retire()
+        return new
+
+    def _start(self, fn: Any) -> _Environment:
+        """A new environment's process (a cold start; its Init phase is :meth:`_init`)."""
+        code_dir = self._extract(fn.code_bytes)
+        now = datetime.datetime.now(datetime.UTC)
+        stream = f"{now:%Y/%m/%d}/[{fn.version}]{uuid.uuid4().hex}"
+        environment = {
+            **self.emulator_environment,
             **{k: str(v) for k, v in fn.environment_vars.items()},
-            "LAMBDA_TASK_ROOT": str(self._extract(fn.code_bytes)),
+            **self._runtime_environment(fn, code_dir, stream),
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-I", str(WORKER)],
+            cwd=code_dir,
+            env=environment,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            start_new_session=True,  # a Ctrl-C in the terminal is for this process, which ends them
+        )
+        env = _Environment(stream, process, self._root / "logs" / f"{uuid.uuid4().hex}.log")
+        with self._lock:
+            self._environments = [e for e in self._environments if e.alive]
+            self._environments.append(env)
+            closed = self._closed
+        if closed:  # close() ran while it started: it would be left behind
+            env.stop()
+        return env
+
+    def _runtime_environment(self, fn: Any, code_dir: Path, stream: str) -> dict[str, str]:
+        """What the Lambda runtime sets."""
+        return {
+            "LAMBDA_TASK_ROOT": str(code_dir),
+            "_HANDLER": fn.handler,
             "AWS_SAM_LOCAL": "true",  # as under `sam local`: Powertools then keeps X-Ray tracing off
             "AWS_REGION": fn.region,
             "AWS_DEFAULT_REGION": fn.region,
@@ -165,111 +515,43 @@ class InProcessRuntime:
             "AWS_LAMBDA_FUNCTION_VERSION": str(fn.version),
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{fn.function_name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time}",
+            "TZ": ":UTC",
+            "LANG": "en_US.UTF-8",
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
         }
 
-    def _load(self, fn: Any) -> _Loaded:
-        key = (fn.function_name, fn.code_sha_256)
-        if key not in self._loaded:
-            code_dir = self._extract(fn.code_bytes)
-            paths = [str(code_dir), *self._layer_paths(fn)]
-            module_path, attr = fn.handler.rsplit(".", 1)
-            file = code_dir.joinpath(*module_path.split(".")).with_suffix(".py")
-            unique = re.sub(r"\W", "_", f"lambda_{fn.function_name}_{module_path}")
-            if not file.is_file():
-                raise RuntimeInitError(
-                    "Runtime.ImportModuleError",
-                    f"Unable to import module '{module_path}': No module named '{module_path}'",
-                )
-            spec = importlib.util.spec_from_file_location(unique, file)
-            assert spec is not None
-            assert spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[unique] = module
-            try:
-                with _on_sys_path(paths):
-                    spec.loader.exec_module(module)
-                handler = getattr(module, attr, None)
-                if handler is None:
-                    raise RuntimeInitError(
-                        "Runtime.HandlerNotFound", f"Handler '{attr}' missing on '{module_path}'"
-                    )
-            except (ImportError, SyntaxError) as exc:
-                del sys.modules[unique]
-                kind = "ImportModuleError" if isinstance(exc, ImportError) else "UserCodeSyntaxError"
-                raise RuntimeInitError(
-                    f"Runtime.{kind}", f"Unable to import module '{module_path}': {exc}"
-                ) from exc
-            except BaseException:
-                del sys.modules[unique]
-                raise
-            self._loaded[key] = _Loaded(handler, paths)
-        return self._loaded[key]
-
-    def _extract(self, zip_bytes: bytes) -> Path:
-        target = self._root / hashlib.sha256(zip_bytes).hexdigest()[:20]
-        if not target.is_dir():
-            with zipfile.ZipFile(io.BytesIO(zip_bytes)) as zf:
-                zf.extractall(target)
-        return target
-
-    def _layer_paths(self, fn: Any) -> list[str]:
-        """What the Python runtime puts on ``sys.path`` from ``/opt`` for each layer, in order."""
+    def _paths(self, fn: Any) -> list[str]:
+        """The code directory, then what the Python runtime puts on ``sys.path`` from ``/opt`` for each
+        layer, in order."""
         from moto.awslambda.utils import get_backend
 
         backend = get_backend(fn.account_id, fn.region)
         version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-        paths = []
+        paths = [str(self._extract(fn.code_bytes))]
         for layer in fn.layers:
             opt = self._extract(backend.layers_versions_by_arn(layer["Arn"]).code_bytes)
             paths += [str(opt / "python"), str(opt / "python" / "lib" / version / "site-packages")]
-        return [p for p in paths if os.path.isdir(p)]
+        return [paths[0], *(p for p in paths[1:] if os.path.isdir(p))]
+
+    def _extract(self, zip_bytes: bytes) -> Path:
+        target = self._root / hashlib.sha256(zip_bytes).hexdigest()[:20]
+        with self._extracting:
+            if not target.is_dir():
+                partial = target.with_suffix(".partial")
+                with zipfile.ZipFile(io.BytesIO(zip_bytes)) as zf:
+                    zf.extractall(partial)
+                partial.rename(target)
+        return target
 
 
-class RuntimeInitError(Exception):
-    """A failure of the runtime itself, reported with the runtime's ``errorType`` (``Runtime.*``)."""
-
-    def __init__(self, error_type: str, message: str) -> None:
-        super().__init__(message)
-        self.error_type = error_type
-
-
-def _error_payload(exc: Exception, request_id: str, *, marshalling: bool) -> str:
-    """The Python runtime's error response. ``marshalling``: the handler returned, but not JSON."""
-    if marshalling:
-        error_type, message = "Runtime.MarshalError", f"Unable to marshal response: {exc}"
-    else:
-        error_type = exc.error_type if isinstance(exc, RuntimeInitError) else type(exc).__name__
-        message = str(exc)
-    return json.dumps(
-        {
-            "errorType": error_type,
-            "errorMessage": message,
-            "requestId": request_id,
-            "stackTrace": traceback.format_tb(exc.__traceback__),
-        }
-    )
-
-
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-@contextmanager
-def _on_sys_path(paths: list[str]) -> Iterator[None]:
-    sys.path[:0] = paths
-    try:
-        yield
-    finally:
-        for p in paths:
-            sys.path.remove(p)
+def _fingerprint(fn: Any) -> str:
+    """What an environment is made from: a change of any of it means new environments."""
+    parts = [
+        fn.code_sha_256, fn.handler, fn.run_time, str(fn.timeout), str(fn.memory_size),
+        json.dumps({k: str(v) for k, v in fn.environment_vars.items()}, sort_keys=True),
+        json.dumps([layer["Arn"] for layer in fn.layers]),
+    ]  # fmt: skip
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()

@@ -7,12 +7,14 @@ silently stop taking effect when moto changes: :func:`install` refuses any other
 
 Replaced (module paths under ``moto.``), and why:
 
-- ``awslambda.models.LambdaFunction._invoke_lambda``: runs the code in Docker; we run it in-process
-  (lambda_runtime.py).
+- ``awslambda.models.LambdaFunction._invoke_lambda``: runs the code in Docker; we run it in execution
+  environments of our own, child processes of this one (lambda_runtime.py).
 - ``awslambda.models.LambdaBackend.send_sqs_batch``: one invocation per message inside SendMessage, fake
   ``ApproximateReceiveCount``, ``batchItemFailures`` deleted as if successful (sqs_poller.py).
 - ``stepfunctions.parser.models.StepFunctionsParserBackend.start_execution``: a start without ``name``
   names the execution "None", so the second one fails; AWS uses a UUID.
+- ``sqs.models.Queue.wait_for_messages``: a ``ReceiveMessage`` long poll waits there holding the emulator's
+  dispatch lock, which the message it waits for needs; it lets go of it while it waits (moto_server.py).
 - ``cloudformation.parsing.get_model_list``: no model for ``AWS::SecretsManager::Secret``,
   ``AWS::SQS::QueuePolicy``, ``AWS::CloudWatch::Alarm``, ``AWS::S3::BucketPolicy`` (cfn_models.py).
 - ``s3.models.FakeBucket.create_from_cloudformation_json``: drops ``NotificationConfiguration``,
@@ -37,6 +39,7 @@ from __future__ import annotations
 import types
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,20 +63,24 @@ class Patch:
 def patch_points(
     invoke: Callable[..., tuple[str, bool, str]],
     deliver: Callable[..., bool],
+    released: Callable[[], AbstractContextManager[object]],
     waits: list[float] | None = None,
     retry_sleeps: list[float] | None = None,
 ) -> list[Patch]:
-    """The patches, given the in-process ``invoke(fn, event)``, the SQS ``deliver(backend, arn, messages,
-    queue_arn)`` and, for fast time, the lists that record Wait seconds and Retry intervals."""
+    """The patches, given the runtime's ``invoke(fn, event)``, the SQS ``deliver(backend, arn, messages,
+    queue_arn)``, the dispatch lock's ``released()`` and, for fast time, the lists that record Wait seconds
+    and Retry intervals."""
     from moto.awslambda.models import LambdaBackend, LambdaFunction, LayerVersion
     from moto.cloudformation import parsing
     from moto.s3.models import FakeBucket
+    from moto.sqs.models import Queue
     from moto.stepfunctions.models import StateMachine
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
     original_start = StepFunctionsParserBackend.start_execution
     original_models = parsing.get_model_list
     original_bucket = FakeBucket.create_from_cloudformation_json.__func__
+    original_wait_for_messages = Queue.wait_for_messages
 
     def start_execution(
         self: Any, state_machine_arn: str, name: str | None = None, *args: Any, **kw: Any
@@ -86,13 +93,18 @@ def patch_points(
     def send_sqs_batch(self: Any, function_arn: str, messages: list[Any], queue_arn: str) -> bool:
         return deliver(self, function_arn, messages, queue_arn)
 
+    def wait_for_messages(self: Any, timeout: int) -> None:
+        with released():
+            original_wait_for_messages(self, timeout)
+
     def models() -> list[Any]:
         return [*original_models(), *cfn_models.EXTRA_MODELS]
 
     cfn = "create_from_cloudformation_json"
     patches = [
-        Patch(LambdaFunction, "_invoke_lambda", invoke_lambda, "Lambda code runs in-process, not in Docker"),
+        Patch(LambdaFunction, "_invoke_lambda", invoke_lambda, "Lambda code runs in local environments"),
         Patch(LambdaBackend, "send_sqs_batch", send_sqs_batch, "SQS batches are delivered like the poller's"),
+        Patch(Queue, "wait_for_messages", wait_for_messages, "an SQS long poll lets other requests in"),
         Patch(StepFunctionsParserBackend, "start_execution", start_execution, "a nameless start gets a UUID"),
         Patch(parsing, "get_model_list", models, "CloudFormation models for the types moto lacks"),
         Patch(FakeBucket, cfn, cfn_models.bucket_create(original_bucket), "bucket notification and settings"),

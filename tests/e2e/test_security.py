@@ -1,25 +1,15 @@
 """The API key never leaks: run successes and failures with every log line at DEBUG, then search all
-that a person or a system could read (every log record of the functions and their metrics, execution
-inputs, outputs and histories, every object and its metadata in the output bucket, what each function
-was given and returned) for it."""
+that a person or a system could read (every line the functions' environments wrote, their log records and
+metrics, execution inputs, outputs and histories, every object and its metadata in the output bucket, what
+each function was given and returned) for it."""
 
 import json
-import logging
-
-import pytest
 
 from tests.support.images import photo
-from tests.support.logs import function_log_lines
 from tests.support.pipeline import pipeline_stack
 
 
-@pytest.fixture
-def function_logs():
-    with function_log_lines(logging.DEBUG) as lines:
-        yield lines
-
-
-def test_the_api_key_appears_nowhere(function_logs, capsys):
+def test_the_api_key_appears_nowhere(capsys):
     with pipeline_stack(log_level="DEBUG") as pipeline:
         stack = pipeline.stack
         outcomes = [pipeline.run("uploads/fine.jpg", photo())]
@@ -35,15 +25,22 @@ def test_the_api_key_appears_nowhere(function_logs, capsys):
             obj = s3.get_object(Bucket=bucket, Key=item["Key"])
             readable.append(obj["Body"].read().decode("latin-1") + json.dumps(obj["Metadata"]))
         readable.append(
-            json.dumps([(i.function, i.event, str(i.result)) for i in stack.aws.invocations], default=str)
+            json.dumps([(i.function, i.event, i.payload) for i in stack.aws.invocations], default=str)
         )
         api_key = stack.api_key
+        function_logs = stack.aws.function_logs  # what the environments (child processes) wrote
+        levels = {
+            f["Environment"]["Variables"]["POWERTOOLS_LOG_LEVEL"]
+            for f in stack.client("lambda").list_functions()["Functions"]
+        }
     printed = capsys.readouterr()
 
     statuses = [o.execution["status"] if o.execution else None for o in outcomes]
     assert statuses == ["SUCCEEDED", "FAILED", "SUCCEEDED", None]
+    assert levels == {"DEBUG"}  # every function logged the most it ever logs
     for key in ("uploads/fine.jpg", "uploads/fails.jpg", "uploads/retried.jpg", "uploads/not-an-image.jpg"):
         assert any(key in line for line in function_logs), key  # the functions' log lines are all here
+        assert any(key in line for line in printed.out.splitlines()), key  # and printed
     assert not [line for line in function_logs if api_key in line]
     assert api_key not in printed.out + printed.err  # metrics (EMF) and anything printed
     assert len(readable) >= 8

@@ -11,7 +11,7 @@ from tests.local_stack.aws.helpers import read_json, upload
 
 def test_every_patch_is_in_place_while_the_stack_runs(deployed):
     active = patches.active()
-    assert len(active) == 13  # 11 always + 2 for fast time
+    assert len(active) == 14  # 12 always + 2 for fast time
     for patch in active:
         assert inspect.getattr_static(patch.owner, patch.attribute) is patch.replacement, patch.why
 
@@ -33,6 +33,15 @@ def test_input_bucket_notifies_the_ingest_queue_for_its_prefix(deployed):
     [queue_config] = config["QueueConfigurations"]
     assert queue_config["QueueArn"].endswith(deployed.resources["IngestQueue"].rsplit("/", 1)[-1])
     assert queue_config["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "incoming/"}]
+
+
+def test_the_queue_feeds_submit_with_the_scaling_config_the_poller_reads(deployed):
+    lam = deployed.client("lambda")
+    [mapping] = lam.list_event_source_mappings(FunctionName=deployed.resources["SubmitFunction"])[
+        "EventSourceMappings"
+    ]
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 2}
+    assert mapping["BatchSize"] == 10
 
 
 def test_functions_get_the_layer_the_secret_and_string_environment(deployed):
@@ -84,5 +93,5 @@ def test_an_upload_runs_in_process_through_the_layer_to_success(deployed):
     assert result["execution"] == execution["name"]
     assert result["service"] == "canary"
     assert result["function_name"] == result["env_function_name"] == aws.resources["WriteResultFunction"]
-    assert result["module"].startswith("lambda_cutout_WriteResultFunction")
+    assert result["module"] == "app"  # imported by its name, in an environment of its own
     assert 0 < result["remaining_ms"] <= 30_000
