@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from cutout.errors import BacklogFullError, RateLimiterBusyError
-from cutout.pacing import SubmissionPacer
+from cutout.pacing import LATE_SLOT_GRACE_SECONDS, SubmissionPacer
 from cutout_local.provider import max_in_window
 from tests.support.fakes import Clock, FakeTable, client_error
 
@@ -237,3 +237,23 @@ def test_an_error_without_a_code_is_not_taken_for_contention(clock):
     pacer = SubmissionPacer(BareErrorTable(), PER_MINUTE, clock=clock)
     with pytest.raises(ClientError):
         pacer.reserve()
+
+
+def test_a_schedule_a_little_behind_the_clock_is_taken_in_one_write_not_restarted(pacer, table, clock):
+    pacer.reserve()
+    requests, reads = table.requests, len(table.reads)
+    clock.advance(pacer.spacing + LATE_SLOT_GRACE_SECONDS - 0.1)  # next_free is 0.4 s in the past
+    assert pacer.reserve() == pytest.approx(clock.now - LATE_SLOT_GRACE_SECONDS + 0.1, abs=1e-5)
+    assert (table.requests - requests, len(table.reads) - reads) == (1, 0)
+
+
+def test_a_schedule_further_behind_the_clock_restarts_at_now(pacer, clock):
+    pacer.reserve()
+    clock.advance(pacer.spacing + LATE_SLOT_GRACE_SECONDS + 0.1)
+    assert pacer.reserve() == clock.now
+
+
+def test_the_grace_never_gives_a_slot_before_not_before(pacer, clock):
+    pacer.reserve()
+    clock.advance(pacer.spacing + 0.2)  # within the grace of now, but before not_before
+    assert pacer.reserve(not_before=clock.now) == clock.now
