@@ -87,6 +87,7 @@ import argparse
 import bisect
 import contextlib
 import heapq
+import inspect
 import io
 import itertools
 import json
@@ -573,15 +574,18 @@ class StartedExecutions(FakeStepFunctions):
 
 
 class BoundSpy(SubmissionPacer):
-    """The project's pacer, remembering the backlog bound each reservation was made with."""
+    """The project's pacer, remembering the backlog bound each reservation was made with (the pacer's own
+    default when the caller passed none); the call itself goes through unchanged."""
+
+    _DEFAULT = inspect.signature(SubmissionPacer.reserve).parameters["max_backlog"].default
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.bounds: set[float | None] = set()
 
-    def reserve(self, not_before: float = 0.0, *, max_backlog: float | None = None) -> float:
-        self.bounds.add(max_backlog)
-        return super().reserve(not_before, max_backlog=max_backlog)
+    def reserve(self, *args: Any, **kwargs: Any) -> float:
+        self.bounds.add(kwargs.get("max_backlog", self._DEFAULT))
+        return float(super().reserve(*args, **kwargs))
 
 
 class OursAdmission:
