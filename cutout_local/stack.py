@@ -1,6 +1,7 @@
-"""The whole local stack in one process: the Novita-compatible provider (real engine) and the real
-template on emulated AWS, wired together the way a deployment is (provider URL and result host as
-template parameters, the API key put into the stack's secret)."""
+"""The whole local stack in one process (and a child process per Lambda execution environment): the
+Novita-compatible provider (real engine) and the real template on emulated AWS, wired together the way a
+deployment is (provider URL and result host as template parameters, the API key put into the stack's
+secret)."""
 
 from __future__ import annotations
 

@@ -299,7 +299,7 @@ class ProcessRuntime:
     ``logical_ids`` maps function names to the stack's logical ids, for :attr:`invocations`."""
 
     echo_logs = True
-    """write each invocation's captured output to ``sys.stdout`` (as an in-process handler's would go)"""
+    """write each invocation's captured output to this process's ``sys.stdout`` (True; a benchmark may not)"""
 
     def __init__(
         self,

@@ -5,7 +5,8 @@
    local ``DefinitionUri``, rewriting them to ``s3://`` URIs. A Python layer (``BuildMethod: python*``, or
    ``makefile`` with python ``CompatibleRuntimes``) is zipped under ``python/``, as its build lays it out (it
    is then on ``sys.path`` as ``/opt/python``).
-   Its ``requirements.txt`` is *not* installed: in-process, handlers import those packages from the venv.
+   Its ``requirements.txt`` is *not* installed: the handlers' environments run this venv's Python and
+   import those packages from it.
 3. :func:`translate` expands ``AWS::Serverless-2016-10-31`` with aws-sam-translator, offline.
 4. :func:`create_stack` refuses what the emulator would drop (:func:`check_supported`), then creates it.
 """
