@@ -257,3 +257,29 @@ def test_the_grace_never_gives_a_slot_before_not_before(pacer, clock):
     pacer.reserve()
     clock.advance(pacer.spacing + 0.2)  # within the grace of now, but before not_before
     assert pacer.reserve(not_before=clock.now) == clock.now
+
+
+class SlowRacingTable(RacingTable):
+    """A racing table whose every call takes 3 s of the clock (a very slow network, or an emulator)."""
+
+    def __init__(self, races: int, clock: Clock) -> None:
+        super().__init__(races)
+        self.clock = clock
+
+    def get_item(self, **kwargs):
+        self.clock.advance(3.0)
+        return super().get_item(**kwargs)
+
+    def update_item(self, **kwargs):
+        self.clock.advance(3.0)
+        return super().update_item(**kwargs)
+
+
+def test_a_reservation_that_loses_a_restart_race_takes_the_next_slot_however_slow_its_calls(clock):
+    """The schedule the other writer restarted is behind the clock again by the time we look, and it is
+    restarted again before each of our restarts: the second round still takes the slot after theirs."""
+    table = SlowRacingTable(races=5, clock=clock)
+    pacer = SubmissionPacer(table, PER_MINUTE, clock=clock)
+    start = clock.now
+    assert pacer.reserve() == pytest.approx(start + pacer.spacing)
+    assert table.races == 4  # one lost restart, then one take

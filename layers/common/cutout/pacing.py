@@ -23,8 +23,8 @@ from cutout.errors import BacklogFullError, RateLimiterBusyError
 
 SAFETY_MARGIN = 0.05  # 5 % wider spacing than the allowance: room for network jitter before the provider
 LIMITER_ID = "novita-submissions"
-# Each round either takes a slot or sees another writer restart the schedule, after which the next round
-# takes one: more rounds than this mean the table misbehaves.
+# The first round takes a slot, restarts the schedule, or loses the restart to another writer, after
+# which the second round takes one: more rounds than this mean the table misbehaves.
 _ATTEMPTS = 5
 # A schedule that fell behind the clock by less than this is taken as it is (its slot a little in the
 # past: submitted at once) rather than restarted. Without it, at high rates the schedule falls behind
@@ -56,16 +56,19 @@ class SubmissionPacer:
         """Reserve the next free slot at or after ``not_before`` (epoch seconds); returns its time.
         Refuses (BacklogFullError, nothing reserved) when that slot would be more than ``max_backlog``
         seconds from now; ``None``: however far."""
+        # One clock reading for the whole reservation: once another writer's restart has lost ours the
+        # race, the schedule is at or after ``lower`` for good (``next_free`` only grows), so the next take
+        # succeeds. (Reading the clock again each round made slow rounds fall behind again and again.)
+        now = self._clock()
+        floor = max(now, not_before)
+        # a schedule at most LATE_SLOT_GRACE_SECONDS behind the clock is still taken, atomically
+        lower = max(now - LATE_SLOT_GRACE_SECONDS, not_before)
+        limit = None if max_backlog is None else now + max_backlog
+        if limit is not None and floor > limit:
+            raise BacklogFullError(
+                f"the earliest slot allowed is {floor - now:.0f} s away (limit {max_backlog:.0f} s)"
+            )
         for _ in range(_ATTEMPTS):
-            now = self._clock()
-            floor = max(now, not_before)
-            # a schedule at most LATE_SLOT_GRACE_SECONDS behind the clock is still taken, atomically
-            lower = max(now - LATE_SLOT_GRACE_SECONDS, not_before)
-            limit = None if max_backlog is None else now + max_backlog
-            if limit is not None and floor > limit:
-                raise BacklogFullError(
-                    f"the earliest slot allowed is {floor - now:.0f} s away (limit {max_backlog:.0f} s)"
-                )
             slot = self._take(lower, limit)
             if slot is not None:
                 return slot
