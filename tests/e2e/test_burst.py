@@ -16,10 +16,10 @@ UPLOADS = 100
 LIMIT, WINDOW = 10, 1.0
 # Two SubmitFunction invocations at a time, the template's least. The compressed minute spaces slots
 # 105 ms apart, and on the local stack (every function a process, two cores) an AWS call can take a few
-# hundred ms (on AWS a few ms): the schedule keeps falling behind the clock by more than the pacer's grace
-# (cutout.pacing.LATE_SLOT_GRACE_SECONDS), each reservation is a restart race, and among the 8 admitters
-# of the default one can lose it five times (RateLimiterBusyError) and its upload then waits out the
-# queue's VisibilityTimeout, past this test's end.
+# hundred ms (on AWS a few ms). With the default (IngestMaximumConcurrency 10, 8 environments here) some
+# uploads were left to the queue's 180 s VisibilityTimeout (RateLimiterBusyError, 2-6 of 100); after the
+# pacer's fix (one clock reading per reservation) the default run still did not end within 300 s on the
+# 2-core machine, cause not yet established (issue 9's note): this test keeps two admitters.
 ADMITTERS = 2
 
 
