@@ -27,7 +27,14 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 def record_handler(record: SQSRecord) -> list[str]:
     logger.append_keys(message_id=record.message_id)
-    return intake.process_message(record.body)
+    try:
+        return intake.process_message(record.body)
+    except Exception as exc:  # reported as a batch item failure: say why, the batch processor does not
+        logger.warning(
+            "not processed: SQS will deliver it again",
+            extra={"error": type(exc).__name__, "reason": str(exc)},
+        )
+        raise
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -119,7 +119,7 @@ def test_object_deleted_before_processing_gets_a_failure_record(world):
     assert "gone" in world.failure_record(key)["reason"]
 
 
-def test_s3_unreachable_is_a_batch_item_failure_for_redelivery(world):
+def test_s3_unreachable_is_a_batch_item_failure_for_redelivery(world, caplog):
     put = world.upload(SAMPLE_KEY, photo())
     event = world.notification(SAMPLE_KEY, put)
     app = world.load("submit", AWS_ENDPOINT_URL_S3="http://127.0.0.1:9")  # nothing listens there
@@ -129,3 +129,6 @@ def test_s3_unreachable_is_a_batch_item_failure_for_redelivery(world):
     assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
     assert world.output_keys() == []
     assert world.executions() == []
+    [warning] = [r for r in caplog.records if r.getMessage() == "not processed: SQS will deliver it again"]
+    assert (warning.levelname, warning.error) == ("WARNING", "SourceUnavailableError")
+    assert warning.reason == "S3 head_object failed: EndpointConnectionError"
