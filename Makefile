@@ -67,8 +67,9 @@ demo: model ## six sample photos through the local stack; cutouts in ./out/
 up: model ## the local stack, long-running (Ctrl-C stops it)
 	$(PY) -m cutout_local up
 
-bench: model ## every benchmark under bench/ (each ends with one JSON line)
-	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+bench: model ## every benchmark under bench/ (each ends with one JSON line); fails if any missed a target
+	@failed=""; for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || failed="$$failed $$b"; done; \
+	if [ -n "$$failed" ]; then echo "targets missed:$$failed"; exit 1; fi
 
 # mutmut names a mutant after its file's path and the tests import the package as `cutout`: so it sees
 # layers/common through the git-ignored link src (and drops the "src." prefix from the names).
