@@ -21,6 +21,7 @@ The SQS poller takes the lock around its own calls into moto's backends (``sqs_p
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
@@ -28,10 +29,14 @@ from typing import Any
 
 
 class DispatchLock:
-    """One moto request at a time. Re-entrant; the thread that holds it can let go of it for a while."""
+    """One moto request at a time, in the order they asked (a plain lock lets a busy caller take it again
+    and again while a request waits seconds). Re-entrant; the thread that holds it can let go of it for a
+    while."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._mutex = threading.Lock()
+        self._held = False
+        self._waiting: deque[threading.Lock] = deque()
         self._owner: int | None = None
         self._depth = 0
 
@@ -40,7 +45,7 @@ class DispatchLock:
         if self._owner == me:
             self._depth += 1
         else:
-            self._lock.acquire()
+            self._acquire()
             self._owner, self._depth = me, 1
         return self
 
@@ -50,7 +55,7 @@ class DispatchLock:
         self._depth -= 1
         if self._depth == 0:
             self._owner = None
-            self._lock.release()
+            self._release()
 
     @contextmanager
     def released(self) -> Iterator[None]:
@@ -61,12 +66,29 @@ class DispatchLock:
             return
         depth = self._depth
         self._owner, self._depth = None, 0
-        self._lock.release()
+        self._release()
         try:
             yield
         finally:
-            self._lock.acquire()
+            self._acquire()
             self._owner, self._depth = me, depth
+
+    def _acquire(self) -> None:
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return
+            turn = threading.Lock()
+            turn.acquire()
+            self._waiting.append(turn)
+        turn.acquire()  # released by the holder's _release: the lock is handed over, still held
+
+    def _release(self) -> None:
+        with self._mutex:
+            if self._waiting:
+                self._waiting.popleft().release()
+            else:
+                self._held = False
 
 
 class SerialMotoServer:

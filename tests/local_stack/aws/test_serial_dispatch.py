@@ -5,6 +5,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from cutout_local.aws.moto_server import DispatchLock
+
 THREADS, ATTEMPTS, LIMIT = 40, 10, 300  # 400 conditional increments of one item, at most 300 allowed
 
 
@@ -60,3 +62,29 @@ def test_a_long_poll_lets_other_requests_through_and_gets_the_message_they_send(
     assert other < 1.0  # not held up until the long poll ends
     assert [m["Body"] for m in received["Messages"]] == ["wake up"]
     assert time.monotonic() - began < 4  # woken by the message, not by its 5 s
+
+
+def test_the_dispatch_lock_is_reentrant_serves_waiters_in_order_and_can_be_let_go_while_waiting():
+    lock = DispatchLock()
+    order = []
+
+    def request(n):
+        with lock:
+            order.append(n)
+
+    with lock, lock:  # re-entrant
+        waiters = [threading.Thread(target=request, args=(n,)) for n in range(5)]
+        for thread in waiters:
+            thread.start()
+            time.sleep(0.05)  # queued before the next one asks
+        assert order == []
+        with lock.released():  # as a Lambda Invoke does while its function runs
+            for thread in waiters:
+                thread.join(5)
+        assert order == [0, 1, 2, 3, 4]  # all served meanwhile, first come first served
+        late = threading.Thread(target=request, args=(5,))
+        late.start()
+        late.join(0.2)
+        assert late.is_alive()  # held again after the block
+    late.join(5)
+    assert order == [0, 1, 2, 3, 4, 5]
