@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cutout import aws
 from cutout.apikey import ApiKey
+from cutout.health import ProviderHealth
 from cutout.novita import client_from, new_pool_manager
 from cutout.observability import logger, metrics, tracer
 from cutout.pacing import SubmissionPacer
@@ -28,6 +29,7 @@ sender = Sender(
     novita=client_from(settings, ApiKey(settings.api_key_secret_arn), new_pool_manager()),
     pacer=SubmissionPacer(schedule_table, settings.submissions_per_minute),
     cap=DailySubmissionCap(schedule_table, settings.max_submissions_per_day),
+    health=ProviderHealth.of(schedule_table, "submit", settings),
     persistence=DynamoDBPersistenceLayer(
         table_name=settings.needed("idempotency_table"), boto3_client=aws.client("dynamodb")
     ),

@@ -6,16 +6,22 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cutout import aws
 from cutout.apikey import ApiKey
+from cutout.health import ProviderHealth
 from cutout.novita import client_from, new_pool_manager
 from cutout.observability import logger, metrics, tracer
-from cutout.results import write_cutout
+from cutout.results import ProviderParts, write_cutout
 from cutout.settings import Settings
 from cutout.state import ResultRequest
 
-settings = Settings.from_env()
+settings = Settings.from_env(require=("rate_limit_table",))
 http = new_pool_manager()
 novita = client_from(settings, ApiKey(settings.api_key_secret_arn), http)
 s3 = aws.client("s3")
+health_table = aws.table(settings.needed("rate_limit_table"))
+health = ProviderParts(
+    task_results=ProviderHealth.of(health_table, "task-result", settings),
+    downloads=ProviderHealth.of(health_table, "download", settings),
+)
 
 
 @logger.inject_lambda_context(correlation_id_path="task_id", clear_state=True)
@@ -25,6 +31,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     request = ResultRequest.from_event(event)
     logger.append_keys(object_key=request.source.key)
     written = write_cutout(
-        novita=novita, s3=s3, http=http, settings=settings, source=request.source, task_id=request.task_id
+        novita=novita,
+        s3=s3,
+        http=http,
+        settings=settings,
+        source=request.source,
+        task_id=request.task_id,
+        health=health,
     )
     return written.to_dict()

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from cutout.errors import ProviderProtocolError, ProviderTaskNotFoundError, ProviderUnavailableError
+from cutout.errors import ProviderProtocolError, ProviderTaskNotFoundError
 from tests.support.events import load_event
 from tests.support.images import photo
 
@@ -56,15 +56,31 @@ def test_unknown_task_is_a_permanent_error(world):
         world.invoke(world.load("check_status"), check_event("no-such-task", time.time()))
 
 
-@pytest.mark.parametrize(
-    ("fault", "error"),
-    [("poll_5xx_next", ProviderUnavailableError), ("poll_malformed_next", ProviderProtocolError)],
-)
-def test_transient_provider_faults_raise_retryable_errors(world, fault, error):
+def test_a_malformed_answer_raises_a_retryable_error(world):
     task_id = world.submit_task("uploads/a.jpg", photo())
-    world.provider.faults.update(**{fault: 1})
-    with pytest.raises(error):
+    world.provider.faults.update(poll_malformed_next=1)
+    with pytest.raises(ProviderProtocolError):
         world.invoke(world.load("check_status"), check_event(task_id, time.time()))
+
+
+def test_an_unavailable_provider_pauses_polling_until_the_probe_then_resumes(world):
+    """On DynamoDB (moto) as deployed: the outage item is shared through the schedule table."""
+    task_id = world.submit_task("uploads/a.jpg", photo())
+    app = world.load("check_status")
+    world.provider.faults.update(poll_5xx_next=1)
+    paused = world.invoke(app, check_event(task_id, time.time(), count=2))
+    assert (paused["status"], paused["count"], paused["paused_seconds"]) == (
+        "PAUSED",
+        2,
+        paused["wait_seconds"],
+    )
+    assert paused["reason"].startswith("provider unavailable: /v3/async/task-result answered HTTP 503")
+    again = world.invoke(app, check_event(task_id, time.time(), count=2))
+    assert again["status"] == "PAUSED"  # before the probe nobody asks: the fault was used up, unasked
+    time.sleep(1.05)
+    polled = world.invoke(app, check_event(task_id, time.time(), count=2))
+    assert polled["status"] in {"QUEUED", "PROCESSING", "SUCCEED"}
+    assert polled["count"] >= 3
 
 
 def test_unknown_status_is_not_finished(world):

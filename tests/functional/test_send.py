@@ -6,7 +6,7 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
-from cutout.errors import ProviderAuthError, ProviderUnavailableError, SecretUnavailableError
+from cutout.errors import ProviderAuthError, SecretUnavailableError
 from cutout.novita import NovitaClient
 from tests.support.events import load_event
 from tests.support.images import photo
@@ -43,6 +43,7 @@ def test_submits_when_the_slot_has_come(world):
         "count": 0,
         "deadline_passed": False,
         "reason": "",
+        "paused_seconds": 0,
     }
     assert result["source"] == state["source"]
     assert world.accepted() == 1
@@ -88,19 +89,26 @@ def test_a_429_reschedules_the_execution_and_pushes_the_schedule_back(world, ret
     assert world.accepted() == 1
 
 
-def test_provider_5xx_is_retryable_and_the_retry_submits(world):
+def test_provider_5xx_pauses_submissions_and_the_probe_submits(world):
     world.provider.faults.update(submit_5xx_next=1)
     state = admitted(world)
     app = world.load("send")
-    with pytest.raises(ProviderUnavailableError):
-        world.invoke(app, state)
-    assert world.invoke(app, state)["task_id"]
+    waiting = world.invoke(app, state)
+    assert waiting["task_id"] is None
+    assert waiting["slot"]["at"] >= time.time() + 0.5  # after the first probe, 1 s after the failure
+    assert next_free(world) >= waiting["slot"]["at"]  # the whole schedule was pushed past it
+    time.sleep(max(0.0, waiting["slot"]["at"] - time.time()))
+    assert world.invoke(app, waiting)["task_id"]
     assert world.accepted() == 1
 
 
-def test_provider_unreachable_is_retryable(world):
-    with pytest.raises(ProviderUnavailableError):
-        world.invoke(world.load("send", PROVIDER_BASE_URL="http://127.0.0.1:9"), admitted(world))
+def test_provider_unreachable_pauses_submissions(world):
+    waiting = world.invoke(world.load("send", PROVIDER_BASE_URL="http://127.0.0.1:9"), admitted(world))
+    assert waiting["task_id"] is None
+    outage = boto3.client("dynamodb").get_item(
+        TableName="cutout-rate-limit", Key={"id": {"S": "provider-health#submit"}}, ConsistentRead=True
+    )["Item"]
+    assert outage["last_error"]["S"] == "POST /v3/async/image-remove-background failed: NewConnectionError"
 
 
 def test_wrong_api_key_is_permanent_and_never_shown(world, capsys):

@@ -27,7 +27,12 @@ def test_cutout_is_streamed_into_the_output_bucket(world):
 
     obj = world.output(OUTPUT_KEY)
     image = Image.open(io.BytesIO(obj["Body"].read()))
-    assert result == {"bucket": OUTPUT_BUCKET, "key": OUTPUT_KEY, "bytes": obj["ContentLength"]}
+    assert result == {
+        "bucket": OUTPUT_BUCKET,
+        "key": OUTPUT_KEY,
+        "bytes": obj["ContentLength"],
+        "wait_seconds": 0,
+    }
     assert (image.format, image.mode, image.size) == ("PNG", "RGBA", (320, 240))
     assert image.getchannel("A").getextrema() != (255, 255)  # a real alpha channel
     assert obj["ContentType"] == "image/png"

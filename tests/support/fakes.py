@@ -9,6 +9,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from cutout.health import ProviderHealth
+
 
 def client_error(code: str, operation: str) -> ClientError:
     return ClientError({"Error": {"Code": code, "Message": code}}, operation)
@@ -86,8 +88,9 @@ class FakeTable:
     """The DynamoDB calls of the submission schedule and the spend guard's daily count, with DynamoDB's
     semantics for the expressions they use: get_item, and update_item that either moves ``next_free`` on
     atomically (condition: within a range) or sets it (condition: absent or behind), or adds to a count
-    (condition: below the cap, or above zero). ``writes`` counts the writes that took effect, ``requests``
-    every update_item asked for (a failed conditional write is billed too)."""
+    (condition: below the cap, or above zero); and the provider's health (``cutout.health``: plain SETs
+    and REMOVEs under conditions on ``down_since`` and ``probe_at``). ``writes`` counts the writes that
+    took effect, ``requests`` every update_item asked for (a failed conditional write is billed too)."""
 
     def __init__(self) -> None:
         self.items: dict[str, dict[str, Any]] = {}
@@ -124,6 +127,12 @@ class FakeTable:
             holds = count is None or count < values[":cap"]
         elif ConditionExpression == "submitted > :zero":
             holds = count is not None and count > values[":zero"]
+        elif ConditionExpression == "attribute_not_exists(down_since)":
+            holds = "down_since" not in item
+        elif ConditionExpression == "down_since = :since":
+            holds = item.get("down_since") == values[":since"]
+        elif ConditionExpression == "down_since = :since AND probe_at = :due":
+            holds = item.get("down_since") == values[":since"] and item.get("probe_at") == values[":due"]
         else:
             raise AssertionError(f"unexpected condition {ConditionExpression!r}")
         if not holds:
@@ -136,11 +145,34 @@ class FakeTable:
             changed = {"submitted": Decimal((count or 0) + values[":one"]), "expires_at": values[":expires"]}
         elif UpdateExpression == "ADD submitted :minus_one":
             changed = {"submitted": Decimal(count + values[":minus_one"])}
+        elif UpdateExpression.startswith("SET ") and all(
+            assignment.split(" = ")[1].startswith(":") for assignment in UpdateExpression[4:].split(", ")
+        ):  # the provider's health: plain assignments of values
+            pairs = (assignment.split(" = ") for assignment in UpdateExpression[4:].split(", "))
+            changed = {name: values[value] for name, value in pairs}
+        elif UpdateExpression.startswith("REMOVE "):
+            self.writes += 1
+            removed = UpdateExpression[7:].split(", ")
+            self.items[Key["id"]] = {k: v for k, v in item.items() if k not in removed}
+            return {}
         else:
             raise AssertionError(f"unexpected update {UpdateExpression!r}")
         self.writes += 1
         self.items[Key["id"]] = {**item, "id": Key["id"], **changed}
         return {"Attributes": changed} if ReturnValues == "UPDATED_NEW" else {}
+
+
+def provider_health(
+    part: str, settings: Any, table: FakeTable | None = None, clock: Clock | None = None
+) -> ProviderHealth:
+    """``cutout.health`` for ``part`` on a FakeTable (a fresh one: healthy), with the settings' bounds."""
+    return ProviderHealth(
+        table if table is not None else FakeTable(),
+        part,
+        max_outage_seconds=settings.max_provider_outage_seconds,
+        max_probe_seconds=settings.provider_probe_max_seconds,
+        clock=clock or Clock(),
+    )
 
 
 class Clock:

@@ -13,6 +13,12 @@ SECRET = {"Fn::If": ["CreateApiKeySecret", {"Ref": "NovitaApiKeySecret"}, {"Ref"
 UPLOADS = {"Fn::Sub": "${InputBucket.Arn}/*"}
 FAILURE_RECORDS = {"Fn::Sub": "${OutputBucket.Arn}/${FailurePrefix}*"}
 SCHEDULE = {"Fn::GetAtt": ["RateLimitTable", "Arn"]}
+# cutout.health's items only (one per part of the provider), not the schedule or the spend count
+PROVIDER_HEALTH = (
+    {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+    SCHEDULE,
+    {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["provider-health#*"]}},
+)
 
 # function -> {Sid: (actions, resource, condition)}
 EXPECTED = {
@@ -41,6 +47,7 @@ EXPECTED = {
         ),
     },
     "CheckStatusFunction": {
+        "ShareProviderHealth": PROVIDER_HEALTH,
         "ReadApiKey": ({"secretsmanager:GetSecretValue"}, SECRET, None),
     },
     "WriteResultFunction": {
@@ -55,6 +62,7 @@ EXPECTED = {
             {"StringLike": {"s3:prefix": {"Fn::Sub": "${OutputPrefix}*"}}},
         ),
         "ReadApiKey": ({"secretsmanager:GetSecretValue"}, SECRET, None),
+        "ShareProviderHealth": PROVIDER_HEALTH,
     },
     "RecordFailureFunction": {
         "WriteFailureRecords": ({"s3:PutObject"}, FAILURE_RECORDS, None),

@@ -30,6 +30,7 @@ FULL_STATE = {
     "task_id": "t",
     "submitted_at": 1.0,
     "failure": {"Error": "E", "Cause": "C"},
+    "output": {"bucket": "b", "key": "cutouts/a.png", "bytes": 0, "wait_seconds": 0},
 }
 
 
@@ -209,6 +210,8 @@ def choose(state_name: str, document: dict[str, Any]) -> str:
             matched = value == choice["StringEquals"]
         elif "BooleanEquals" in choice:
             matched = value is choice["BooleanEquals"]
+        elif "NumericGreaterThan" in choice:
+            matched = value > choice["NumericGreaterThan"]
         else:
             matched = (value is None) is choice["IsNull"]
         if matched:
@@ -233,6 +236,7 @@ def polled(status: str, deadline_passed: bool = False) -> dict[str, Any]:
         ("QUEUED", False, "WaitForTask"),
         ("PROCESSING", False, "WaitForTask"),
         ("UNKNOWN", False, "WaitForTask"),
+        ("PAUSED", False, "WaitForTask"),
     ],
 )
 def test_each_poll_status_goes_where_it_must(status, deadline_passed, then):
@@ -242,7 +246,18 @@ def test_each_poll_status_goes_where_it_must(status, deadline_passed, then):
 def test_only_a_failed_task_or_a_passed_deadline_becomes_a_failure_record():
     assert STATES["TaskFailed"]["Parameters"]["Error"] == errors.ProviderTaskFailedError.__name__
     assert STATES["DeadlinePassed"]["Parameters"]["Error"] == errors.TaskDeadlineExceededError.__name__
-    assert STATES["WriteResult"]["Next"] == "Done"
+    assert STATES["WriteResult"]["Next"] == "Written"
+
+
+@pytest.mark.parametrize(("wait_seconds", "then"), [(0, "Done"), (1, "WaitToWrite"), (300, "WaitToWrite")])
+def test_a_cutout_not_written_for_an_outage_is_written_again_after_the_wait(wait_seconds, then):
+    written = {**FULL_STATE, "output": {**FULL_STATE["output"], "wait_seconds": wait_seconds}}
+    assert choose("Written", written) == then
+    assert STATES["WaitToWrite"] == {
+        "Type": "Wait",
+        "SecondsPath": "$.output.wait_seconds",
+        "Next": "WriteResult",
+    }
 
 
 def test_an_execution_waits_for_its_slot_until_it_is_submitted():

@@ -12,7 +12,7 @@ from statelint.config import Config
 from statelint.linter import Linter
 from statelint.problem import ProblemType
 
-from cutout.settings import MAX_BACKLOG_DAYS
+from cutout.settings import MAX_BACKLOG_DAYS, MAX_PROVIDER_OUTAGE_SECONDS
 from cutout.state import EXECUTION_MARGIN_SECONDS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,14 +84,20 @@ def test_only_ids_travel_in_the_state(asl):
         assert forbidden not in text
 
 
-def test_the_machines_timeout_is_derived_from_the_longest_backlog_and_task_wait_allowed(template, asl):
-    """A backstop no execution reaches: an image waits at most MaxBacklogDays for its slot (else a failure
-    record), then at most MaxTaskWaitSeconds for its task (else a failure record), plus the margin."""
+def test_the_machines_timeout_is_derived_from_the_longest_waits_allowed(template, asl):
+    """A backstop no execution reaches: an image waits at most MaxBacklogDays for its slot (an outage
+    before submission included; else a failure record), then at most MaxTaskWaitSeconds for its task
+    plus MaxProviderOutageSeconds of an outage while polling, then at most MaxProviderOutageSeconds of an
+    outage of the result host (else failure records), plus the margin."""
     parameters = template["Parameters"]
     longest_backlog = int(parameters["MaxBacklogDays"]["MaxValue"]) * 86400
     longest_task_wait = int(parameters["MaxTaskWaitSeconds"]["MaxValue"])
-    assert asl["TimeoutSeconds"] == longest_backlog + longest_task_wait + EXECUTION_MARGIN_SECONDS
+    longest_outage = int(parameters["MaxProviderOutageSeconds"]["MaxValue"])
+    assert asl["TimeoutSeconds"] == (
+        longest_backlog + longest_task_wait + 2 * longest_outage + EXECUTION_MARGIN_SECONDS
+    )
     assert int(parameters["MaxBacklogDays"]["MaxValue"]) == MAX_BACKLOG_DAYS  # what the functions accept
+    assert longest_outage == MAX_PROVIDER_OUTAGE_SECONDS
     assert asl["TimeoutSeconds"] <= 365 * 86400  # a Standard execution's longest duration
 
 

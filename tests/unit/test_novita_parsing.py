@@ -5,6 +5,7 @@ import pytest
 
 from cutout.errors import (
     ProviderAuthError,
+    ProviderBillingError,
     ProviderProtocolError,
     ProviderRejectedError,
     ProviderTaskNotFoundError,
@@ -96,6 +97,30 @@ def test_urls_in_error_text_lose_their_signature():
 )
 def test_http_status_maps_to_named_error(status, path, error):
     assert isinstance(http_error(status, b"{}", None, path), error)
+
+
+@pytest.mark.parametrize("status", [400, 401, 402, 403, 404])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"code": 403, "reason": "BILLING_BALANCE_NOT_ENOUGH", "message": "top up"}',
+        b'{"code": 400, "reason": "billing_failed", "message": "card declined"}',
+        b'{"error": {"code": 403, "reason": "BILLING_AUTH_FAILED", "message": "m"}}',
+    ],
+)
+def test_a_billing_refusal_is_a_billing_error_whatever_its_status(status, body):
+    """Topping up ends it: an outage of the account, which pauses the pipeline (cutout.health)."""
+    error = http_error(status, body, None, SUBMIT_PATH)
+    assert type(error) is ProviderBillingError
+    assert isinstance(error, ProviderUnavailableError)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"reason": "INVALID_REQUEST_BODY"}', b'{"message": "BILLING_FAILED"}', b"BILLING_FAILED", b"[]"],
+)
+def test_only_a_billing_reason_makes_a_billing_error(body):
+    assert not isinstance(http_error(400, body, None, SUBMIT_PATH), ProviderBillingError)
 
 
 def test_retry_after_is_carried_on_throttling():

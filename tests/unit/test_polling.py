@@ -1,15 +1,24 @@
 import pytest
 
+from cutout.errors import (
+    ProviderBillingError,
+    ProviderOutageError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+)
 from cutout.novita import TaskResult, parse_task_result
 from cutout.polling import (
     MAX_REPOLL_SECONDS,
     MAX_WAIT_SECONDS,
     REPOLL_STEP_SECONDS,
+    check_task,
     decide,
     next_wait_seconds,
     poll_task,
 )
+from cutout.state import PAUSED, PollRequest
 from tests.support.events import load_event
+from tests.support.fakes import Clock, FakeTable, provider_health
 
 SUBMITTED_AT = 1_000.0
 
@@ -63,7 +72,7 @@ def test_failed_task_carries_the_provider_reason():
 class ScriptedProvider:
     """Answers task-result requests from a script of results, on a clock that sleep() moves."""
 
-    def __init__(self, *results: TaskResult) -> None:
+    def __init__(self, *results: TaskResult | Exception) -> None:
         self.results = list(results)
         self.requests = 0
         self.asked: list[str] = []
@@ -73,7 +82,10 @@ class ScriptedProvider:
     def task_result(self, task_id: str) -> TaskResult:
         self.requests += 1
         self.asked.append(task_id)
-        return self.results.pop(0)
+        answer = self.results.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
     def clock(self) -> float:
         return self.now
@@ -235,3 +247,79 @@ def test_every_request_asks_for_the_polled_task():
         sleep=provider.sleep,
     )
     assert provider.asked == ["8f0b7c0e-5b1a-4e0f-9a57-2f3e8d1c6b4a"] * 2
+
+
+# --- outages: the provider's task-result unavailable (cutout.health) -------------------------------------
+class Outage:
+    """CheckStatus rounds against a ScriptedProvider, the provider's health on a shared table and clock."""
+
+    def __init__(self, settings, *results: TaskResult | Exception) -> None:
+        self.provider = ScriptedProvider(*results)
+        self.clock = Clock(self.provider.now)
+        self.provider.clock = self.clock  # type: ignore[method-assign]
+        self.health = provider_health("task-result", settings, FakeTable(), self.clock)
+        self.max_wait = settings.max_task_wait_seconds
+
+    def check(self, request: PollRequest, *results: TaskResult | Exception):
+        self.provider.results.extend(results)
+        return check_task(
+            self.provider,  # type: ignore[arg-type]
+            self.health,
+            request,
+            max_wait=self.max_wait,
+            clock=self.clock,
+            sleep=self.provider.sleep,
+            spread=lambda low, high: 0.0,
+        )
+
+
+def request(count: int = 3, paused_seconds: int = 0) -> PollRequest:
+    return PollRequest("t", SUBMITTED_AT, count, paused_seconds)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ProviderUnavailableError("task-result answered HTTP 503"),
+        ProviderTimeoutError("task-result timed out"),
+        ProviderBillingError("task-result answered HTTP 403: BILLING_FAILED"),
+    ],
+)
+def test_an_unavailable_provider_pauses_the_polling_instead_of_failing_it(settings, error):
+    outage = Outage(settings)
+    poll = outage.check(request(count=3, paused_seconds=4), error)
+    assert (poll.status, poll.wait_seconds, poll.count, poll.deadline_passed) == (PAUSED, 1, 3, False)
+    assert poll.paused_seconds == 5
+    assert poll.reason == f"provider unavailable: {error}"
+
+
+def test_while_paused_only_the_due_probe_asks_the_provider(settings):
+    outage = Outage(settings)
+    outage.check(request(), ProviderUnavailableError("503"))
+    paused = outage.check(request())  # before the probe: nothing asked
+    assert paused.status == PAUSED
+    assert outage.provider.requests == 1
+    outage.clock.advance(1)
+    polled = outage.check(request(), running(eta=None))  # the probe, answered: the outage is over
+    assert (polled.status, polled.count) == ("PROCESSING", 4)
+    assert outage.provider.requests == 2
+    assert outage.health.outage() is None
+
+
+def test_time_paused_does_not_count_against_the_task_deadline(settings):
+    outage = Outage(settings)
+    outage.clock.now = SUBMITTED_AT + settings.max_task_wait_seconds + 100
+    paused_for_longer = request(paused_seconds=101)
+    poll = outage.check(paused_for_longer, running(eta=None))
+    assert not poll.deadline_passed
+    assert poll.paused_seconds == 101
+    assert outage.check(request(paused_seconds=99), running(eta=None)).deadline_passed
+
+
+def test_polling_gives_up_past_max_provider_outage_saying_so(settings):
+    outage = Outage(settings)
+    outage.check(request(), ProviderUnavailableError("503"))
+    outage.clock.advance(settings.max_provider_outage_seconds + 1)
+    outage.health.ask()  # someone else holds the due probe
+    with pytest.raises(ProviderOutageError, match=r"^the provider \(its task results\) has been unavailable"):
+        outage.check(request())

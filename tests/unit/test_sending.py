@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
+import urllib3
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer, IdempotencyConfig
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
@@ -18,7 +19,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from botocore.config import Config
 
-from cutout.errors import BacklogFullError, ProviderRejectedError, ProviderUnavailableError
+from cutout.errors import BacklogFullError, ProviderOutageError, ProviderRejectedError
 from cutout.novita import NovitaClient
 from cutout.observability import logger
 from cutout.pacing import SubmissionPacer
@@ -26,7 +27,7 @@ from cutout.sending import SPEND_CAP_RETRY_SECONDS, Sender
 from cutout.spending import DailySubmissionCap
 from cutout.state import ExecutionState, Poll, Slot, SourceObject
 from tests.support.fake_http import FakePoolManager, FakeResponse
-from tests.support.fakes import Clock, FakeTable
+from tests.support.fakes import Clock, FakeTable, provider_health
 from tests.support.lambda_context import context
 from tests.support.logs import function_log_lines
 
@@ -94,6 +95,7 @@ class Sending:
         self.table = table or FakeTable()
         self.pacer = SubmissionPacer(self.table, settings.submissions_per_minute, clock=self.clock)
         self.cap = DailySubmissionCap(self.table, settings.max_submissions_per_day, clock=self.clock)
+        self.health = provider_health("submit", settings, self.table, self.clock)
         self.persistence = InMemoryPersistence()
         self.settings = settings
         idempotency = IdempotencyConfig(expires_after_seconds=2 * 86400, raise_on_no_idempotency_key=True)
@@ -104,6 +106,7 @@ class Sending:
             novita=NovitaClient(settings.provider_base_url, lambda: "sk-test", self.http),
             pacer=self.pacer,
             cap=self.cap,
+            health=self.health,
             persistence=self.persistence,
             idempotency=idempotency,
             clock=self.clock,
@@ -298,6 +301,81 @@ def test_a_429_counts_a_throttling_not_a_submission(sending, added_metrics):
     added_metrics.assert_called_once_with(name="ProviderThrottled", unit=MetricUnit.Count, value=1)
 
 
+# --- an outage (cutout.health) -------------------------------------------------------------------------
+def unavailable(status: int = 503, reason: str = "SERVICE_UNAVAILABLE") -> FakeResponse:
+    return FakeResponse(status, json.dumps({"code": status, "reason": reason, "message": "m"}).encode())
+
+
+OUTAGES = {
+    "503": unavailable(),
+    "502": unavailable(502, "BAD_GATEWAY"),
+    "connection refused": urllib3.exceptions.NewConnectionError(None, "refused"),  # type: ignore[arg-type]
+    "connect timeout": urllib3.exceptions.ConnectTimeoutError(None, "connect timed out"),  # type: ignore[arg-type]
+    "reset": urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError(104, "reset")),
+    "billing": unavailable(403, "BILLING_BALANCE_NOT_ENOUGH"),
+    "billing, 400": unavailable(400, "BILLING_FAILED"),
+}
+
+
+@pytest.mark.parametrize("answer", OUTAGES.values(), ids=OUTAGES.keys())
+def test_an_unavailable_provider_reschedules_the_image_after_the_next_probe(sending, answer):
+    now = sending.clock.now
+    result = sending.send(sending.state(slot_in=0.0), answer)
+    assert result.task_id is None
+    assert result.slot == Slot(at=pytest.approx(now + 1, abs=1e-5), wait_seconds=1)  # the first probe
+    assert sending.health.outage() is not None
+    # the whole schedule starts after the probe: the next image's slot is one spacing after this one
+    assert sending.pacer.reserve() == pytest.approx(now + 1 + sending.pacer.spacing, abs=1e-5)
+
+
+def test_while_the_provider_is_down_a_due_image_waits_without_calling_it(sending):
+    sending.send(sending.state(slot_in=0.0, source=version(0)), unavailable())
+    sending.clock.advance(0.5)
+    result = sending.send(sending.state(slot_in=0.0, source=version(1)))
+    assert result.task_id is None
+    assert len(sending.http.requests) == 1
+    assert result.slot.at >= sending.clock.now + 0.5
+
+
+def test_the_image_that_probes_submits_and_ends_the_outage(sending):
+    waiting = sending.send(sending.state(slot_in=0.0), unavailable())
+    sending.clock.advance(waiting.slot.wait_seconds)
+    result = sending.send(waiting, accepted())
+    assert result.task_id == TASK_ID
+    assert sending.health.outage() is None
+
+
+def test_a_429_to_the_probe_ends_the_outage_too(sending):
+    waiting = sending.send(sending.state(slot_in=0.0), unavailable())
+    sending.clock.advance(waiting.slot.wait_seconds)
+    result = sending.send(waiting, throttled("7"))
+    assert result.task_id is None
+    assert sending.health.outage() is None
+
+
+def test_a_billing_refusal_does_not_count_against_the_spend_cap(capped):
+    capped.send(capped.state(slot_in=0.0, source=version(0)), unavailable(403, "BILLING_BALANCE_NOT_ENOUGH"))
+    assert [capped.cap.take(), capped.cap.take(), capped.cap.take()] == [True, True, False]
+
+
+def test_past_max_provider_outage_the_image_records_a_failure_that_says_so(sending):
+    sending.send(sending.state(slot_in=0.0, source=version(0)), unavailable(403, "BILLING_FAILED"))
+    sending.clock.advance(sending.settings.max_provider_outage_seconds + 1)
+    sending.health.ask()  # another image holds the due probe
+    with pytest.raises(ProviderOutageError) as gave_up:
+        sending.send(sending.state(slot_in=0.0, source=version(1)))
+    assert str(gave_up.value).startswith("the provider (its submissions) has been unavailable for 14401 s")
+    assert str(gave_up.value).endswith("answered HTTP 403: BILLING_FAILED 403 m")
+    assert len(sending.http.requests) == 1
+
+
+def test_an_outage_never_moves_an_image_past_its_own_bound(sending):
+    admitted_long_ago = sending.state(slot_in=0.0)
+    sending.clock.advance(sending.settings.max_backlog_seconds - 0.5)
+    with pytest.raises(BacklogFullError, match=r"^the provider is unavailable \("):
+        sending.send(admitted_long_ago, unavailable())
+
+
 # --- the log ------------------------------------------------------------------------------------------
 def test_the_lines_logged_after_a_submission_name_its_task(sending):
     logger.clear_state()
@@ -390,8 +468,8 @@ def test_a_submission_refused_by_the_provider_gives_its_count_back(capped):
 
 
 def test_a_submission_whose_fate_is_unknown_keeps_its_count(capped):
-    with pytest.raises(ProviderUnavailableError):
-        capped.send(capped.state(slot_in=0.0, source=version(0)), FakeResponse(503, b"{}"))
+    waiting = capped.send(capped.state(slot_in=0.0, source=version(0)), FakeResponse(503, b"{}"))
+    assert waiting.task_id is None  # it waits out the outage
     assert [capped.cap.take(), capped.cap.take()] == [True, False]
 
 

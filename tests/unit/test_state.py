@@ -94,12 +94,20 @@ def test_the_initial_poll_is_queued_after_one_second_with_nothing_counted():
         "count": 0,
         "deadline_passed": False,
         "reason": "",
+        "paused_seconds": 0,
     }
 
 
 def test_a_poll_survives_the_round_trip():
     poll = Poll(status="PROCESSING", wait_seconds=4, count=3, deadline_passed=True, reason="busy")
     assert Poll.from_dict(through_json(poll.to_dict())) == poll
+
+
+def test_a_poll_from_before_outages_paused_polling_has_no_paused_seconds():
+    poll = Poll.from_dict(
+        {"status": "QUEUED", "wait_seconds": 1, "count": 0, "deadline_passed": False, "reason": ""}
+    )
+    assert poll.paused_seconds == 0
 
 
 def test_a_poll_read_from_loose_json_types_is_normalised():
@@ -210,6 +218,11 @@ def test_a_failure_request_with_zero_polls_keeps_the_zero():
 
 def test_what_write_result_and_record_failure_return_names_every_field():
     written = Written(bucket="cutout-output", key="cutouts/a.png", bytes=48_213)
-    assert written.to_dict() == {"bucket": "cutout-output", "key": "cutouts/a.png", "bytes": 48_213}
+    assert written.to_dict() == {
+        "bucket": "cutout-output",
+        "key": "cutouts/a.png",
+        "bytes": 48_213,
+        "wait_seconds": 0,
+    }
     recorded = FailureWritten(bucket="cutout-output", key="failures/uploads/a.jpg.json")
     assert recorded.to_dict() == {"bucket": "cutout-output", "key": "failures/uploads/a.jpg.json"}

@@ -11,14 +11,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 from PIL import Image
 
-from cutout.errors import ResultDownloadError, ResultRejectedError
+from cutout.errors import ProviderOutageError, ResultDownloadError, ResultRejectedError
 from cutout.novita import RESULT_PATH, NovitaClient
 from cutout.observability import metrics
-from cutout.results import DOWNLOAD_TIMEOUT, TRANSFER, write_cutout
+from cutout.results import DOWNLOAD_TIMEOUT, TRANSFER, ProviderParts, write_cutout
 from cutout.state import SourceObject, Written
 from tests.support.events import load_event
 from tests.support.fake_http import FakePoolManager, FakeResponse
-from tests.support.fakes import FakeS3, client_error
+from tests.support.fakes import Clock, FakeS3, FakeTable, client_error, provider_health
 from tests.support.images import encode, photo
 
 TASK_ID = "8f0b7c0e-5b1a-4e0f-9a57-2f3e8d1c6b4a"
@@ -47,14 +47,31 @@ def download(
 
 
 def write(
-    settings, *answers, s3=None, source: SourceObject = SOURCE
+    settings, *answers, s3=None, source: SourceObject = SOURCE, health: ProviderParts | None = None
 ) -> tuple[Written, FakeS3, FakePoolManager]:
     """write_cutout with a real NovitaClient whose pool answers ``answers`` (task result, then download)."""
     s3 = s3 or FakeS3()
     http = FakePoolManager(*answers)
     novita = NovitaClient(settings.provider_base_url, lambda: "sk-test-key", http)  # type: ignore[arg-type]
-    written = write_cutout(novita=novita, s3=s3, http=http, settings=settings, source=source, task_id=TASK_ID)  # type: ignore[arg-type]
+    written = write_cutout(
+        novita=novita,  # type: ignore[arg-type]
+        s3=s3,
+        http=http,  # type: ignore[arg-type]
+        settings=settings,
+        source=source,
+        task_id=TASK_ID,
+        health=health or healthy(settings),
+    )
     return written, s3, http
+
+
+def healthy(settings, table: FakeTable | None = None, clock: Clock | None = None) -> ProviderParts:
+    table = table if table is not None else FakeTable()
+    return ProviderParts(
+        task_results=provider_health("task-result", settings, table, clock),
+        downloads=provider_health("download", settings, table, clock),
+        spread=lambda low, high: 0.0,
+    )
 
 
 def refused(settings, *answers, error=ResultRejectedError) -> str:
@@ -321,7 +338,7 @@ def test_a_body_that_is_not_png_jpeg_or_webp_is_refused(settings, body):
     assert message == "result body is not a PNG, JPEG or WebP image"
 
 
-@pytest.mark.parametrize("status", [403, 404, 500, 204])
+@pytest.mark.parametrize("status", [403, 404, 204])
 def test_an_http_error_answer_is_a_download_error(settings, status):
     body = b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
     response = download(body, status, Content_Type="application/xml")
@@ -330,16 +347,71 @@ def test_an_http_error_answer_is_a_download_error(settings, status):
     assert response.released
 
 
-@pytest.mark.parametrize(
-    "error",
-    [
+UNAVAILABLE_HOST = {
+    "HTTP 503": (
+        download(b"<html>busy</html>", 503, Content_Type="text/html"),
+        "result URL answered HTTP 503",
+    ),
+    "no connection": (
         urllib3.exceptions.NewConnectionError(None, "Failed to establish a new connection"),  # type: ignore[arg-type]
+        "result download failed: NewConnectionError",
+    ),
+    "timeout": (
         urllib3.exceptions.ReadTimeoutError(None, RESULT_URL, "Read timed out."),  # type: ignore[arg-type]
-    ],
-)
-def test_a_download_that_cannot_start_is_a_download_error(settings, error):
-    message = refused(settings, task_result(), error, error=ResultDownloadError)
-    assert message == f"result download failed: {type(error).__name__}"
+        "result download failed: ReadTimeoutError",
+    ),
+}
+
+
+@pytest.mark.parametrize(("answer", "reason"), UNAVAILABLE_HOST.values(), ids=UNAVAILABLE_HOST.keys())
+def test_an_unavailable_result_host_pauses_the_write_instead_of_failing_it(settings, answer, reason):
+    table, clock = FakeTable(), Clock()
+    written, s3, _ = write(settings, task_result(), answer, health=healthy(settings, table, clock))
+    assert written == Written(settings.output_bucket, OUTPUT_KEY, bytes=0, wait_seconds=1)  # the first probe
+    assert s3.objects == {}
+    outage = provider_health("download", settings, table, clock).outage()
+    assert outage is not None
+    assert outage.reason == reason
+    assert provider_health("task-result", settings, table, clock).outage() is None
+
+
+def test_while_the_result_host_is_down_only_the_due_probe_downloads(settings):
+    table, clock = FakeTable(), Clock()
+    health = healthy(settings, table, clock)
+    write(settings, task_result(), download(b"", 502), health=health)
+    clock.advance(0.5)
+    written, _, http = write(settings, task_result(), health=health)  # a fresh URL, but no download
+    assert written.wait_seconds == 1
+    assert [RESULT_PATH in request["url"] for request in http.requests] == [True]
+    clock.advance(0.5)
+    written, s3, _ = write(settings, task_result(), download(), health=health)  # the probe: it works
+    assert written.bytes == len(CUTOUT)
+    assert s3.objects[(settings.output_bucket, OUTPUT_KEY)]["Body"] == CUTOUT
+    assert provider_health("download", settings, table, clock).outage() is None
+
+
+def test_an_unavailable_task_result_pauses_the_write_before_any_download(settings):
+    table, clock = FakeTable(), Clock()
+    busy = FakeResponse(503, b'{"code": 503, "reason": "SERVICE_UNAVAILABLE"}')
+    written, s3, http = write(settings, busy, health=healthy(settings, table, clock))
+    assert (written.wait_seconds, written.bytes, s3.objects, len(http.requests)) == (1, 0, {}, 1)
+    assert provider_health("task-result", settings, table, clock).outage() is not None
+
+
+def test_past_max_provider_outage_the_write_fails_saying_how_long(settings):
+    table, clock = FakeTable(), Clock()
+    health = healthy(settings, table, clock)
+    write(settings, task_result(), download(b"", 503), health=health)
+    clock.advance(settings.max_provider_outage_seconds + 1)
+    claim = provider_health("download", settings, table, clock)
+    claim.ask()  # another caller holds the due probe
+    with pytest.raises(ProviderOutageError) as gave_up:
+        write(settings, task_result(), health=health)
+    assert str(gave_up.value) == (
+        f"the provider (the host of its result URLs) has been unavailable for "
+        f"{settings.max_provider_outage_seconds + 1} s, more than MaxProviderOutageSeconds "
+        f"({settings.max_provider_outage_seconds}); last error: result URL answered HTTP 503"
+    )
 
 
 @pytest.mark.parametrize("fail_after", [0, 1000], ids=["while sniffing", "while streaming"])

@@ -37,6 +37,16 @@ class ProviderTimeoutError(RetryableError):
     """Connecting to or reading from the provider took longer than the configured timeout."""
 
 
+class ProviderBillingError(ProviderUnavailableError):
+    """The provider refuses for the account's balance or billing (reason ``BILLING_…``, whatever the HTTP
+    status): like an outage, it pauses the pipeline until topping up ends it (``cutout.health``)."""
+
+
+class ProviderOutageError(PermanentError):
+    """The provider has been unavailable (5xx, timeouts, resets, billing refusals) for longer than
+    MaxProviderOutageSeconds: the image gets a failure record that says so (``cutout.health``)."""
+
+
 class ProviderProtocolError(RetryableError):
     """The provider answered 2xx with a body we cannot read (not JSON, fields missing or mistyped)."""
 
@@ -107,14 +117,15 @@ class SpendCapReachedError(CutoutError):
     waits in the schedule and tries again (see ``cutout.sending``)."""
 
 
+# What makes a function wait for the provider's recovery instead of failing (``cutout.health``).
+OUTAGE_ERRORS: tuple[type[CutoutError], ...] = (ProviderUnavailableError, ProviderTimeoutError)
+
 # What the function behind each Task state of the ASL can raise on purpose (Lambda's own errors aside).
 # The ASL retries each retryable one in that state and routes each permanent one to RecordFailure;
 # tests/template checks it state by state, and that no Retry or Catch names an error the state never
 # sees. ``EXTERNAL_RETRYABLE`` are raised by libraries, by these names.
 TASK_ERRORS: dict[str, tuple[type[CutoutError], ...]] = {
     "Send": (
-        ProviderUnavailableError,
-        ProviderTimeoutError,
         ProviderProtocolError,
         SecretUnavailableError,
         RateLimiterBusyError,
@@ -122,23 +133,21 @@ TASK_ERRORS: dict[str, tuple[type[CutoutError], ...]] = {
         ProviderRejectedError,
         ProviderSubmitUncertainError,
         BacklogFullError,
+        ProviderOutageError,
         ConfigurationError,
     ),
     "CheckStatus": (
         ProviderThrottledError,
-        ProviderUnavailableError,
-        ProviderTimeoutError,
         ProviderProtocolError,
         SecretUnavailableError,
         ProviderAuthError,
         ProviderRejectedError,
         ProviderTaskNotFoundError,
+        ProviderOutageError,
         ConfigurationError,
     ),
     "WriteResult": (
         ProviderThrottledError,
-        ProviderUnavailableError,
-        ProviderTimeoutError,
         ProviderProtocolError,
         SecretUnavailableError,
         ResultDownloadError,
@@ -146,6 +155,7 @@ TASK_ERRORS: dict[str, tuple[type[CutoutError], ...]] = {
         ProviderRejectedError,
         ProviderTaskNotFoundError,
         ResultRejectedError,
+        ProviderOutageError,
         ConfigurationError,
     ),
     "RecordFailure": (),

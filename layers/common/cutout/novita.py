@@ -17,6 +17,7 @@ import urllib3
 
 from cutout.errors import (
     ProviderAuthError,
+    ProviderBillingError,
     ProviderProtocolError,
     ProviderRejectedError,
     ProviderSubmitUncertainError,
@@ -31,6 +32,7 @@ from cutout.urls import redact
 SUBMIT_PATH = "/v3/async/image-remove-background"
 RESULT_PATH = "/v3/async/task-result"
 DEFAULT_TIMEOUT = urllib3.Timeout(connect=3.05, read=10.0)
+BILLING_REASON_PREFIX = "BILLING_"  # BILLING_BALANCE_NOT_ENOUGH, BILLING_FAILED, BILLING_AUTH_FAILED
 TERMINAL_STATUSES = frozenset({"SUCCEED", "FAILED"})
 _KNOWN_STATUSES = frozenset({"QUEUED", "PROCESSING", "SUCCEED", "FAILED"})
 
@@ -147,12 +149,16 @@ class NovitaClient:
 
 
 def http_error(status: int, data: bytes, retry_after: str | None, path: str) -> Exception:
-    """The named error for an HTTP error answer, with the provider's reason from either body shape."""
+    """The named error for an HTTP error answer, with the provider's reason from either body shape. A
+    billing refusal (reason ``BILLING_…``) is a ProviderBillingError whatever its status: the account,
+    not the request, is at fault, and topping up fixes it."""
     detail = f"{path} answered HTTP {status}: {error_detail(data)}"
     if status == 429:
         return ProviderThrottledError(detail, parse_retry_after(retry_after))
     if status >= 500:
         return ProviderUnavailableError(detail)
+    if error_reason(data).startswith(BILLING_REASON_PREFIX):
+        return ProviderBillingError(detail)
     if status in (401, 403):
         return ProviderAuthError(detail)
     if status == 404 and path == RESULT_PATH:
@@ -160,14 +166,28 @@ def http_error(status: int, data: bytes, retry_after: str | None, path: str) -> 
     return ProviderRejectedError(detail)
 
 
-def error_detail(data: bytes) -> str:
-    """Reason and message from ``{"code","reason","message"}`` or ``{"error": {"code","message"}}``."""
+def error_reason(data: bytes) -> str:
+    """The machine-readable ``reason`` of an error body (``BILLING_FAILED``…), upper case; "" if none."""
+    body = _error_body(data)
+    reason = body.get("reason") if isinstance(body, dict) else None
+    return reason.strip().upper() if isinstance(reason, str) else ""
+
+
+def _error_body(data: bytes) -> Any:
     try:
         body = json.loads(data)
     except ValueError:
-        return redact(data[:200].decode("utf-8", "replace")) or "(empty body)"
+        return None
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         body = body["error"]
+    return body
+
+
+def error_detail(data: bytes) -> str:
+    """Reason and message from ``{"code","reason","message"}`` or ``{"error": {"code","message"}}``."""
+    body = _error_body(data)
+    if body is None:
+        return redact(data[:200].decode("utf-8", "replace")) or "(empty body)"
     if not isinstance(body, dict):
         return "(unreadable error body)"
     parts = [str(body[k]) for k in ("reason", "code", "message") if body.get(k) not in (None, "")]

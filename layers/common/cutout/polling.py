@@ -4,11 +4,15 @@ benchmark imports it (bench/bench_polling.py), so what is measured is what runs.
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
+from cutout.errors import OUTAGE_ERRORS
+from cutout.health import Outage, ProviderHealth, Wait
 from cutout.novita import NovitaClient, TaskResult
-from cutout.state import MIN_WAIT_SECONDS, Poll
+from cutout.state import MIN_WAIT_SECONDS, PAUSED, Poll, PollRequest
 
 MAX_WAIT_SECONDS = 60
 ETA_TRUSTED_SECONDS = 10  # an eta up to this long is waited out in full...
@@ -42,6 +46,57 @@ def next_wait_seconds(*, eta: float | None, elapsed: float, remaining: float) ->
     return max(MIN_WAIT_SECONDS, min(wait, math.ceil(remaining)))
 
 
+def check_task(
+    client: NovitaClient,
+    health: ProviderHealth,
+    request: PollRequest,
+    *,
+    max_wait: int,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+    spread: Callable[[float, float], float] = random.uniform,
+) -> Poll:
+    """One round of CheckStatus: poll the task, unless the provider is unavailable (``cutout.health``):
+    then ask nothing, or only the one due probe, and wait until the next probe (``PAUSED``), spread over
+    up to one probe interval so that a recovered provider is not polled by every task at once. Past
+    MaxProviderOutageSeconds: ProviderOutageError."""
+    go = health.ask()
+    if isinstance(go, Wait):
+        return _paused(request, health, go.outage, spread)
+    try:
+        poll = poll_task(
+            client,
+            request.task_id,
+            submitted_at=request.submitted_at,
+            count=request.count,
+            max_wait=max_wait,
+            paused_seconds=request.paused_seconds,
+            clock=clock,
+            sleep=sleep,
+        )
+    except OUTAGE_ERRORS as exc:
+        return _paused(request, health, health.failed(str(exc), go), spread)
+    health.succeeded(go)
+    return poll
+
+
+def _paused(
+    request: PollRequest,
+    health: ProviderHealth,
+    outage: Outage,
+    spread: Callable[[float, float], float],
+) -> Poll:
+    wait = health.wait_seconds(outage, spread(0.0, min(outage.interval, MAX_WAIT_SECONDS)))
+    return Poll(
+        status=PAUSED,
+        wait_seconds=wait,
+        count=request.count,
+        deadline_passed=False,
+        reason=f"provider unavailable: {outage.reason}",
+        paused_seconds=request.paused_seconds + wait,
+    )
+
+
 def poll_task(
     client: NovitaClient,
     task_id: str,
@@ -49,6 +104,7 @@ def poll_task(
     submitted_at: float,
     count: int,
     max_wait: int,
+    paused_seconds: int = 0,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Poll:
@@ -59,21 +115,25 @@ def poll_task(
     than a second, so this is where a sub-second wait belongs, and a round of the loop costs three state
     transitions (about 25 times the price of a one-second sleep at 256 MB). At most
     ``MAX_REPOLL_SECONDS`` seconds of sleep and ``MAX_REPOLL_SECONDS / REPOLL_STEP_SECONDS`` more
-    requests per invocation."""
+    requests per invocation. Time spent ``paused_seconds`` by provider outages does not count against
+    ``max_wait``."""
     result = client.task_result(task_id)
     count += 1
     about_to_finish = result.eta is not None and 0 < result.eta <= MAX_REPOLL_SECONDS
-    if not result.finished and about_to_finish and clock() - submitted_at < max_wait:
+    if not result.finished and about_to_finish and clock() - submitted_at - paused_seconds < max_wait:
         for _ in range(round(MAX_REPOLL_SECONDS / REPOLL_STEP_SECONDS)):
             sleep(REPOLL_STEP_SECONDS)
             result = client.task_result(task_id)
             count += 1
             if result.finished:
                 break
-    return decide(result, elapsed=clock() - submitted_at, count=count, max_wait=max_wait)
+    elapsed = clock() - submitted_at - paused_seconds
+    poll = decide(result, elapsed=elapsed, count=count, max_wait=max_wait)
+    return replace(poll, paused_seconds=paused_seconds)
 
 
 def decide(result: TaskResult, *, elapsed: float, count: int, max_wait: int) -> Poll:
+    """``elapsed``: seconds since the submission, outages not counted."""
     deadline_passed = not result.finished and elapsed >= max_wait
     reason = result.reason
     if deadline_passed:

@@ -4,6 +4,9 @@ urllib3 ``preload_content=False`` read in chunks by boto3's managed (multipart) 
 from __future__ import annotations
 
 import fnmatch
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -12,7 +15,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from cutout.errors import ResultDownloadError, ResultRejectedError
+from cutout.errors import OUTAGE_ERRORS, ResultDownloadError, ResultRejectedError
+from cutout.health import Outage, ProviderHealth, Wait
 from cutout.imaging import probe
 from cutout.keys import output_key, sequencer_after
 from cutout.novita import NovitaClient
@@ -69,6 +73,15 @@ class CappedStream:
         return chunk
 
 
+@dataclass(frozen=True)
+class ProviderParts:
+    """The health of the two parts of the provider WriteResult calls (``cutout.health``)."""
+
+    task_results: ProviderHealth
+    downloads: ProviderHealth
+    spread: Callable[[float, float], float] = random.uniform
+
+
 def write_cutout(
     *,
     novita: NovitaClient,
@@ -77,10 +90,14 @@ def write_cutout(
     settings: Settings,
     source: SourceObject,
     task_id: str,
+    health: ProviderParts,
 ) -> Written:
-    """Fetch the finished task's result URL afresh (it is never carried in state), check it, stream it
-    into ``<output prefix><key>.png``. Idempotent: a second
-    write of the same task overwrites the same key with the same image."""
+    """Fetch the finished task's result URL afresh (it is never carried in state, and one that expired
+    while the provider or S3 was unavailable is simply asked for again), check it, stream it into
+    ``<output prefix><key>.png``. Idempotent: a second write of the same task overwrites the same key
+    with the same image. While task-result or the result host is unavailable nothing is written and
+    ``wait_seconds`` says when to try again (``cutout.health``); past MaxProviderOutageSeconds:
+    ProviderOutageError."""
     key = output_key(source.key, settings)
     newer = _newer_source(s3, settings.output_bucket, key, source)
     if newer:
@@ -91,17 +108,33 @@ def write_cutout(
         )
         metrics.add_metric(name="CutoutsSuperseded", unit=MetricUnit.Count, value=1)
         return Written(bucket=settings.output_bucket, key=key, bytes=0)
-    result = novita.task_result(task_id)
+    asked = health.task_results.ask()
+    if isinstance(asked, Wait):
+        return _wait(settings, key, asked.outage, health)
+    try:
+        result = novita.task_result(task_id)
+    except OUTAGE_ERRORS as exc:
+        return _wait(settings, key, health.task_results.failed(str(exc), asked), health)
+    health.task_results.succeeded(asked)
     if result.status != "SUCCEED" or not result.images:
         raise ResultRejectedError(
             f"task {task_id} is {result.status} with {len(result.images)} images, no cutout"
         )
     url = result.images[0].url
     check_result_url(url, settings.result_url_allowed_hosts)
+    asked = health.downloads.ask()
+    if isinstance(asked, Wait):
+        return _wait(settings, key, asked.outage, health)
     try:
         response = http.request("GET", url, preload_content=False, timeout=DOWNLOAD_TIMEOUT, retries=False)
     except urllib3.exceptions.HTTPError as exc:
-        raise ResultDownloadError(f"result download failed: {type(exc).__name__}") from None
+        why = f"result download failed: {type(exc).__name__}"
+        return _wait(settings, key, health.downloads.failed(why, asked), health)
+    if response.status >= 500:
+        response.release_conn()
+        why = f"result URL answered HTTP {response.status}"
+        return _wait(settings, key, health.downloads.failed(why, asked), health)
+    health.downloads.succeeded(asked)
     try:
         stream, image_format = _checked_stream(response, settings.max_result_bytes)
         s3.upload_fileobj(
@@ -120,6 +153,15 @@ def write_cutout(
     metrics.add_metric(name="CutoutBytes", unit=MetricUnit.Bytes, value=stream.bytes_read)
     logger.info("cutout written", extra={"output_key": key, "bytes": stream.bytes_read})
     return Written(bucket=settings.output_bucket, key=key, bytes=stream.bytes_read)
+
+
+def _wait(settings: Settings, key: str, outage: Outage, health: ProviderParts) -> Written:
+    """Nothing written: the provider's ``outage.part`` is unavailable; try again after the next probe,
+    spread over up to one probe interval (at most a minute)."""
+    part = health.downloads if outage.part == health.downloads.part else health.task_results
+    wait = part.wait_seconds(outage, health.spread(0.0, min(outage.interval, 60.0)))
+    logger.info("provider unavailable: the cutout waits", extra={"wait_seconds": wait})
+    return Written(bucket=settings.output_bucket, key=key, bytes=0, wait_seconds=wait)
 
 
 def _checked_stream(response: urllib3.BaseHTTPResponse, cap: int) -> tuple[CappedStream, str]:

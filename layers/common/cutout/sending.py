@@ -1,9 +1,12 @@
 """SendFunction's work, the execution's first task: when the execution's submission slot has come,
 presign the upload and submit it to the provider, once per object version (Powertools Idempotency,
 so a retried or repeated invocation never submits twice). A 429 reschedules the execution instead of
-failing it, and moves the shared schedule back by the provider's Retry-After. Past the day's spend cap
-the image is rescheduled too, to try again a little later. Either way an image that would wait past its
-own bound (admitted at + MaxBacklogDays) gets a failure record that says so (BacklogFullError)."""
+failing it, and moves the shared schedule back by the provider's Retry-After. An outage of the provider
+(5xx, timeouts, resets, billing refusals: ``cutout.health``) moves the schedule past the next probe and
+reschedules the image after it, without calling the provider unless this image makes the probe. Past
+the day's spend cap the image is rescheduled too, to try again a little later. Any way an image that
+would wait past its own bound (admitted at + MaxBacklogDays) gets a failure record that says so
+(BacklogFullError); past MaxProviderOutageSeconds of outage, one that says that (ProviderOutageError)."""
 
 from __future__ import annotations
 
@@ -19,12 +22,15 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 
 from cutout.errors import (
+    OUTAGE_ERRORS,
     BacklogFullError,
     ProviderAuthError,
+    ProviderBillingError,
     ProviderRejectedError,
     ProviderThrottledError,
     SpendCapReachedError,
 )
+from cutout.health import Outage, ProviderHealth, Wait
 from cutout.novita import NovitaClient
 from cutout.observability import logger, metrics
 from cutout.pacing import SubmissionPacer
@@ -38,7 +44,7 @@ MAX_SLOT_SLEEP_SECONDS = 1.5
 # raising MaxSubmissionsPerDay resumes the held images within minutes.
 SPEND_CAP_RETRY_SECONDS = 300
 # The provider said no before creating a task: the submission is not counted against the spend cap.
-_NOT_SPENT = (ProviderThrottledError, ProviderAuthError, ProviderRejectedError)
+_NOT_SPENT = (ProviderThrottledError, ProviderBillingError, ProviderAuthError, ProviderRejectedError)
 
 
 class Sender:
@@ -50,6 +56,7 @@ class Sender:
         novita: NovitaClient,
         pacer: SubmissionPacer,
         cap: DailySubmissionCap,
+        health: ProviderHealth,
         persistence: BasePersistenceLayer,
         idempotency: IdempotencyConfig,
         clock: Callable[[], float] = time.time,
@@ -60,6 +67,7 @@ class Sender:
         self._novita = novita
         self._pacer = pacer
         self._cap = cap
+        self._health = health
         self._clock = clock
         self._sleep = sleep
         self._submit_once = idempotent_function(
@@ -74,12 +82,19 @@ class Sender:
             return state.rescheduled(Slot.due(slot_at, now))
         if early > 0:
             self._sleep(early)
+        go = self._health.ask()
+        if isinstance(go, Wait):
+            return state.rescheduled(self._wait_out(state, go.outage))
         try:
             submitted = self._submit_once(source=state.source.to_dict())
+        except OUTAGE_ERRORS as exc:
+            return state.rescheduled(self._wait_out(state, self._health.failed(str(exc), go)))
         except ProviderThrottledError as exc:
+            self._health.succeeded(go)  # a 429 is an answer: the provider is up
             return state.rescheduled(self._reschedule(state, exc))
         except SpendCapReachedError:
             return state.rescheduled(self._hold(state))
+        self._health.succeeded(go)
         logger.append_keys(task_id=submitted["task_id"])
         logger.info("submitted to the provider")
         return state.submitted(submitted["task_id"], submitted["submitted_at"])
@@ -110,6 +125,15 @@ class Sender:
             "throttled by the provider: rescheduled",
             extra={"retry_after": exc.retry_after, "slot_at": slot.at},
         )
+        return slot
+
+    def _wait_out(self, state: ExecutionState, outage: Outage) -> Slot:
+        """The provider is unavailable: move the whole schedule past the next probe, and wait for a slot
+        after it (no sooner than the probe: the first slot after it may be the probe)."""
+        self._pacer.push_back(outage.next_probe_at)
+        why = f"the provider is unavailable ({outage.reason})"
+        slot = self._slot_within_bound(state, outage.next_probe_at, why=why)
+        logger.info("provider unavailable: waiting", extra={"slot_at": slot.at})
         return slot
 
     def _hold(self, state: ExecutionState) -> Slot:

@@ -12,6 +12,8 @@ from cutout.urls import is_loopback
 
 # The template's MaxBacklogDays allows up to this; the state machine's TimeoutSeconds is derived from it.
 MAX_BACKLOG_DAYS = 30
+# ...and from the largest MaxProviderOutageSeconds, which a poll and a download may each wait out.
+MAX_PROVIDER_OUTAGE_SECONDS = 86400
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class Settings:
     max_result_bytes: int
     max_backlog_days: int
     max_submissions_per_day: int  # 0: no cap
+    max_provider_outage_seconds: int
+    provider_probe_max_seconds: int
     state_machine_arn: str | None = None
     rate_limit_table: str | None = None
     idempotency_table: str | None = None
@@ -62,6 +66,10 @@ class Settings:
             max_result_bytes=_int(env, "MAX_RESULT_BYTES", 1, 5 * 1024**3),
             max_backlog_days=_int(env, "MAX_BACKLOG_DAYS", 1, MAX_BACKLOG_DAYS),
             max_submissions_per_day=_int(env, "MAX_SUBMISSIONS_PER_DAY", 0, 100_000_000),
+            max_provider_outage_seconds=_int(
+                env, "MAX_PROVIDER_OUTAGE_SECONDS", 1, MAX_PROVIDER_OUTAGE_SECONDS
+            ),
+            provider_probe_max_seconds=_int(env, "PROVIDER_PROBE_MAX_SECONDS", 1, 3600),
             state_machine_arn=env.get("STATE_MACHINE_ARN") or None,
             rate_limit_table=env.get("RATE_LIMIT_TABLE") or None,
             idempotency_table=env.get("IDEMPOTENCY_TABLE") or None,

@@ -15,7 +15,8 @@ from typing import Any
 MIN_WAIT_SECONDS = 1  # a Wait state counts whole seconds
 # The state machine's TimeoutSeconds is a static number in the ASL (DefinitionSubstitutions are strings
 # only), a backstop that no execution reaches: the longest backlog the template's MaxBacklogDays allows,
-# plus the longest MaxTaskWaitSeconds, plus this margin for the retries of Send, WriteResult and
+# plus the longest MaxTaskWaitSeconds, plus twice the longest MaxProviderOutageSeconds (an outage while
+# polling, one while downloading), plus this margin for the retries of Send, WriteResult and
 # RecordFailure. tests/template checks the ASL's value against the template.
 EXECUTION_MARGIN_SECONDS = 3600
 
@@ -76,15 +77,21 @@ class Slot:
         return cls(at=float(data["at"]), wait_seconds=int(data["wait_seconds"]))
 
 
+PAUSED = "PAUSED"  # Poll.status while the provider is unavailable: nothing was asked (cutout.health)
+
+
 @dataclass(frozen=True)
 class Poll:
-    """``$.poll``: what CheckStatus last learnt of the provider task, and when to look again."""
+    """``$.poll``: what CheckStatus last learnt of the provider task, and when to look again. While the
+    provider is unavailable the status is ``PAUSED`` and ``paused_seconds`` adds up the waits, which do
+    not count against MaxTaskWaitSeconds."""
 
     status: str
     wait_seconds: int
     count: int
     deadline_passed: bool
     reason: str
+    paused_seconds: int = 0
 
     @classmethod
     def initial(cls) -> Poll:
@@ -102,6 +109,7 @@ class Poll:
             count=int(data["count"]),
             deadline_passed=bool(data["deadline_passed"]),
             reason=str(data["reason"]),
+            paused_seconds=int(data.get("paused_seconds", 0)),
         )
 
 
@@ -156,11 +164,13 @@ class ExecutionState:
 
 @dataclass(frozen=True)
 class PollRequest:
-    """CheckStatusFunction's event: which task, since when, and how many polls so far."""
+    """CheckStatusFunction's event: which task, since when, how many polls so far, and how long the
+    polling has been paused by provider outages."""
 
     task_id: str
     submitted_at: float
     count: int
+    paused_seconds: int = 0
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> PollRequest:
@@ -168,6 +178,8 @@ class PollRequest:
             task_id=str(event["task_id"]),
             submitted_at=float(event["submitted_at"]),
             count=int(event["count"]),
+            # an execution started before outages paused polls carries none
+            paused_seconds=int(event.get("paused_seconds") or 0),
         )
 
 
@@ -186,11 +198,14 @@ class ResultRequest:
 @dataclass(frozen=True)
 class Written:
     """What WriteResultFunction returns (``$.output``): where the cutout is, and its size (0 when a newer
-    upload's cutout was already there and nothing was written)."""
+    upload's cutout was already there and nothing was written). ``wait_seconds`` > 0: nothing written
+    yet, the provider or its result host is unavailable; the state machine waits that long and asks
+    again."""
 
     bucket: str
     key: str
     bytes: int
+    wait_seconds: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
