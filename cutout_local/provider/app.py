@@ -203,6 +203,8 @@ class ProviderApp:
     def download(self, request: Request, token: str) -> Response:
         """`GET /results/<token>.png`: the cutout, until its URL expires (S3-like errors)."""
         result = self.results.get(token)
+        if self.faults.take("download_5xx"):
+            return _s3_error(503, "SlowDown", "Please reduce your request rate.")
         if result is None or result.fault == "broken":
             return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
         if time.monotonic() >= result.expires_at:
@@ -264,6 +266,9 @@ class ProviderApp:
         if self.faults.take("submit_5xx"):
             status = self.faults.submit_5xx_status
             raise ApiError(status, STATUS_REASONS[status], "injected fault: the provider is unavailable")
+        if self.faults.take("billing"):
+            reason = self.faults.billing_reason
+            raise ApiError(self.faults.billing_status, reason, "injected fault: the account cannot pay")
 
     def _admit(self, key: str, image: str | None) -> None:
         """Count one submission against the key's rate limit, or answer 429."""

@@ -28,6 +28,8 @@ class Faults:
         submit_429 (KIND): answered 429 RATE_LIMIT_EXCEEDED; not counted as accepted.
         submit_429_retry_after: the injected 429's `Retry-After` seconds; None (JSON null): no header.
         submit_5xx (KIND): answered `submit_5xx_status` (500, 502, 503 or 504); no task is created.
+        billing (KIND): answered `billing_status` (default 403) with reason `billing_reason` (default
+          BILLING_BALANCE_NOT_ENOUGH), as Novita refuses an account without balance; no task is created.
       Task-result polls (`/v3/async/task-result`):
         poll_latency (KIND): the poll is answered `poll_latency_seconds` late (after `latency_seconds`,
           the reset fault and authentication; then answered as usual), e.g. to outlast a client's read
@@ -44,6 +46,8 @@ class Faults:
         task_min_seconds: no task finishes sooner than this after it started processing.
       Result URLs (decided when the task succeeds):
         download_broken (KIND): the URL answers 404 NoSuchKey.
+        download_5xx (KIND, decided at each download request): the URL answers 503 SlowDown, as S3 does
+          when it is unavailable or throttling.
         download_expired (KIND): the URL has already expired (403 "Request has expired").
         download_expire_after_seconds: if set, URLs expire this long after completion instead of after
           `image_url_ttl` (the advertised ttl is unchanged).
@@ -62,6 +66,10 @@ class Faults:
     submit_5xx_next: int = 0
     submit_5xx_rate: float = 0.0
     submit_5xx_status: int = 503
+    billing_next: int = 0
+    billing_rate: float = 0.0
+    billing_status: int = 403
+    billing_reason: str = "BILLING_BALANCE_NOT_ENOUGH"
     poll_latency_next: int = 0
     poll_latency_rate: float = 0.0
     poll_latency_seconds: float = 15.0
@@ -79,6 +87,8 @@ class Faults:
     task_hang_next: int = 0
     task_hang_rate: float = 0.0
     task_min_seconds: float = 0.0
+    download_5xx_next: int = 0
+    download_5xx_rate: float = 0.0
     download_broken_next: int = 0
     download_broken_rate: float = 0.0
     download_expired_next: int = 0
@@ -152,12 +162,14 @@ def _check(name: str, value: Any) -> None:
         ok = value is None or (number and value >= 0)
     elif name == "submit_429_retry_after":
         ok = value is None or (integer and value >= 0)
+    elif name == "billing_status":
+        ok = integer and 400 <= value <= 499 and value != 429
     elif name.endswith("_status"):
         ok = value in ERROR_STATUSES and integer
     elif name == "eta_mode":
         ok = value in ETA_MODES
-    elif name == "task_fail_reason":
-        ok = isinstance(value, str)
+    elif name in ("task_fail_reason", "billing_reason"):
+        ok = isinstance(value, str) and bool(value)
     else:
         ok = integer  # seed
     if not ok:

@@ -45,12 +45,7 @@ def executions(pipeline: Pipeline) -> list[dict]:
 
 
 def failure_records(pipeline: Pipeline) -> list[dict]:
-    prefix = pipeline.settings.failure_prefix
-    return [
-        json.loads(pipeline.s3.get_object(Bucket=pipeline.output_bucket, Key=key)["Body"].read())
-        for key in pipeline.output_keys()
-        if key.startswith(prefix)
-    ]
+    return pipeline.failure_records()
 
 
 def test_a_drop_behind_a_schedule_past_the_old_cap_is_admitted_whole_and_waits():

@@ -106,6 +106,11 @@ class Pipeline:
     def provider_stats(self) -> dict[str, Any]:
         return self.stack.provider.stats()["keys"].get(key_id(self.stack.api_key), {})
 
+    def failure_records(self) -> list[dict[str, Any]]:
+        """Every failure record in the output bucket, read."""
+        prefix = self.settings.failure_prefix
+        return [json.loads(self._read(key) or b"{}") for key in self.output_keys() if key.startswith(prefix)]
+
     def output_keys(self) -> list[str]:
         return [o["Key"] for o in self.s3.list_objects_v2(Bucket=self.output_bucket).get("Contents", [])]
 
