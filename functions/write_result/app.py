@@ -25,6 +25,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     request = ResultRequest.from_event(event)
     logger.append_keys(object_key=request.source.key)
     written = write_cutout(
-        novita=novita, s3=s3, http=http, settings=settings, source=request.source, task_id=request.task_id
+        novita=novita,
+        s3=s3,
+        http=http,
+        settings=settings,
+        source=request.source,
+        task_id=request.task_id,
+        attempt=request.attempt,
     )
     return written.to_dict()

@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SECRET = {"Fn::If": ["CreateApiKeySecret", {"Ref": "NovitaApiKeySecret"}, {"Ref": "NovitaApiKeySecretArn"}]}
 UPLOADS = {"Fn::Sub": "${InputBucket.Arn}/*"}
 FAILURE_RECORDS = {"Fn::Sub": "${OutputBucket.Arn}/${FailurePrefix}*"}
+CUTOUTS = {"Fn::Sub": "${OutputBucket.Arn}/${OutputPrefix}*"}
 SCHEDULE = {"Fn::GetAtt": ["RateLimitTable", "Arn"]}
 
 # function -> {Sid: (actions, resource, condition)}
@@ -55,9 +56,21 @@ EXPECTED = {
             {"StringLike": {"s3:prefix": {"Fn::Sub": "${OutputPrefix}*"}}},
         ),
         "ReadApiKey": ({"secretsmanager:GetSecretValue"}, SECRET, None),
+        "ReplaceFailureRecords": ({"s3:GetObject", "s3:DeleteObject"}, FAILURE_RECORDS, None),
+        "SeeWhetherAFailureRecordExists": (
+            {"s3:ListBucket"},
+            {"Fn::GetAtt": ["OutputBucket", "Arn"]},
+            {"StringLike": {"s3:prefix": {"Fn::Sub": "${FailurePrefix}*"}}},
+        ),
     },
     "RecordFailureFunction": {
         "WriteFailureRecords": ({"s3:PutObject"}, FAILURE_RECORDS, None),
+        "ReplaceCutouts": ({"s3:GetObject", "s3:DeleteObject"}, CUTOUTS, None),
+        "SeeWhetherACutoutExists": (
+            {"s3:ListBucket"},
+            {"Fn::GetAtt": ["OutputBucket", "Arn"]},
+            {"StringLike": {"s3:prefix": {"Fn::Sub": "${OutputPrefix}*"}}},
+        ),
     },
 }
 
