@@ -32,8 +32,12 @@ def target_of_stack(stack: str) -> Target:
     cloudformation = boto3.client("cloudformation")
     outputs = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]
     values = {o["OutputKey"]: o["OutputValue"] for o in outputs}
-    function = cloudformation.describe_stack_resource(StackName=stack, LogicalResourceId="SubmitFunction")
-    name = function["StackResourceDetail"]["PhysicalResourceId"]
+    [name] = [
+        resource["PhysicalResourceId"]
+        for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack)
+        for resource in page["StackResourceSummaries"]
+        if resource["LogicalResourceId"] == "SubmitFunction"
+    ]
     env = boto3.client("lambda").get_function_configuration(FunctionName=name)["Environment"]["Variables"]
     return Target(
         queue_url=values["IngestQueueUrl"],
