@@ -5,10 +5,10 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cutout import aws
-from cutout.failures import failure_reason, write_failure_record
+from cutout.failures import record_failure
 from cutout.observability import logger, metrics
 from cutout.settings import Settings
-from cutout.state import FailureRequest, FailureWritten
+from cutout.state import FailureRequest
 
 settings = Settings.from_env()
 s3 = aws.client("s3")
@@ -19,14 +19,4 @@ s3 = aws.client("s3")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = FailureRequest.from_event(event)
     logger.append_keys(object_key=request.source.key)
-    error, reason = failure_reason(request.failure)
-    key = write_failure_record(
-        s3,
-        settings,
-        request.source,
-        error=error,
-        reason=reason,
-        task_id=request.task_id,
-        polls=request.polls,
-    )
-    return FailureWritten(bucket=settings.output_bucket, key=key).to_dict()
+    return record_failure(s3, settings, request).to_dict()

@@ -38,5 +38,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         source=request.source,
         task_id=request.task_id,
         health=health,
+        attempt=request.attempt,
     )
     return written.to_dict()

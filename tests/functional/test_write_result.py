@@ -40,7 +40,9 @@ def test_cutout_is_streamed_into_the_output_bucket(world):
         "source-bucket": INPUT_BUCKET,
         "source-key": "uploads/my%20holiday%20photo%281%29.jpg",
         "source-version": load_event("write_result.json")["source"]["version_id"],
+        "source-etag": load_event("write_result.json")["source"]["etag"],
         "task-id": task_id,
+        "attempt": "0",
     }
 
 

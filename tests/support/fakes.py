@@ -3,6 +3,7 @@ they keep the semantics the code relies on (ranged reads, conditional writes, na
 
 from __future__ import annotations
 
+import hashlib
 import re
 from decimal import Decimal
 from typing import Any
@@ -10,6 +11,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from cutout.health import ProviderHealth
+
+
+def _etag(body: bytes) -> str:
+    return f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"'
 
 
 def client_error(code: str, operation: str) -> ClientError:
@@ -25,14 +30,15 @@ class _Body:
 
 
 class FakeS3:
-    """Objects by (bucket, key): put, head, get (with ``Range: bytes=a-b``)."""
+    """Objects by (bucket, key): put, head, get (with ``Range: bytes=a-b``), delete. ETags are the MD5
+    of the body, as S3's are for a single-part upload."""
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
 
     def put_object(self, *, Bucket: str, Key: str, Body: bytes, **extra: Any) -> dict[str, Any]:
         self.objects[(Bucket, Key)] = {"Body": bytes(Body), **extra}
-        return {"ETag": '"etag"'}
+        return {"ETag": _etag(Body)}
 
     def _get(self, bucket: str, key: str, operation: str) -> dict[str, Any]:
         try:
@@ -42,7 +48,11 @@ class FakeS3:
 
     def head_object(self, *, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:
         obj = self._get(Bucket, Key, "HeadObject")
-        return {"ContentLength": len(obj["Body"]), "Metadata": obj.get("Metadata", {})}
+        return {
+            "ContentLength": len(obj["Body"]),
+            "ETag": _etag(obj["Body"]),
+            "Metadata": obj.get("Metadata", {}),
+        }
 
     def get_object(self, *, Bucket: str, Key: str, Range: str | None = None, **_: Any) -> dict[str, Any]:
         data = self._get(Bucket, Key, "GetObject")["Body"]
@@ -51,6 +61,10 @@ class FakeS3:
             assert match, Range
             data = data[int(match[1]) : int(match[2]) + 1]
         return {"Body": _Body(data), "ContentLength": len(data)}
+
+    def delete_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
+        self.objects.pop((Bucket, Key), None)
+        return {}
 
     def upload_fileobj(
         self, stream: Any, bucket: str, key: str, ExtraArgs: dict[str, Any] | None = None, Config: Any = None

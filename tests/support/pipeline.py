@@ -68,6 +68,16 @@ class Pipeline:
             execution_name(SourceObject(self.input_bucket, key, v, etag))
             for v in (None, put.get("VersionId"))
         }
+        return self._ended(key, names, timeout)
+
+    def reprocessed(self, key: str, attempt: int, timeout: float = 60) -> Outcome:
+        """The outcome of reprocess request ``attempt`` of ``key`` as it is now (admission pins the request
+        to the version id and ETag that HEAD gives), once its execution ended."""
+        head = self.s3.head_object(Bucket=self.input_bucket, Key=key)
+        source = SourceObject(self.input_bucket, key, head.get("VersionId"), head["ETag"].strip('"'))
+        return self._ended(key, {execution_name(source, attempt)}, timeout)
+
+    def _ended(self, key: str, names: set[str], timeout: float) -> Outcome:
         prefix = self.stack.outputs["StateMachineArn"].replace(":stateMachine:", ":execution:")
         self.stack.aws.settle(timeout)
         deadline = time.monotonic() + timeout

@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SECRET = {"Fn::If": ["CreateApiKeySecret", {"Ref": "NovitaApiKeySecret"}, {"Ref": "NovitaApiKeySecretArn"}]}
 UPLOADS = {"Fn::Sub": "${InputBucket.Arn}/*"}
 FAILURE_RECORDS = {"Fn::Sub": "${OutputBucket.Arn}/${FailurePrefix}*"}
+CUTOUTS = {"Fn::Sub": "${OutputBucket.Arn}/${OutputPrefix}*"}
 SCHEDULE = {"Fn::GetAtt": ["RateLimitTable", "Arn"]}
 # cutout.health's items only (one per part of the provider), not the schedule or the spend count
 PROVIDER_HEALTH = (
@@ -63,9 +64,21 @@ EXPECTED = {
         ),
         "ReadApiKey": ({"secretsmanager:GetSecretValue"}, SECRET, None),
         "ShareProviderHealth": PROVIDER_HEALTH,
+        "ReplaceFailureRecords": ({"s3:GetObject", "s3:DeleteObject"}, FAILURE_RECORDS, None),
+        "SeeWhetherAFailureRecordExists": (
+            {"s3:ListBucket"},
+            {"Fn::GetAtt": ["OutputBucket", "Arn"]},
+            {"StringLike": {"s3:prefix": {"Fn::Sub": "${FailurePrefix}*"}}},
+        ),
     },
     "RecordFailureFunction": {
         "WriteFailureRecords": ({"s3:PutObject"}, FAILURE_RECORDS, None),
+        "ReplaceCutouts": ({"s3:GetObject", "s3:DeleteObject"}, CUTOUTS, None),
+        "SeeWhetherACutoutExists": (
+            {"s3:ListBucket"},
+            {"Fn::GetAtt": ["OutputBucket", "Arn"]},
+            {"StringLike": {"s3:prefix": {"Fn::Sub": "${OutputPrefix}*"}}},
+        ),
     },
 }
 

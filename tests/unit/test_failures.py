@@ -110,6 +110,7 @@ def test_the_record_is_json_under_the_failure_key_of_the_output_bucket(settings)
         "task_id": "t-1",
         "provider_reason": "no subject in café.jpg",
         "polls": 7,
+        "attempt": 0,
     }
 
 

@@ -9,13 +9,13 @@ import pytest
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
-from cutout.errors import SourceUnavailableError
+from cutout.errors import MalformedMessageError, SourceUnavailableError
 from cutout.imaging import probe
 from cutout.intake import HEAD_BYTES, LONG_HEAD_BYTES, MAX_WAITING_EXECUTIONS, Intake
 from cutout.keys import execution_name, failure_key
 from cutout.observability import logger
 from cutout.pacing import SubmissionPacer
-from cutout.state import ExecutionState, Poll, Slot, SourceObject
+from cutout.state import ExecutionState, Poll, ReprocessRequest, Slot, SourceObject
 from tests.support.fakes import Clock, FakeS3, FakeStepFunctions, FakeTable, client_error
 from tests.support.images import photo
 from tests.support.logs import function_log_lines
@@ -363,6 +363,7 @@ def test_the_execution_input_is_the_admitted_state_with_its_slot(admission):
         "submitted_at": None,
         "slot": {"at": pytest.approx(slot_at, abs=1e-5), "wait_seconds": 6},
         "poll": Poll.initial().to_dict(),
+        "attempt": 0,
     }
     assert ExecutionState.from_event(started).slot == Slot(pytest.approx(slot_at, abs=1e-5), 6)
 
@@ -463,3 +464,65 @@ def test_an_upload_just_within_max_backlog_days_is_admitted_to_wait(admission):
     bound = admission.settings.max_backlog_seconds
     admission.pacer.reserve(not_before=admission.clock.now + bound - admission.pacer.spacing)
     assert admission.upload("uploads/patient.jpg", photo()) == "admitted"
+
+
+# --- reprocess requests -------------------------------------------------------------------------------
+def reprocess(admission, key: str, attempt: int, version_id: str | None = None) -> list[str]:
+    source = SourceObject(admission.settings.input_bucket, key, version_id=version_id)
+    return admission.intake.process_message(ReprocessRequest(source, attempt).to_message())
+
+
+def test_a_reprocess_request_starts_an_execution_of_its_own_with_its_attempt(admission):
+    assert admission.upload("uploads/a.jpg", photo()) == "admitted"
+    assert reprocess(admission, "uploads/a.jpg", attempt=1) == ["admitted"]
+    [first, again] = admission.sfn.executions.values()
+    assert json.loads(first["input"])["attempt"] == 0
+    assert json.loads(again["input"])["attempt"] == 1
+
+
+def test_the_same_reprocess_request_twice_starts_one_execution(admission):
+    admission.s3.put_object(Bucket=admission.settings.input_bucket, Key="uploads/a.jpg", Body=photo())
+    assert reprocess(admission, "uploads/a.jpg", attempt=1) == ["admitted"]
+    assert reprocess(admission, "uploads/a.jpg", attempt=1) == ["duplicate"]
+    assert reprocess(admission, "uploads/a.jpg", attempt=2) == ["admitted"]
+    assert len(admission.sfn.executions) == 2
+
+
+def test_a_reprocess_request_without_a_version_is_pinned_to_the_object_as_it_is_now(admission):
+    body = photo()
+    admission.s3.put_object(Bucket=admission.settings.input_bucket, Key="uploads/a.jpg", Body=body)
+    reprocess(admission, "uploads/a.jpg", attempt=1)
+    [started] = admission.sfn.executions.items()
+    state = ExecutionState.from_event(json.loads(started[1]["input"]))
+    etag = admission.s3.head_object(Bucket=admission.settings.input_bucket, Key="uploads/a.jpg")["ETag"]
+    assert state.source == SourceObject(
+        admission.settings.input_bucket, "uploads/a.jpg", etag=etag.strip('"')
+    )
+    assert started[0] == execution_name(state.source, 1)
+
+
+def test_a_reprocess_request_of_a_version_reads_that_version(admission):
+    admission.s3.put_object(Bucket=admission.settings.input_bucket, Key="uploads/a.jpg", Body=photo())
+    reprocess(admission, "uploads/a.jpg", attempt=3, version_id="v7")
+    assert {kwargs.get("VersionId") for _, kwargs in admission.s3.reads} == {"v7"}
+    [started] = admission.sfn.executions.values()
+    assert ExecutionState.from_event(json.loads(started["input"])).source.version_id == "v7"
+
+
+def test_a_reprocess_request_of_what_is_no_image_gets_a_failure_record_with_its_attempt(admission):
+    admission.s3.put_object(Bucket=admission.settings.input_bucket, Key="uploads/a.jpg", Body=b"text")
+    assert reprocess(admission, "uploads/a.jpg", attempt=2) == ["rejected"]
+    record = admission.failure("uploads/a.jpg")
+    assert (record["error"], record["attempt"]) == ("UnsupportedInputError", 2)
+
+
+def test_a_reprocess_request_of_a_key_that_is_not_ours_is_skipped(admission):
+    assert reprocess(admission, "notes/a.txt", attempt=1) == ["skipped"]
+    assert admission.sfn.executions == {}
+
+
+def test_a_reprocess_request_this_code_cannot_read_is_a_malformed_message(admission):
+    message = json.loads(ReprocessRequest(SourceObject("b", "uploads/a.jpg"), 1).to_message())
+    with pytest.raises(MalformedMessageError):
+        admission.intake.process_message(json.dumps({**message, "schema": 2}))
+    assert admission.sfn.executions == {}

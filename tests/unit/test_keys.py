@@ -202,3 +202,32 @@ def test_execution_name_hint_loses_only_leading_and_trailing_separators():
 
 def test_a_shorter_sequencer_is_padded_with_zeros_not_blanks():
     assert sequencer_after("0FE", "FF") is False
+
+
+# --- attempts (reprocess requests) --------------------------------------------------------------------
+SOURCE = SourceObject("cutout-input", "uploads/albums/cat photo.jpg", version_id="v1", etag="e1")
+
+
+def test_the_uploads_own_attempt_keeps_the_name_uploads_always_had():
+    digest = hashlib.sha256(b"cutout-input\nuploads/albums/cat photo.jpg\nv1").hexdigest()[:40]
+    assert execution_name(SOURCE, 0) == execution_name(SOURCE) == f"cat-photo-jpg-{digest}"
+
+
+def test_each_reprocess_attempt_has_a_name_of_its_own_that_says_which():
+    names = [execution_name(SOURCE, attempt) for attempt in range(4)]
+    assert len(set(names)) == 4
+    assert names[1].startswith("cat-photo-jpg-r1-")
+    assert names[3].startswith("cat-photo-jpg-r3-")
+
+
+def test_the_same_attempt_of_the_same_version_has_the_same_name():
+    assert execution_name(SOURCE, 2) == execution_name(replace(SOURCE, sequencer="0A"), 2)
+    assert execution_name(SOURCE, 2) != execution_name(replace(SOURCE, version_id="v2"), 2)
+
+
+@pytest.mark.parametrize("attempt", [1, 9, 12345, 10**30])
+@pytest.mark.parametrize("name", ["x" * 200 + ".jpg", "写真.jpg", "---.jpg", "a.jpg"])
+def test_attempt_names_stay_valid_and_within_80_characters(attempt, name):
+    result = execution_name(SourceObject("b", f"uploads/{name}", etag="e"), attempt)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,80}", result)
+    assert f"r{attempt}-" in result

@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from PIL import Image
 
 from cutout.errors import ProviderOutageError, ResultDownloadError, ResultRejectedError
+from cutout.failures import write_failure_record
 from cutout.novita import RESULT_PATH, NovitaClient
 from cutout.observability import metrics
 from cutout.results import DOWNLOAD_TIMEOUT, TRANSFER, ProviderParts, write_cutout
@@ -47,7 +48,12 @@ def download(
 
 
 def write(
-    settings, *answers, s3=None, source: SourceObject = SOURCE, health: ProviderParts | None = None
+    settings,
+    *answers,
+    s3=None,
+    source: SourceObject = SOURCE,
+    health: ProviderParts | None = None,
+    attempt: int = 0,
 ) -> tuple[Written, FakeS3, FakePoolManager]:
     """write_cutout with a real NovitaClient whose pool answers ``answers`` (task result, then download)."""
     s3 = s3 or FakeS3()
@@ -61,6 +67,7 @@ def write(
         source=source,
         task_id=TASK_ID,
         health=health or healthy(settings),
+        attempt=attempt,
     )
     return written, s3, http
 
@@ -107,7 +114,9 @@ def test_the_cutout_names_its_source_in_ascii_metadata(settings):
         "source-bucket": "cutout-input-123456789012-3f2a9c1e",
         "source-key": "uploads/my%20holiday%20photo%281%29.jpg",
         "source-version": "3sL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY",
+        "source-etag": "9b2cf535f27731c974343645a3985328",
         "task-id": TASK_ID,
+        "attempt": "0",
     }
 
 
@@ -451,3 +460,16 @@ def test_an_s3_error_without_a_code_is_raised_as_it_came(settings):
 
     with pytest.raises(ClientError, match="HeadObject"):
         write(settings, s3=HeadFailsWithoutCode())
+
+
+# --- reprocess requests: the attempt, and the failure record the cutout replaces ----------------------
+def test_the_cutout_records_its_attempt(settings):
+    _, s3, _ = write(settings, task_result(), download(), attempt=3)
+    assert s3.objects[(settings.output_bucket, OUTPUT_KEY)]["Metadata"]["attempt"] == "3"
+
+
+def test_the_cutout_of_a_reprocessed_upload_replaces_its_failure_record(settings):
+    s3 = FakeS3()
+    write_failure_record(s3, settings, SOURCE, error="ProviderTaskFailedError", reason="no subject")
+    write(settings, task_result(), download(), s3=s3, attempt=1)
+    assert list(s3.objects) == [(settings.output_bucket, OUTPUT_KEY)]

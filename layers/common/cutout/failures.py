@@ -12,8 +12,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from cutout.errors import ProviderTaskFailedError
 from cutout.keys import failure_key
 from cutout.observability import logger, metrics
+from cutout.outcomes import remove_replaced_cutout
 from cutout.settings import Settings
-from cutout.state import SourceObject
+from cutout.state import FailureRequest, FailureWritten, SourceObject
 from cutout.urls import redact
 
 
@@ -40,6 +41,7 @@ def write_failure_record(
     reason: str,
     task_id: str | None = None,
     polls: int | None = None,
+    attempt: int = 0,
 ) -> str:
     """Write (or overwrite: the same failure twice is harmless) the record; returns its key. The reason
     may quote an error message: any URL in it loses its query (a presigned signature) first."""
@@ -52,6 +54,7 @@ def write_failure_record(
         "task_id": task_id,
         "provider_reason": reason if error == ProviderTaskFailedError.__name__ else None,
         "polls": polls,
+        "attempt": attempt,
         "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     s3.put_object(
@@ -63,3 +66,21 @@ def write_failure_record(
     metrics.add_metric(name="ImagesFailed", unit=MetricUnit.Count, value=1)
     logger.warning("failure recorded", extra={"error": error, "reason": reason, "failure_key": key})
     return key
+
+
+def record_failure(s3: Any, settings: Settings, request: FailureRequest) -> FailureWritten:
+    """RecordFailureFunction's work: the failure record of an execution that ended without a cutout; a
+    reprocess request's record replaces the cutout of an earlier request (``cutout.outcomes``)."""
+    error, reason = failure_reason(request.failure)
+    key = write_failure_record(
+        s3,
+        settings,
+        request.source,
+        error=error,
+        reason=reason,
+        task_id=request.task_id,
+        polls=request.polls,
+        attempt=request.attempt,
+    )
+    remove_replaced_cutout(s3, settings, request.source, request.attempt)
+    return FailureWritten(bucket=settings.output_bucket, key=key)

@@ -1,13 +1,16 @@
-"""SubmitFunction's work for one SQS message: each S3 record in it is skipped (not ours), rejected
-(failure record), or admitted: given a submission slot and its execution started (the execution submits
-it to the provider when the slot comes, see ``cutout.sending``). Transient errors propagate, so the
-message is reported as a batch item failure and SQS delivers it again."""
+"""SubmitFunction's work for one SQS message: each S3 record in it, or the object version an operator's
+reprocess request names (``cutout.state.ReprocessRequest``), is skipped (not ours), rejected (failure
+record), or admitted: given a submission slot and its execution started (the execution submits it to the
+provider when the slot comes, see ``cutout.sending``). Transient errors propagate, so the message is
+reported as a batch item failure and SQS delivers it again; so does a message that is neither (it ends in
+the DLQ)."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -26,7 +29,7 @@ from cutout.keys import decode_event_key, execution_name, skip_reason
 from cutout.observability import logger, metrics
 from cutout.pacing import SubmissionPacer
 from cutout.settings import Settings
-from cutout.state import ExecutionState, Slot, SourceObject
+from cutout.state import ExecutionState, ReprocessRequest, Slot, SourceObject
 
 HEAD_BYTES = 64 * 1024  # enough for the JPEG frame header behind most EXIF blocks
 LONG_HEAD_BYTES = 1024 * 1024  # second look when large metadata pushes the frame header further
@@ -36,12 +39,17 @@ MAX_WAITING_EXECUTIONS = 900_000
 _GONE_CODES = frozenset({"404", "NoSuchKey", "NoSuchVersion", "403", "AccessDenied"})
 
 
-def s3_records(body: str) -> list[SourceObject]:
-    """The created objects in one S3 notification (SQS message body)."""
+def parsed(body: str) -> Any:
+    """An SQS message body as JSON: an S3 notification or a reprocess request."""
     try:
-        event = json.loads(body)
+        return json.loads(body)
     except ValueError:
         raise MalformedMessageError("SQS message is not JSON: not an S3 notification") from None
+
+
+def s3_records(body: str) -> list[SourceObject]:
+    """The created objects in one S3 notification (SQS message body)."""
+    event = parsed(body)
     found = []  # S3's test event ({"Event": "s3:TestEvent", ...}) has no Records: nothing to do
     for record in event.get("Records") or []:
         if not str(record.get("eventName", "")).startswith("ObjectCreated:"):
@@ -77,10 +85,15 @@ class Intake:
 
     def process_message(self, body: str) -> list[str]:
         """Handle every record of one message; returns one outcome per record."""
+        if ReprocessRequest.is_one(message := parsed(body)):
+            request = ReprocessRequest.from_message(message)
+            logger.info("reprocess requested", extra={"attempt": request.attempt})
+            return [self.process_object(request.source, attempt=request.attempt)]
         return [self.process_object(source) for source in s3_records(body)]
 
-    def process_object(self, source: SourceObject) -> str:
-        """``skipped`` | ``rejected`` | ``admitted`` | ``duplicate``."""
+    def process_object(self, source: SourceObject, attempt: int = 0) -> str:
+        """``skipped`` | ``rejected`` | ``admitted`` | ``duplicate``. ``attempt`` 0 is the upload's own
+        notification, n >= 1 the n-th reprocess request: each has an execution of its own."""
         logger.append_keys(object_key=source.key, object_revision=source.revision)
         if source.bucket != self._settings.input_bucket:
             reason: str | None = f"bucket {source.bucket!r} is not the input bucket"
@@ -91,15 +104,23 @@ class Intake:
             metrics.add_metric(name="ImagesSkipped", unit=MetricUnit.Count, value=1)
             return "skipped"
         try:
-            self._inspect(source)
+            source = self._inspect(source, pin=attempt > 0)
         except PermanentError as exc:
-            write_failure_record(self._s3, self._settings, source, error=type(exc).__name__, reason=str(exc))
+            write_failure_record(
+                self._s3, self._settings, source, error=type(exc).__name__, reason=str(exc), attempt=attempt
+            )
             return "rejected"
-        return self._start_execution(source)
+        return self._start_execution(source, attempt)
 
-    def _inspect(self, source: SourceObject) -> None:
-        """Is the object there, within the size limits, and really an image the provider accepts?"""
+    def _inspect(self, source: SourceObject, pin: bool = False) -> SourceObject:
+        """Is the object there, within the size limits, and really an image the provider accepts? Returns
+        the source; with ``pin`` (a reprocess request), pinned to the version id and ETag that HEAD saw,
+        so a request without a version id takes the object as it is now and reads only that."""
         head = self._call(self._s3.head_object, **source.s3_location())
+        if pin:
+            source = replace(
+                source, version_id=head.get("VersionId") or source.version_id, etag=head["ETag"].strip('"')
+            )
         size = int(head["ContentLength"])
         if size == 0:
             raise UnsupportedInputError("empty file (0 bytes)")
@@ -123,13 +144,14 @@ class Intake:
                 f"image is {info.width}x{info.height} ({info.megapixels:.1f} MP), "
                 f"over MAX_INPUT_MEGAPIXELS ({self._settings.max_input_megapixels:g})"
             )
+        return source
 
     def _head(self, source: SourceObject, length: int) -> bytes:
         response = self._call(self._s3.get_object, Range=f"bytes=0-{length - 1}", **source.s3_location())
         return bytes(response["Body"].read())
 
-    def _start_execution(self, source: SourceObject) -> str:
-        name = execution_name(source)
+    def _start_execution(self, source: SourceObject, attempt: int) -> str:
+        name = execution_name(source, attempt)
         if self._started(name):  # a duplicate notification: it must not take a slot from the schedule
             logger.info("duplicate: execution already exists", extra={"execution": name})
             return "duplicate"
@@ -143,9 +165,11 @@ class Intake:
                 f"executions ({exc}). Nothing was sent to the provider; upload it again later, or raise "
                 "MaxBacklogDays or SubmissionsPerMinute."
             )
-            write_failure_record(self._s3, self._settings, source, error=type(exc).__name__, reason=reason)
+            write_failure_record(
+                self._s3, self._settings, source, error=type(exc).__name__, reason=reason, attempt=attempt
+            )
             return "rejected"
-        state = ExecutionState.admitted(source, Slot.due(slot_at, now), admitted_at=now)
+        state = ExecutionState.admitted(source, Slot.due(slot_at, now), admitted_at=now, attempt=attempt)
         try:
             self._sfn.start_execution(
                 stateMachineArn=self._settings.state_machine_arn, name=name, input=json.dumps(state.to_dict())

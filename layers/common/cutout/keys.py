@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Protocol
 from urllib.parse import unquote_plus
 
 from cutout.settings import Settings
 from cutout.state import SourceObject
 
 MAX_KEY_BYTES = 1024
+LONG_KEYS = "long-keys/"  # under the output and failure prefixes: outputs of keys too long to name them
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
@@ -42,7 +44,21 @@ def skip_reason(key: str, settings: Settings) -> str | None:
     return None
 
 
-def output_key(key: str, settings: Settings) -> str:
+class Layout(Protocol):
+    """Where the outputs are: all that output and failure keys are made of (``Settings`` is one; so is
+    an operator command's view of a deployed stack)."""
+
+    @property
+    def output_bucket(self) -> str: ...
+    @property
+    def input_prefix(self) -> str: ...
+    @property
+    def output_prefix(self) -> str: ...
+    @property
+    def failure_prefix(self) -> str: ...
+
+
+def output_key(key: str, settings: Layout) -> str:
     """``<output prefix><key without input prefix, extension replaced by .png>``."""
     relative = key.removeprefix(settings.input_prefix)
     stem, dot, extension = relative.rpartition(".")
@@ -51,7 +67,7 @@ def output_key(key: str, settings: Settings) -> str:
     return _fit(settings.output_prefix, stem, ".png", key)
 
 
-def failure_key(key: str, settings: Settings) -> str:
+def failure_key(key: str, settings: Layout) -> str:
     """``<failure prefix><key>.json``."""
     return _fit(settings.failure_prefix, key, ".json", key)
 
@@ -61,12 +77,20 @@ def _fit(prefix: str, body: str, suffix: str, key: str) -> str:
     candidate = f"{prefix}{body}{suffix}"
     if len(candidate.encode()) <= MAX_KEY_BYTES:
         return candidate
-    return f"{prefix}long-keys/{hashlib.sha256(key.encode()).hexdigest()}{suffix}"
+    return f"{prefix}{LONG_KEYS}{hashlib.sha256(key.encode()).hexdigest()}{suffix}"
 
 
-def execution_name(source: SourceObject) -> str:
+def execution_name(source: SourceObject, attempt: int = 0) -> str:
     """Deterministic Step Functions execution name (≤ 80 chars, [A-Za-z0-9_-]) for one object version:
-    a readable hint from the file name, then a digest of bucket, key and revision."""
-    digest = hashlib.sha256(f"{source.bucket}\n{source.key}\n{source.revision}".encode()).hexdigest()[:40]
-    hint = _NAME_UNSAFE.sub("-", source.key.rpartition("/")[2]).strip("-")[:38]
-    return f"{hint}-{digest}" if hint else digest
+    a readable hint from the file name, then a digest of bucket, key and revision. Attempt 0 (the
+    upload's own notification) keeps the name uploads always had; the n-th reprocess request adds n to
+    the digest and ``-rN`` to the hint, so each request runs once (Standard execution names stay taken
+    for 90 days after the execution ends)."""
+    identity = f"{source.bucket}\n{source.key}\n{source.revision}"
+    if attempt:
+        identity += f"\n{attempt}"
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:40]
+    hint = _NAME_UNSAFE.sub("-", source.key.rpartition("/")[2]).strip("-")
+    if attempt:
+        hint = "-".join(filter(None, (hint[: 36 - len(str(attempt))].rstrip("-"), f"r{attempt}")))
+    return f"{hint[:38]}-{digest}" if hint else digest

@@ -21,6 +21,7 @@ from cutout.imaging import probe
 from cutout.keys import output_key, sequencer_after
 from cutout.novita import NovitaClient
 from cutout.observability import logger, metrics
+from cutout.outcomes import remove_replaced_failure_record
 from cutout.settings import Settings
 from cutout.state import SourceObject, Written
 from cutout.urls import is_loopback, redact
@@ -91,13 +92,14 @@ def write_cutout(
     source: SourceObject,
     task_id: str,
     health: ProviderParts,
+    attempt: int = 0,
 ) -> Written:
     """Fetch the finished task's result URL afresh (it is never carried in state, and one that expired
     while the provider or S3 was unavailable is simply asked for again), check it, stream it into
-    ``<output prefix><key>.png``. Idempotent: a second write of the same task overwrites the same key
-    with the same image. While task-result or the result host is unavailable nothing is written and
-    ``wait_seconds`` says when to try again (``cutout.health``); past MaxProviderOutageSeconds:
-    ProviderOutageError."""
+    ``<output prefix><key>.png``, then remove the failure record it replaces (``cutout.outcomes``).
+    Idempotent: a second write of the same task overwrites the same key with the same image. While
+    task-result or the result host is unavailable nothing is written and ``wait_seconds`` says when to
+    try again (``cutout.health``); past MaxProviderOutageSeconds: ProviderOutageError."""
     key = output_key(source.key, settings)
     newer = _newer_source(s3, settings.output_bucket, key, source)
     if newer:
@@ -143,12 +145,13 @@ def write_cutout(
             key,
             ExtraArgs={
                 "ContentType": _MIME[image_format],
-                "Metadata": _metadata(source, task_id),
+                "Metadata": _metadata(source, task_id, attempt),
             },
             Config=TRANSFER,
         )
     finally:
         response.release_conn()
+    remove_replaced_failure_record(s3, settings, source, attempt)
     metrics.add_metric(name="CutoutsWritten", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="CutoutBytes", unit=MetricUnit.Bytes, value=stream.bytes_read)
     logger.info("cutout written", extra={"output_key": key, "bytes": stream.bytes_read})
@@ -195,14 +198,17 @@ def _newer_source(s3: Any, bucket: str, key: str, source: SourceObject) -> str |
     return theirs if sequencer_after(theirs, source.sequencer) else None
 
 
-def _metadata(source: SourceObject, task_id: str) -> dict[str, str]:
+def _metadata(source: SourceObject, task_id: str, attempt: int) -> dict[str, str]:
     """S3 user metadata must be ASCII: the key is percent-encoded."""
     metadata = {
         "source-bucket": source.bucket,
         "source-key": quote(source.key, safe="/"),
         "source-version": source.revision,
         "task-id": task_id,
+        "attempt": str(attempt),
     }
+    if source.etag:
+        metadata["source-etag"] = source.etag
     if source.sequencer:
         metadata["source-sequencer"] = source.sequencer
     return metadata

@@ -8,9 +8,12 @@ presigned URL."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
+
+from cutout.errors import MalformedMessageError
 
 MIN_WAIT_SECONDS = 1  # a Wait state counts whole seconds
 # The state machine's TimeoutSeconds is a static number in the ASL (DefinitionSubstitutions are strings
@@ -123,11 +126,16 @@ class ExecutionState:
     admitted_at: float  # epoch seconds: the image waits for a slot until admitted_at + MaxBacklogDays
     task_id: str | None = None
     submitted_at: float | None = None
+    attempt: int = (
+        0  # 0: the upload's own notification; n >= 1: the n-th reprocess request (ReprocessRequest)
+    )
 
     @classmethod
-    def admitted(cls, source: SourceObject, slot: Slot, admitted_at: float) -> ExecutionState:
+    def admitted(
+        cls, source: SourceObject, slot: Slot, admitted_at: float, attempt: int = 0
+    ) -> ExecutionState:
         """The first state, as SubmitFunction starts the execution: not submitted yet."""
-        return cls(source=source, slot=slot, poll=Poll.initial(), admitted_at=admitted_at)
+        return cls(source=source, slot=slot, poll=Poll.initial(), admitted_at=admitted_at, attempt=attempt)
 
     def rescheduled(self, slot: Slot) -> ExecutionState:
         """Not submitted (yet): wait for ``slot``."""
@@ -145,6 +153,7 @@ class ExecutionState:
             "submitted_at": self.submitted_at,
             "slot": self.slot.to_dict(),
             "poll": self.poll.to_dict(),
+            "attempt": self.attempt,
         }
 
     @classmethod
@@ -159,6 +168,7 @@ class ExecutionState:
             admitted_at=float(event.get("admitted_at", slot.at)),
             task_id=event.get("task_id"),
             submitted_at=None if submitted_at is None else float(submitted_at),
+            attempt=int(event.get("attempt", 0)),  # an execution started before attempts existed: 0
         )
 
 
@@ -189,10 +199,15 @@ class ResultRequest:
 
     source: SourceObject
     task_id: str
+    attempt: int = 0
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> ResultRequest:
-        return cls(source=SourceObject.from_dict(event["source"]), task_id=str(event["task_id"]))
+        return cls(
+            source=SourceObject.from_dict(event["source"]),
+            task_id=str(event["task_id"]),
+            attempt=int(event.get("attempt", 0)),
+        )
 
 
 @dataclass(frozen=True)
@@ -220,6 +235,7 @@ class FailureRequest:
     task_id: str | None
     failure: dict[str, Any]
     polls: int | None
+    attempt: int = 0
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> FailureRequest:
@@ -229,6 +245,7 @@ class FailureRequest:
             task_id=event.get("task_id"),
             failure=dict(event["failure"]),
             polls=None if polls is None else int(polls),
+            attempt=int(event.get("attempt", 0)),
         )
 
 
@@ -241,6 +258,69 @@ class FailureWritten:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class ReprocessRequest:
+    """An operator's request to process one object version again (``cutout.reprocessing``): a message on
+    the ingest queue beside S3's notifications, admitted by the same code. Its body (schema 1)::
+
+        {"message": "cutout.reprocess", "schema": 1, "bucket": "...", "key": "uploads/a.jpg",
+         "version_id": "..." or null, "attempt": 1}
+
+    ``key`` is the plain object key (not URL-encoded); ``version_id`` null takes the object as it is when
+    the request is admitted; ``attempt`` (>= 1) makes the request unique: the same request delivered
+    twice starts one execution, the next request (attempt + 1) another."""
+
+    MESSAGE = "cutout.reprocess"
+    SCHEMA = 1
+
+    source: SourceObject
+    attempt: int
+
+    @classmethod
+    def is_one(cls, body: Any) -> bool:
+        """Whether a parsed message body says it is a reprocess request (of any schema)."""
+        return isinstance(body, dict) and body.get("message") == cls.MESSAGE
+
+    def to_message(self) -> str:
+        return json.dumps(
+            {
+                "message": self.MESSAGE,
+                "schema": self.SCHEMA,
+                "bucket": self.source.bucket,
+                "key": self.source.key,
+                "version_id": self.source.version_id,
+                "attempt": self.attempt,
+            }
+        )
+
+    @classmethod
+    def from_message(cls, body: dict[str, Any]) -> ReprocessRequest:
+        """The request in a parsed message body; MalformedMessageError when it is not schema 1 or a field
+        is missing or mistyped."""
+        fields = {"message", "schema", "bucket", "key", "version_id", "attempt"}
+        problem = None
+        if body.get("schema") != cls.SCHEMA:
+            problem = f"schema {body.get('schema')!r} (this code reads {cls.SCHEMA})"
+        elif set(body) != fields:
+            problem = f"fields {sorted(body)}, expected {sorted(fields)}"
+        else:
+            bucket, key, version_id, attempt = (
+                body["bucket"],
+                body["key"],
+                body["version_id"],
+                body["attempt"],
+            )
+            if not (isinstance(bucket, str) and bucket and isinstance(key, str) and key):
+                problem = "bucket and key must be non-empty strings"
+            elif not (version_id is None or (isinstance(version_id, str) and version_id)):
+                problem = "version_id must be null or a non-empty string"
+            elif type(attempt) is not int or attempt < 1:
+                problem = f"attempt must be an integer >= 1, got {attempt!r}"
+        if problem:
+            raise MalformedMessageError(f"reprocess request not understood: {problem}")
+        return cls(source=SourceObject(bucket=bucket, key=key, version_id=version_id), attempt=attempt)
 
 
 # Each Task state of the ASL: the shape its function is given, and the shape of what it returns.
