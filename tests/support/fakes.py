@@ -23,7 +23,7 @@ class _Body:
 
 
 class FakeS3:
-    """Objects by (bucket, key): put, head, get (with ``Range: bytes=a-b``)."""
+    """Objects by (bucket, key): put, head, get (with ``Range: bytes=a-b``), list by prefix."""
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
@@ -49,6 +49,12 @@ class FakeS3:
             assert match, Range
             data = data[int(match[1]) : int(match[2]) + 1]
         return {"Body": _Body(data), "ContentLength": len(data)}
+
+    def list_objects_v2(
+        self, *, Bucket: str, Prefix: str = "", MaxKeys: int = 1000, **_: Any
+    ) -> dict[str, Any]:
+        keys = sorted(k for b, k in self.objects if b == Bucket and k.startswith(Prefix))[:MaxKeys]
+        return {"Contents": [{"Key": k} for k in keys]} if keys else {"KeyCount": 0}
 
     def upload_fileobj(
         self, stream: Any, bucket: str, key: str, ExtraArgs: dict[str, Any] | None = None, Config: Any = None

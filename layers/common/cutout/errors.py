@@ -91,6 +91,12 @@ class MalformedMessageError(PermanentError):
     """An SQS message that is not an S3 notification: it can never succeed and ends in the DLQ."""
 
 
+class ExecutionInputUnreadableError(PermanentError):
+    """An ended execution's status-change event carries no readable input (EventBridge left it out, or it
+    is not an execution state): ExecutionEndedFunction cannot tell which upload it was, and raises so the
+    event ends in its dead-letter queue, in view."""
+
+
 class RateLimiterBusyError(RetryableError):
     """Too many writers contended for the submission schedule at once; try again shortly."""
 
