@@ -72,7 +72,7 @@ def test_its_one_target_is_the_function_with_retries_and_a_dead_letter_queue(rul
     assert target["Arn"] == {"Fn::GetAtt": ["ExecutionEndedFunction", "Arn"]}
     assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
     assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["ExecutionEndedDeadLetterQueue", "Arn"]}}
-    assert "Input" not in target and "InputTransformer" not in target  # the function gets the whole event
+    assert not {"Input", "InputPath", "InputTransformer"} & set(target)  # the function gets the whole event
 
 
 def test_the_function_runs_the_handler_of_its_folder(resources):
