@@ -255,4 +255,5 @@ def status_change_event(described: dict[str, Any], account_id: str, region: str)
 
 
 def _millis(moment: datetime.datetime | None) -> int | None:
-    return None if moment is None else round(moment.timestamp() * 1000)
+    """Epoch milliseconds, truncated as the API's timestamps are."""
+    return None if moment is None else int(moment.timestamp()) * 1000 + moment.microsecond // 1000

@@ -106,4 +106,5 @@ def test_an_ended_execution_sends_its_status_change_event(deployed):
     assert (event["source"], event["detail-type"]) == ("aws.states", "Step Functions Execution Status Change")
     assert event["detail"]["status"] == execution["status"] == "SUCCEEDED"
     assert json.loads(event["detail"]["input"]) == json.loads(execution["input"])
-    assert event["detail"]["startDate"] == round(execution["startDate"].timestamp() * 1000)
+    start = execution["startDate"]  # the API's, to the millisecond
+    assert event["detail"]["startDate"] == int(start.timestamp()) * 1000 + start.microsecond // 1000
