@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 class LocalStack:
     """``LocalProvider`` + ``LocalAws(template.yaml)``. ``per_minute`` is both the provider's limit and
-    the template's ``SubmissionsPerMinute``; ``window`` compresses the provider's minute for tests."""
+    the template's ``SubmissionsPerMinute``; ``window`` compresses the provider's minute for tests, and
+    ``execution_timeout_seconds`` the state machine's TimeoutSeconds (``LocalAws``)."""
 
     def __init__(
         self,
@@ -32,6 +33,7 @@ class LocalStack:
         provider_port: int = 0,
         sqs_poll_seconds: float | None = 1.0,
         log_level: str = "WARNING",
+        execution_timeout_seconds: int | None = None,
     ) -> None:
         self.api_key = "sk_local_" + secrets.token_hex(12)
         self.provider = LocalProvider(
@@ -50,6 +52,7 @@ class LocalStack:
         self._port = port
         self._sqs_poll_seconds = sqs_poll_seconds
         self._log_level = log_level
+        self._execution_timeout_seconds = execution_timeout_seconds
         self.aws: LocalAws | None = None
 
     def __enter__(self) -> LocalStack:
@@ -78,6 +81,7 @@ class LocalStack:
                 fast_waits=self._fast_waits,
                 port=self._port,
                 sqs_poll_seconds=self._sqs_poll_seconds,
+                execution_timeout_seconds=self._execution_timeout_seconds,
             ).start()
             self.aws.client("secretsmanager").put_secret_value(
                 SecretId=self.outputs["NovitaApiKeySecretArn"], SecretString=self.api_key

@@ -11,7 +11,8 @@ Modules: ``emulator`` (LocalAws), ``sam`` (package, translate, check, create_sta
 (what moto's CloudFormation lacks, and the table of what is emulated), ``lambda_runtime`` (Lambda execution
 environments as child processes, concurrent; LambdaContext), ``lambda_worker`` (the child), ``moto_server``
 (moto's server, one request at a time), ``sqs_poller`` (SQS -> Lambda like the Lambda poller, concurrent),
-``patches`` (every moto-private patch point, pinned).
+``eventbridge`` (ended executions' status change events -> the rules' Lambda targets), ``patches`` (every
+moto-private patch point, pinned).
 """
 
 from cutout_local.aws.emulator import LocalAws

@@ -8,10 +8,10 @@ nothing and the referring property disappears) and each model reads only some pr
   ``parsing.get_model_list`` only while the patches are installed (see ``patches.py``);
 - replacements for the create functions of ``AWS::S3::Bucket`` (+ notification, public access block,
   versioning), ``AWS::Lambda::Function`` (every property we use; environment values as strings, as
-  CloudFormation passes them), ``AWS::Lambda::LayerVersion`` (keeps ``LayerName``; ``Ref`` is the version ARN)
-  and ``AWS::StepFunctions::StateMachine`` (created in the *executing* backend, definition read from S3,
-  ``DefinitionSubstitutions`` applied by plain ``${Name}`` replacement: never ``Fn::Sub``, which turns ``$$``
-  into ``$`` in moto);
+  CloudFormation passes them; ``DeadLetterConfig`` kept for eventbridge.py), ``AWS::Lambda::LayerVersion``
+  (keeps ``LayerName``; ``Ref`` is the version ARN) and ``AWS::StepFunctions::StateMachine`` (created in
+  the *executing* backend, definition read from S3, ``DefinitionSubstitutions`` applied by plain ``${Name}``
+  replacement: never ``Fn::Sub``, which turns ``$$`` into ``$`` in moto);
 - :data:`COVERAGE`, which ``sam.check_supported`` enforces: a template resource type or property that is not
   listed is refused rather than silently dropped.
 """
@@ -72,6 +72,7 @@ COVERAGE: dict[str, dict[str, str]] = {
         "Architectures": "stored; handlers run on this machine's architecture",
         "ReservedConcurrentExecutions": EMULATED,
         "TracingConfig": "stored; X-Ray is not emulated",
+        "DeadLetterConfig": EMULATED,
         "LoggingConfig": "not emulated: each invocation's output is captured and printed by this process "
         "(LocalAws.function_logs); " + _STATIC,
         "Tags": EMULATED,
@@ -99,6 +100,14 @@ COVERAGE: dict[str, dict[str, str]] = {
         "Principal": EMULATED,
         "SourceArn": EMULATED,
         "SourceAccount": EMULATED,
+    },
+    "AWS::Events::Rule": {
+        "Name": EMULATED,
+        "Description": EMULATED,
+        "EventPattern": EMULATED,
+        "State": EMULATED,
+        "Targets": "Lambda targets get the state machines' status change events, with their RetryPolicy and "
+        "DeadLetterConfig (eventbridge.py); other targets and events are not delivered",
     },
     "AWS::IAM::Role": {
         "RoleName": EMULATED,
@@ -450,7 +459,9 @@ def function_create(
     **kw: Any,
 ) -> Any:
     """Replaces ``LambdaFunction.create_from_cloudformation_json``, which drops ``Layers``, ``Architectures``
-    and ``Tags`` and keeps a Number parameter in an environment variable as a number."""
+    and ``Tags`` and keeps a Number parameter in an environment variable as a number. moto has no
+    ``DeadLetterConfig``: it is kept on the function as ``dead_letter_config`` for the local asynchronous
+    invocations (eventbridge.py); GetFunction does not show it."""
     from moto.awslambda.utils import get_backend
 
     props = cloudformation_json["Properties"]
@@ -461,7 +472,9 @@ def function_create(
         spec["Environment"] = {"Variables": {k: _env_string(v) for k, v in variables.items()}}
     if props.get("Tags"):
         spec["Tags"] = {t["Key"]: t["Value"] for t in props["Tags"]}
-    return get_backend(account_id, region_name).create_function(spec)
+    function = get_backend(account_id, region_name).create_function(spec)
+    function.dead_letter_config = props.get("DeadLetterConfig")  # for the asynchronous invocations
+    return function
 
 
 def _env_string(value: Any) -> str:

@@ -1,5 +1,6 @@
 """``LocalAws``: the real SAM template and ASL, deployed on emulated AWS (moto) in this process; the Lambda
-functions run in execution environments of their own (child processes)."""
+functions run in execution environments of their own (child processes); ended executions send their
+EventBridge status change events to the rules' Lambda targets (eventbridge.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
 
 from cutout_local.aws import patches, sam
+from cutout_local.aws.eventbridge import StatusChanges
 from cutout_local.aws.lambda_runtime import DEFAULT_MAX_ENVIRONMENTS, Invocation, ProcessRuntime
 from cutout_local.aws.moto_server import DispatchLock, SerialMotoServer
 from cutout_local.aws.sqs_poller import SqsPoller
@@ -75,7 +77,12 @@ class LocalAws:
     - ``parameters``: the template's parameters (values are passed as strings; ``None`` means the default).
     - ``fast_waits``: Wait states and Retry intervals return at once (the seconds are recorded in
       :attr:`waits` and :attr:`retry_sleeps`), and an SQS message whose processing failed is visible again
-      at once instead of after the queue's ``VisibilityTimeout``.
+      at once instead of after the queue's ``VisibilityTimeout``; so do the EventBridge and asynchronous
+      Lambda retries of a status change event (recorded in ``status_changes.sleeps``). The seconds a Wait
+      skips do not count towards the state machine's ``TimeoutSeconds``, which moto enforces in real
+      time.
+    - ``execution_timeout_seconds``: replaces the ``TimeoutSeconds`` of the stack's state machines once
+      deployed (the product's backstop is 30 days; a test reaches a smaller one in seconds).
     - ``port``: 0 picks a free one.
     - ``sqs_poll_seconds``: also poll the queues with an event source mapping every so many seconds, as the
       Lambda service does; ``None`` (default, deterministic for tests) polls only on :meth:`redeliver`.
@@ -97,6 +104,7 @@ class LocalAws:
         sqs_poll_seconds: float | None = None,
         artifact_bucket: str = "cutout-local-artifacts",
         max_environments_per_function: int = DEFAULT_MAX_ENVIRONMENTS,
+        execution_timeout_seconds: int | None = None,
     ) -> None:
         self.template = Path(template)
         self.parameters = dict(parameters or {})
@@ -104,6 +112,7 @@ class LocalAws:
         self.stack_name, self.artifact_bucket = stack_name, artifact_bucket
         self.sqs_poll_seconds = sqs_poll_seconds
         self.max_environments_per_function = max_environments_per_function
+        self.execution_timeout_seconds = execution_timeout_seconds
         self.endpoint_url = ""
         self.outputs: dict[str, str] = {}
         self.resources: dict[str, str] = {}
@@ -115,6 +124,8 @@ class LocalAws:
         self.deploy_seconds = 0.0
         self._runtime: ProcessRuntime | None = None
         self._poller: SqsPoller | None = None
+        self.status_changes: StatusChanges | None = None
+        """the EventBridge status change events of ended executions (``sent``) and their delivery"""
         self._server: Any = None
         self._saved_env: dict[str, str | None] = {}
         self._saved_levels: dict[str, int] = {}
@@ -150,12 +161,16 @@ class LocalAws:
                 default_concurrency=self.max_environments_per_function,
                 lock=lambda: lock,
             )
+            self.status_changes = StatusChanges(
+                ACCOUNT_ID, self.region, self._runtime.run, fast=self.fast_waits, lock=lambda: lock
+            )
             timing = (self.waits, self.retry_sleeps) if self.fast_waits else (None, None)
             patches.install(
                 patches.patch_points(
                     self._runtime.invoke,
                     self._deliver,
                     lock.released,
+                    self.status_changes,
                     waits=timing[0],
                     retry_sleeps=timing[1],
                 )
@@ -190,13 +205,15 @@ class LocalAws:
         return self
 
     def stop(self) -> None:
-        """Stop the SQS poller (after the batches it holds), abort running executions, end every Lambda
-        environment, reset moto, stop the server, and undo the patches and the environment. Safe to call
-        more than once."""
+        """Stop the SQS poller (after the batches it holds) and the EventBridge deliveries (after those under
+        way), abort running executions, end every Lambda environment, reset moto, stop the server, and undo
+        the patches and the environment. Safe to call more than once."""
         try:
             if self._poller is not None:
                 self._poller.stop()
                 self._poller = None
+            if self.status_changes is not None:
+                self.status_changes.stop()
             if self._server is not None:
                 self._abort_executions()
         finally:
@@ -261,9 +278,12 @@ class LocalAws:
             )
 
     def settle(self, timeout: float = 60) -> None:
-        """Wait until every SQS batch handed to the poller so far has been processed."""
+        """Wait until every SQS batch handed to the poller so far has been processed, and every status
+        change event of the executions ended so far has been delivered (or dead-lettered)."""
         if self._poller is not None:
             self._poller.settle(timeout)
+        if self.status_changes is not None:
+            self.status_changes.settle(timeout)
 
     def redeliver(self, timeout: float = 60) -> int:
         """One turn of the Lambda poller: receive what is visible on every queue with an event source
@@ -278,7 +298,8 @@ class LocalAws:
 
     def wait_for_executions(self, n: int | None = None, timeout: float = 60) -> list[dict[str, Any]]:
         """Wait until the SQS deliveries have settled, at least ``n`` executions of the stack's state machines
-        exist and none is running; return their ``describe_execution`` dicts, oldest first."""
+        exist and none is running, and their status change events are delivered; return their
+        ``describe_execution`` dicts, oldest first."""
         sfn = self.client("stepfunctions")
         deadline = time.monotonic() + timeout
         while True:
@@ -290,6 +311,7 @@ class LocalAws:
             ]
             running = [e["name"] for e in executions if e["status"] == "RUNNING"]
             if not running and len(executions) >= (n or 0):
+                self.settle(max(0.1, deadline - time.monotonic()))  # their status change deliveries
                 described = [sfn.describe_execution(executionArn=e["executionArn"]) for e in executions]
                 for d in described:
                     d.pop("ResponseMetadata", None)
@@ -340,7 +362,16 @@ class LocalAws:
             for r in resources
             if r["ResourceType"] == "AWS::StepFunctions::StateMachine"
         ]
+        if self.execution_timeout_seconds is not None:
+            self._set_execution_timeout(self.execution_timeout_seconds)
         self.deploy_seconds = time.monotonic() - started
+
+    def _set_execution_timeout(self, seconds: int) -> None:
+        sfn = self.client("stepfunctions")
+        for arn in self._state_machine_arns:
+            definition = json.loads(sfn.describe_state_machine(stateMachineArn=arn)["definition"])
+            definition["TimeoutSeconds"] = seconds
+            sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps(definition))
 
     def _abort_executions(self) -> None:
         try:

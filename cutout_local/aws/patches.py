@@ -13,6 +13,8 @@ Replaced (module paths under ``moto.``), and why:
   ``ApproximateReceiveCount``, ``batchItemFailures`` deleted as if successful (sqs_poller.py).
 - ``stepfunctions.parser.models.StepFunctionsParserBackend.start_execution``: a start without ``name``
   names the execution "None", so the second one fails; AWS uses a UUID.
+- ``stepfunctions.parser.backend.execution.BaseExecutionWorkerCommunication.terminated``: an execution
+  that ends sends no EventBridge status change event; the local one is sent from there (eventbridge.py).
 - ``sqs.models.Queue.wait_for_messages``: a ``ReceiveMessage`` long poll waits there holding the emulator's
   dispatch lock, which the message it waits for needs; it lets go of it while it waits (moto_server.py).
 - ``cloudformation.parsing.get_model_list``: no model for ``AWS::SecretsManager::Secret``,
@@ -44,6 +46,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cutout_local.aws import cfn_models
+from cutout_local.aws.eventbridge import StatusChanges
 
 MOTO_VERSION = "5.2.5"
 
@@ -64,23 +67,26 @@ def patch_points(
     invoke: Callable[..., tuple[str, bool, str]],
     deliver: Callable[..., bool],
     released: Callable[[], AbstractContextManager[object]],
+    status_changes: StatusChanges,
     waits: list[float] | None = None,
     retry_sleeps: list[float] | None = None,
 ) -> list[Patch]:
     """The patches, given the runtime's ``invoke(fn, event)``, the SQS ``deliver(backend, arn, messages,
-    queue_arn)``, the dispatch lock's ``released()`` and, for fast time, the lists that record Wait seconds
-    and Retry intervals."""
+    queue_arn)``, the dispatch lock's ``released()``, the EventBridge ``status_changes`` and, for fast time,
+    the lists that record Wait seconds and Retry intervals."""
     from moto.awslambda.models import LambdaBackend, LambdaFunction, LayerVersion
     from moto.cloudformation import parsing
     from moto.s3.models import FakeBucket
     from moto.sqs.models import Queue
     from moto.stepfunctions.models import StateMachine
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
     original_start = StepFunctionsParserBackend.start_execution
     original_models = parsing.get_model_list
     original_bucket = FakeBucket.create_from_cloudformation_json.__func__
     original_wait_for_messages = Queue.wait_for_messages
+    original_terminated = BaseExecutionWorkerCommunication.terminated
 
     def start_execution(
         self: Any, state_machine_arn: str, name: str | None = None, *args: Any, **kw: Any
@@ -97,6 +103,11 @@ def patch_points(
         with released():
             original_wait_for_messages(self, timeout)
 
+    def terminated(self: Any) -> None:
+        with status_changes.ending():
+            original_terminated(self)
+            status_changes.execution_ended(self.execution)
+
     def models() -> list[Any]:
         return [*original_models(), *cfn_models.EXTRA_MODELS]
 
@@ -106,6 +117,7 @@ def patch_points(
         Patch(LambdaBackend, "send_sqs_batch", send_sqs_batch, "SQS batches are delivered like the poller's"),
         Patch(Queue, "wait_for_messages", wait_for_messages, "an SQS long poll lets other requests in"),
         Patch(StepFunctionsParserBackend, "start_execution", start_execution, "a nameless start gets a UUID"),
+        Patch(BaseExecutionWorkerCommunication, "terminated", terminated, "executions send status changes"),
         Patch(parsing, "get_model_list", models, "CloudFormation models for the types moto lacks"),
         Patch(FakeBucket, cfn, cfn_models.bucket_create(original_bucket), "bucket notification and settings"),
         Patch(

@@ -30,8 +30,8 @@ class _Body:
 
 
 class FakeS3:
-    """Objects by (bucket, key): put, head, get (with ``Range: bytes=a-b``), delete. ETags are the MD5
-    of the body, as S3's are for a single-part upload."""
+    """Objects by (bucket, key): put, head, get (with ``Range: bytes=a-b``), delete, list by prefix.
+    ETags are the MD5 of the body, as S3's are for a single-part upload."""
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
@@ -65,6 +65,12 @@ class FakeS3:
     def delete_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
         self.objects.pop((Bucket, Key), None)
         return {}
+
+    def list_objects_v2(
+        self, *, Bucket: str, Prefix: str = "", MaxKeys: int = 1000, **_: Any
+    ) -> dict[str, Any]:
+        keys = sorted(k for b, k in self.objects if b == Bucket and k.startswith(Prefix))[:MaxKeys]
+        return {"Contents": [{"Key": k} for k in keys]} if keys else {"KeyCount": 0}
 
     def upload_fileobj(
         self, stream: Any, bucket: str, key: str, ExtraArgs: dict[str, Any] | None = None, Config: Any = None

@@ -63,6 +63,23 @@ class Pipeline:
     def outcome(self, key: str, put: dict[str, Any], timeout: float = 60) -> Outcome:
         """The execution of this object version (moto's S3 notifications carry no version id, so the
         execution is named from the ETag here, as on AWS for an unversioned bucket), once it ended."""
+        arns = self.execution_arns(key, put)
+        self.stack.aws.settle(timeout)
+        deadline = time.monotonic() + timeout
+        execution = None
+        while execution is None or execution["status"] == "RUNNING":
+            assert time.monotonic() < deadline, f"{key}: still running after {timeout} s"
+            execution = self._describe(arns)
+            if execution is None:
+                break
+            time.sleep(0.05)
+        self.stack.aws.settle(timeout)  # the ended execution's status change event, delivered
+        history = self.stack.aws.execution_history(execution["executionArn"]) if execution else []
+        return Outcome(key, execution, self._cutout(key), self._failure(key), history)
+
+    def execution_arns(self, key: str, put: dict[str, Any]) -> list[str]:
+        """The ARNs the execution of this object version may have: named from its version id, or from its
+        ETag when the notification carried none."""
         etag = put["ETag"].strip('"')
         names = {
             execution_name(SourceObject(self.input_bucket, key, v, etag))
@@ -79,17 +96,16 @@ class Pipeline:
 
     def _ended(self, key: str, names: set[str], timeout: float) -> Outcome:
         prefix = self.stack.outputs["StateMachineArn"].replace(":stateMachine:", ":execution:")
-        self.stack.aws.settle(timeout)
+        return [f"{prefix}:{name}" for name in sorted(names)]
+
+    def running(self, key: str, put: dict[str, Any], timeout: float = 30) -> dict[str, Any]:
+        """The execution of this object version once it runs."""
         deadline = time.monotonic() + timeout
-        execution = None
-        while execution is None or execution["status"] == "RUNNING":
-            assert time.monotonic() < deadline, f"{key}: still running after {timeout} s"
-            execution = self._describe([f"{prefix}:{name}" for name in names])
-            if execution is None:
-                break
+        while (execution := self._describe(self.execution_arns(key, put))) is None:
+            assert time.monotonic() < deadline, f"{key}: no execution after {timeout} s"
             time.sleep(0.05)
-        history = self.stack.aws.execution_history(execution["executionArn"]) if execution else []
-        return Outcome(key, execution, self._cutout(key), self._failure(key), history)
+        assert execution["status"] == "RUNNING", execution["status"]
+        return execution
 
     def _describe(self, arns: list[str]) -> dict[str, Any] | None:
         for arn in arns:

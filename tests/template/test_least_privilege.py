@@ -1,6 +1,7 @@
 """Least privilege, pinned: each function's IAM statements are exactly the actions and resources it
 needs (prefix-scoped where the template scopes them), so any widening fails here. The state machine
-may invoke its four functions and deliver its own logs, nothing else."""
+may invoke its four functions and deliver its own logs, nothing else; only the ExecutionEnded rule may
+invoke ExecutionEndedFunction, and only that function and rule may send to its dead-letter queue."""
 
 from pathlib import Path
 
@@ -80,6 +81,23 @@ EXPECTED = {
             {"StringLike": {"s3:prefix": {"Fn::Sub": "${OutputPrefix}*"}}},
         ),
     },
+    "ExecutionEndedFunction": {
+        "ReadOutcomes": (
+            {"s3:GetObject"},
+            [FAILURE_RECORDS, {"Fn::Sub": "${OutputBucket.Arn}/${OutputPrefix}*"}],
+            None,
+        ),
+        "SeeWhetherAnOutcomeExists": (
+            {"s3:ListBucket"},
+            {"Fn::GetAtt": ["OutputBucket", "Arn"]},
+            {
+                "StringLike": {
+                    "s3:prefix": [{"Fn::Sub": "${FailurePrefix}*"}, {"Fn::Sub": "${OutputPrefix}*"}]
+                }
+            },
+        ),
+        "WriteFailureRecords": ({"s3:PutObject"}, FAILURE_RECORDS, None),
+    },
 }
 
 
@@ -125,3 +143,37 @@ def test_the_state_machine_invokes_its_four_functions_and_delivers_its_logs(reso
     actions, resource, condition = statements["DeliverExecutionLogs"]
     assert all(a.startswith("logs:") and "*" not in a for a in actions)
     assert (resource, condition) == ("*", None)  # vended log delivery has no resource-level permissions
+
+
+def test_only_the_execution_ended_rule_may_invoke_its_function(resources):
+    permissions = {n: r["Properties"] for n, r in resources.items() if r["Type"] == "AWS::Lambda::Permission"}
+    assert permissions == {
+        "ExecutionEndedPermission": {
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": {"Ref": "ExecutionEndedFunction"},
+            "Principal": "events.amazonaws.com",
+            "SourceArn": {"Fn::GetAtt": ["ExecutionEndedRule", "Arn"]},
+        }
+    }
+
+
+def test_only_the_function_and_its_rule_send_to_its_dead_letter_queue(resources):
+    queue = {"Fn::GetAtt": ["ExecutionEndedDeadLetterQueue", "Arn"]}
+    # SAM grants the function sqs:SendMessage on its DeadLetterQueue, and on nothing else
+    assert resources["ExecutionEndedFunction"]["Properties"]["DeadLetterQueue"] == {
+        "Type": "SQS",
+        "TargetArn": queue,
+    }
+    [allow] = [
+        s
+        for s in resources["ExecutionEndedDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Allow"
+    ]
+    assert (allow["Principal"], allow["Action"], allow["Resource"]) == (
+        {"Service": "events.amazonaws.com"},
+        "sqs:SendMessage",
+        queue,
+    )
+    assert allow["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["ExecutionEndedRule", "Arn"]}}
+    }

@@ -145,10 +145,26 @@ def test_buckets_deny_requests_without_tls(template, bucket):
 def test_queues_are_encrypted_and_tls_only(template):
     queues = resources_of(template, "AWS::SQS::Queue")
     assert all(q["Properties"]["SqsManagedSseEnabled"] for q in queues.values())
-    [policy] = resources_of(template, "AWS::SQS::QueuePolicy").values()
-    [deny] = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
-    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-    assert len(deny["Resource"]) == len(queues)
+    denied = []
+    for policy in resources_of(template, "AWS::SQS::QueuePolicy").values():
+        [deny] = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+        assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        assert (deny["Principal"], deny["Action"]) == ("*", "sqs:*")
+        resources = deny["Resource"] if isinstance(deny["Resource"], list) else [deny["Resource"]]
+        assert [{"Ref": q["Fn::GetAtt"][0]} for q in resources] == policy["Properties"]["Queues"]
+        denied += [q["Fn::GetAtt"] for q in resources]
+    assert sorted(denied) == sorted([name, "Arn"] for name in queues)
+
+
+def test_every_dead_letter_queue_has_an_alarm(template):
+    queues = [n for n in resources_of(template, "AWS::SQS::Queue") if n.endswith("DeadLetterQueue")]
+    watched = [
+        a["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+        for a in resources_of(template, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
+    ]
+    assert sorted(watched) == sorted(queues)
+    assert len(queues) == 2
 
 
 def iam_statements(template):

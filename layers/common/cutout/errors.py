@@ -102,6 +102,12 @@ class MalformedMessageError(PermanentError):
     never succeed and ends in the DLQ."""
 
 
+class ExecutionInputUnreadableError(PermanentError):
+    """An ended execution's status-change event carries no readable input (EventBridge left it out, or it
+    is not an execution state): ExecutionEndedFunction cannot tell which upload it was, and raises so the
+    event ends in its dead-letter queue, in view."""
+
+
 class RateLimiterBusyError(RetryableError):
     """Too many writers contended for the submission schedule at once; try again shortly."""
 

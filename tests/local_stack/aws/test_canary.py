@@ -11,7 +11,7 @@ from tests.local_stack.aws.helpers import read_json, upload
 
 def test_every_patch_is_in_place_while_the_stack_runs(deployed):
     active = patches.active()
-    assert len(active) == 14  # 12 always + 2 for fast time
+    assert len(active) == 15  # 13 always + 2 for fast time
     for patch in active:
         assert inspect.getattr_static(patch.owner, patch.attribute) is patch.replacement, patch.why
 
@@ -95,3 +95,16 @@ def test_an_upload_runs_in_process_through_the_layer_to_success(deployed):
     assert result["function_name"] == result["env_function_name"] == aws.resources["WriteResultFunction"]
     assert result["module"] == "app"  # imported by its name, in an environment of its own
     assert 0 < result["remaining_ms"] <= 30_000
+
+
+def test_an_ended_execution_sends_its_status_change_event(deployed):
+    upload(deployed, "incoming/status-change.csv")
+    [execution] = [e for e in deployed.wait_for_executions(n=1) if "status-change.csv" in e["input"]]
+
+    [event] = [e for e in deployed.status_changes.sent if e["resources"] == [execution["executionArn"]]]
+
+    assert (event["source"], event["detail-type"]) == ("aws.states", "Step Functions Execution Status Change")
+    assert event["detail"]["status"] == execution["status"] == "SUCCEEDED"
+    assert json.loads(event["detail"]["input"]) == json.loads(execution["input"])
+    start = execution["startDate"]  # the API's, to the millisecond
+    assert event["detail"]["startDate"] == int(start.timestamp()) * 1000 + start.microsecond // 1000
