@@ -63,7 +63,30 @@ class Pipeline:
     def outcome(self, key: str, put: dict[str, Any], timeout: float = 60) -> Outcome:
         """The execution of this object version (moto's S3 notifications carry no version id, so the
         execution is named from the ETag here, as on AWS for an unversioned bucket), once it ended."""
-        arns = self.execution_arns(key, put)
+        return self._ended(key, self.execution_arns(key, put), timeout)
+
+    def execution_arns(self, key: str, put: dict[str, Any]) -> list[str]:
+        """The ARNs the execution of this object version may have: named from its version id, or from its
+        ETag when the notification carried none."""
+        etag = put["ETag"].strip('"')
+        names = {
+            execution_name(SourceObject(self.input_bucket, key, v, etag))
+            for v in (None, put.get("VersionId"))
+        }
+        return self._arns(names)
+
+    def reprocessed(self, key: str, attempt: int, timeout: float = 60) -> Outcome:
+        """The outcome of reprocess request ``attempt`` of ``key`` as it is now (admission pins the request
+        to the version id and ETag that HEAD gives), once its execution ended."""
+        head = self.s3.head_object(Bucket=self.input_bucket, Key=key)
+        source = SourceObject(self.input_bucket, key, head.get("VersionId"), head["ETag"].strip('"'))
+        return self._ended(key, self._arns({execution_name(source, attempt)}), timeout)
+
+    def _arns(self, names: set[str]) -> list[str]:
+        prefix = self.stack.outputs["StateMachineArn"].replace(":stateMachine:", ":execution:")
+        return [f"{prefix}:{name}" for name in sorted(names)]
+
+    def _ended(self, key: str, arns: list[str], timeout: float) -> Outcome:
         self.stack.aws.settle(timeout)
         deadline = time.monotonic() + timeout
         execution = None
@@ -76,36 +99,6 @@ class Pipeline:
         self.stack.aws.settle(timeout)  # the ended execution's status change event, delivered
         history = self.stack.aws.execution_history(execution["executionArn"]) if execution else []
         return Outcome(key, execution, self._cutout(key), self._failure(key), history)
-
-    def execution_arns(self, key: str, put: dict[str, Any]) -> list[str]:
-        """The ARNs the execution of this object version may have: named from its version id, or from its
-        ETag when the notification carried none."""
-        etag = put["ETag"].strip('"')
-        names = {
-            execution_name(SourceObject(self.input_bucket, key, v, etag))
-            for v in (None, put.get("VersionId"))
-        }
-        return self._ended(key, names, timeout)
-
-    def reprocessed(self, key: str, attempt: int, timeout: float = 60) -> Outcome:
-        """The outcome of reprocess request ``attempt`` of ``key`` as it is now (admission pins the request
-        to the version id and ETag that HEAD gives), once its execution ended."""
-        head = self.s3.head_object(Bucket=self.input_bucket, Key=key)
-        source = SourceObject(self.input_bucket, key, head.get("VersionId"), head["ETag"].strip('"'))
-        return self._ended(key, {execution_name(source, attempt)}, timeout)
-
-    def _ended(self, key: str, names: set[str], timeout: float) -> Outcome:
-        prefix = self.stack.outputs["StateMachineArn"].replace(":stateMachine:", ":execution:")
-        return [f"{prefix}:{name}" for name in sorted(names)]
-
-    def running(self, key: str, put: dict[str, Any], timeout: float = 30) -> dict[str, Any]:
-        """The execution of this object version once it runs."""
-        deadline = time.monotonic() + timeout
-        while (execution := self._describe(self.execution_arns(key, put))) is None:
-            assert time.monotonic() < deadline, f"{key}: no execution after {timeout} s"
-            time.sleep(0.05)
-        assert execution["status"] == "RUNNING", execution["status"]
-        return execution
 
     def _describe(self, arns: list[str]) -> dict[str, Any] | None:
         for arn in arns:

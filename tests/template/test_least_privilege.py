@@ -97,6 +97,7 @@ EXPECTED = {
             },
         ),
         "WriteFailureRecords": ({"s3:PutObject"}, FAILURE_RECORDS, None),
+        "ReplaceCutouts": ({"s3:DeleteObject"}, CUTOUTS, None),
     },
 }
 

@@ -92,6 +92,19 @@ def test_delivered_twice_it_writes_one_record_with_the_same_content(settings):
     assert len(s3.objects) == 1
 
 
+def test_a_reprocess_request_that_timed_out_replaces_the_earlier_requests_record(settings):
+    """Attempt 1 of the upload that attempt 0 had failed: its end is recorded, with its attempt."""
+    s3 = FakeS3()
+    event = load_event("execution_timed_out.json")
+    state = json.loads(event["detail"]["input"])
+    event["detail"]["input"] = json.dumps({**state, "attempt": 1})
+    execution = EndedExecution.from_event(event)
+    write_failure_record(s3, settings, execution.state.source, error="ProviderTaskFailedError", reason="r")
+
+    assert record_ended_execution(s3, settings, execution) is not None
+    assert (record_of(s3, settings)["error"], record_of(s3, settings)["attempt"]) == ("ExecutionTimedOut", 1)
+
+
 def test_an_older_uploads_record_is_replaced(settings):
     s3 = FakeS3()
     execution = ended()

@@ -19,6 +19,7 @@ from cutout.errors import ExecutionInputUnreadableError
 from cutout.failures import failure_reason, write_failure_record
 from cutout.keys import failure_key, output_key, sequencer_after
 from cutout.observability import logger
+from cutout.outcomes import remove_replaced_cutout
 from cutout.settings import Settings
 from cutout.state import ExecutionState, SourceObject
 
@@ -96,27 +97,33 @@ def record_ended_execution(s3: Any, settings: Settings, ended: EndedExecution) -
             "execution did not end without a cutout: nothing to record", extra={"status": ended.status}
         )
         return None
-    existing = existing_outcome(s3, settings, source)
+    attempt = ended.state.attempt
+    existing = existing_outcome(s3, settings, source, attempt)
     if existing is not None:
         logger.info("outcome already written", extra={"status": ended.status, "existing": existing})
         return None
     error, reason = ended_reason(ended)
-    return write_failure_record(s3, settings, source, error=error, reason=reason, task_id=ended.state.task_id)
+    key = write_failure_record(
+        s3, settings, source, error=error, reason=reason, task_id=ended.state.task_id, attempt=attempt
+    )
+    remove_replaced_cutout(s3, settings, source, attempt)  # a reprocess request's record replaces it
+    return key
 
 
-def existing_outcome(s3: Any, settings: Settings, source: SourceObject) -> str | None:
-    """What the output bucket already holds for this upload revision (its failure record or its cutout),
-    or for a newer upload of the same key (S3's sequencer says which is newer); None when nothing."""
+def existing_outcome(s3: Any, settings: Settings, source: SourceObject, attempt: int = 0) -> str | None:
+    """What the output bucket already holds for this upload revision from this request or a later one
+    (its failure record or its cutout: an earlier request's does not count, ``cutout.outcomes``), or for
+    a newer upload of the same key (S3's sequencer says which is newer); None when nothing."""
     record = _json_object(s3, settings.output_bucket, failure_key(source.key, settings))
     if record is not None:
         theirs = SourceObject.from_dict(record["source"])
-        if theirs.revision == source.revision:
+        if theirs.revision == source.revision and int(record.get("attempt", 0)) >= attempt:
             return "its failure record"
         if sequencer_after(theirs.sequencer, source.sequencer):
             return "a newer upload's failure record"
     metadata = _metadata(s3, settings.output_bucket, output_key(source.key, settings))
     if metadata is not None:
-        if metadata.get("source-version") == source.revision:
+        if metadata.get("source-version") == source.revision and int(metadata.get("attempt", 0)) >= attempt:
             return "its cutout"
         if sequencer_after(metadata.get("source-sequencer"), source.sequencer):
             return "a newer upload's cutout"
