@@ -1,16 +1,24 @@
 """Issue 4's fault matrix: one provider or AWS fault per row, each with its asserted outcome, and in
-every row exactly one outcome for the upload (a cutout xor a failure record) and at most one submission.
+every row exactly one outcome for the upload (a cutout xor a failure record) and the exact number of
+submissions (one, or none when the provider never took the image). Issue 10's rows: outages and billing
+refusals end as cutouts once the provider answers again, and in failure records only past
+MaxProviderOutageSeconds.
 The rows run in tests/e2e/test_fault_matrix.py (on the module's stack) and, those with template
 parameters of their own, in tests/e2e/test_fault_matrix_own_stack.py."""
 
 from tests.support.images import photo
 from tests.support.pipeline import Outcome, Pipeline
 
-CUTOUT = ("cutout", None)
+CUTOUT = ("cutout", None, 1)  # a cutout, after exactly one submission
 
 
-def failure(error: str) -> tuple[str, str]:
-    return ("failure", error)
+def failure(error: str, submissions: int = 1) -> tuple[str, str, int]:
+    """A failure record naming ``error``, after exactly ``submissions`` submissions (0 or 1)."""
+    return ("failure", error, submissions)
+
+
+# Outages on a compressed clock: probes at most 2 s apart, an outage waited out for 10 s.
+OUTAGE_CLOCK = {"ProviderProbeMaxSeconds": "2", "MaxProviderOutageSeconds": "10"}
 
 
 # (row id, provider faults, template parameters, expected outcome)
@@ -21,6 +29,21 @@ ROWS = [
     ("503 on submit", {"submit_5xx_next": 2, "submit_5xx_status": 503}, {}, CUTOUT),
     ("503 on task-result", {"poll_5xx_next": 3, "poll_5xx_status": 503}, {}, CUTOUT),
     ("connection reset", {"reset_next": 2}, {}, CUTOUT),
+    ("billing refusal, then topped up", {"billing_next": 2}, {}, CUTOUT),
+    ("502 on every poll for a while", {"poll_5xx_next": 3, "poll_5xx_status": 502}, {}, CUTOUT),
+    ("503 on result downloads", {"download_5xx_next": 2}, {}, CUTOUT),
+    (
+        "provider down past MaxProviderOutageSeconds",
+        {"submit_5xx_rate": 1.0},
+        OUTAGE_CLOCK,
+        failure("ProviderOutageError", submissions=0),
+    ),
+    (
+        "billing refused past MaxProviderOutageSeconds",
+        {"billing_rate": 1.0},
+        OUTAGE_CLOCK,
+        failure("ProviderOutageError", submissions=0),
+    ),
     ("malformed JSON", {"poll_malformed_next": 2}, {}, CUTOUT),
     ("unknown task status", {"poll_unknown_status_next": 3}, {}, CUTOUT),
     (
@@ -60,7 +83,7 @@ OWN_STACK_ROWS = [r for r in ROWS if r[2]]  # other template parameters: test_fa
 
 
 def assert_one_outcome(pipeline: Pipeline, outcome: Outcome, expected: tuple, accepted_before: int) -> None:
-    kind, error = expected
+    kind, error, submissions = expected
     if kind == "cutout":
         assert outcome.execution["status"] == "SUCCEEDED"
         assert outcome.cutout is not None
@@ -70,7 +93,7 @@ def assert_one_outcome(pipeline: Pipeline, outcome: Outcome, expected: tuple, ac
         assert outcome.cutout is None
         assert outcome.failure["error"] == error, outcome.failure
         assert outcome.failure["reason"]
-    assert pipeline.provider_stats().get("accepted", 0) <= accepted_before + 1
+    assert pipeline.provider_stats().get("accepted", 0) == accepted_before + submissions
 
 
 def run_row(pipeline: Pipeline, row: str, faults: dict, expected: tuple) -> None:
