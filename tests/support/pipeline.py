@@ -100,6 +100,15 @@ class Pipeline:
         history = self.stack.aws.execution_history(execution["executionArn"]) if execution else []
         return Outcome(key, execution, self._cutout(key), self._failure(key), history)
 
+    def running(self, key: str, put: dict[str, Any], timeout: float = 30) -> dict[str, Any]:
+        """The execution of this object version once it runs."""
+        deadline = time.monotonic() + timeout
+        while (execution := self._describe(self.execution_arns(key, put))) is None:
+            assert time.monotonic() < deadline, f"{key}: no execution after {timeout} s"
+            time.sleep(0.05)
+        assert execution["status"] == "RUNNING", execution["status"]
+        return execution
+
     def _describe(self, arns: list[str]) -> dict[str, Any] | None:
         for arn in arns:
             try:
