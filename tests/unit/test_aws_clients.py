@@ -2,8 +2,11 @@
 client needs no network)."""
 
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
 from cutout import aws
+from cutout.errors import StoreUnavailableError
+from tests.support.fakes import client_error
 
 
 @pytest.fixture(autouse=True)
@@ -44,3 +47,45 @@ def test_the_schedule_table_is_named_and_uses_the_same_bounded_client():
     table = aws.table("cutout-rate-limit")
     assert table.name == "cutout-rate-limit"
     assert_bounded_with_standard_retries(table.meta.client.meta.config)
+
+
+class Failing:
+    """A Table whose every call raises ``error``."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def get_item(self, **_):
+        raise self.error
+
+    def update_item(self, **_):
+        raise self.error
+
+
+@pytest.mark.parametrize("code", sorted(aws.TRANSIENT_CODES))
+def test_a_transient_dynamodb_answer_is_a_retryable_error_the_state_machine_names(code):
+    table = aws.StateTable(Failing(client_error(code, "UpdateItem")))
+    with pytest.raises(StoreUnavailableError, match=f"^DynamoDB UpdateItem answered {code}$"):
+        table.update_item(Key={"id": "x"})
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        EndpointConnectionError(endpoint_url="https://dynamodb"),
+        ReadTimeoutError(endpoint_url="https://dynamodb"),
+    ],
+)
+def test_an_unreachable_dynamodb_is_a_retryable_error(error):
+    with pytest.raises(StoreUnavailableError, match=f"^DynamoDB GetItem failed: {type(error).__name__}$"):
+        aws.StateTable(Failing(error)).get_item(Key={"id": "x"})
+
+
+@pytest.mark.parametrize(
+    "code", ["ConditionalCheckFailedException", "AccessDeniedException", "ValidationException"]
+)
+def test_a_refusal_stays_what_it_is(code):
+    """A failed condition is the schedule's answer, and a denial a misconfiguration, not a hiccup."""
+    with pytest.raises(ClientError) as raised:
+        aws.StateTable(Failing(client_error(code, "UpdateItem"))).update_item(Key={"id": "x"})
+    assert raised.value.response["Error"]["Code"] == code

@@ -108,6 +108,11 @@ class ExecutionInputUnreadableError(PermanentError):
     event ends in its dead-letter queue, in view."""
 
 
+class StoreUnavailableError(RetryableError):
+    """DynamoDB (the schedule, the spend count, the provider's health) answered a transient error or could
+    not be reached, after the SDK's own retries: the state machine retries the task."""
+
+
 class RateLimiterBusyError(RetryableError):
     """Too many writers contended for the submission schedule at once; try again shortly."""
 
@@ -133,6 +138,7 @@ OUTAGE_ERRORS: tuple[type[CutoutError], ...] = (ProviderUnavailableError, Provid
 # sees. ``EXTERNAL_RETRYABLE`` are raised by libraries, by these names.
 TASK_ERRORS: dict[str, tuple[type[CutoutError], ...]] = {
     "Send": (
+        StoreUnavailableError,
         ProviderProtocolError,
         SecretUnavailableError,
         RateLimiterBusyError,
@@ -144,6 +150,7 @@ TASK_ERRORS: dict[str, tuple[type[CutoutError], ...]] = {
         ConfigurationError,
     ),
     "CheckStatus": (
+        StoreUnavailableError,
         ProviderThrottledError,
         ProviderProtocolError,
         SecretUnavailableError,
@@ -154,6 +161,7 @@ TASK_ERRORS: dict[str, tuple[type[CutoutError], ...]] = {
         ConfigurationError,
     ),
     "WriteResult": (
+        StoreUnavailableError,
         ProviderThrottledError,
         ProviderProtocolError,
         SecretUnavailableError,
@@ -167,5 +175,8 @@ TASK_ERRORS: dict[str, tuple[type[CutoutError], ...]] = {
     ),
     "RecordFailure": (),
 }
-# Powertools Idempotency: another invocation holds the same submission's record (in progress).
-EXTERNAL_RETRYABLE: dict[str, tuple[str, ...]] = {"Send": ("IdempotencyAlreadyInProgressError",)}
+# Powertools Idempotency: another invocation holds the same submission's record (in progress), or its
+# table could not be read or written.
+EXTERNAL_RETRYABLE: dict[str, tuple[str, ...]] = {
+    "Send": ("IdempotencyAlreadyInProgressError", "IdempotencyPersistenceLayerError")
+}
