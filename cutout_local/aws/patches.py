@@ -17,6 +17,10 @@ Replaced (module paths under ``moto.``), and why:
   that ends sends no EventBridge status change event; the local one is sent from there (eventbridge.py).
 - ``sqs.models.Queue.wait_for_messages``: a ``ReceiveMessage`` long poll waits there holding the emulator's
   dispatch lock, which the message it waits for needs; it lets go of it while it waits (moto_server.py).
+- ``s3.responses.metadata_from_headers``: moto stores user metadata of any size; S3 refuses more than
+  2 KB of it (the UTF-8 bytes of each name, after ``x-amz-meta-``, and value, summed) with 400
+  ``MetadataTooLarge`` (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingMetadata.html), and so
+  does the emulator.
 - ``cloudformation.parsing.get_model_list``: no model for ``AWS::SecretsManager::Secret``,
   ``AWS::SQS::QueuePolicy``, ``AWS::CloudWatch::Alarm``, ``AWS::S3::BucketPolicy`` (cfn_models.py).
 - ``s3.models.FakeBucket.create_from_cloudformation_json``: drops ``NotificationConfiguration``,
@@ -87,6 +91,9 @@ def patch_points(
     original_bucket = FakeBucket.create_from_cloudformation_json.__func__
     original_wait_for_messages = Queue.wait_for_messages
     original_terminated = BaseExecutionWorkerCommunication.terminated
+    from moto.s3 import responses as s3_responses
+
+    original_metadata = s3_responses.metadata_from_headers
 
     def start_execution(
         self: Any, state_machine_arn: str, name: str | None = None, *args: Any, **kw: Any
@@ -111,6 +118,11 @@ def patch_points(
     def models() -> list[Any]:
         return [*original_models(), *cfn_models.EXTRA_MODELS]
 
+    def metadata_from_headers(headers: Any) -> Any:
+        metadata = original_metadata(headers)
+        check_user_metadata_size(metadata)
+        return metadata
+
     cfn = "create_from_cloudformation_json"
     patches = [
         Patch(LambdaFunction, "_invoke_lambda", invoke_lambda, "Lambda code runs in local environments"),
@@ -119,6 +131,7 @@ def patch_points(
         Patch(StepFunctionsParserBackend, "start_execution", start_execution, "a nameless start gets a UUID"),
         Patch(BaseExecutionWorkerCommunication, "terminated", terminated, "executions send status changes"),
         Patch(parsing, "get_model_list", models, "CloudFormation models for the types moto lacks"),
+        Patch(s3_responses, "metadata_from_headers", metadata_from_headers, "S3's 2 KB user-metadata limit"),
         Patch(FakeBucket, cfn, cfn_models.bucket_create(original_bucket), "bucket notification and settings"),
         Patch(
             LambdaFunction, cfn, classmethod(cfn_models.function_create), "function Layers, env as strings"
@@ -148,6 +161,28 @@ def patch_points(
             Patch(retrier_decl, "time", types.SimpleNamespace(sleep=retry_sleeps.append), "fast Retry"),
         ]
     return patches
+
+
+USER_METADATA_LIMIT = 2048  # bytes, S3's limit on user-defined metadata per object
+_META_PREFIX = "x-amz-meta-"
+
+
+def check_user_metadata_size(metadata: Any) -> None:
+    """S3's limit: the UTF-8 bytes of every user metadata name (without ``x-amz-meta-``) and value,
+    summed, at most 2 KB; past it, 400 MetadataTooLarge as S3 answers."""
+    from moto.s3.exceptions import S3ClientError
+
+    size = sum(
+        len(str(name)[len(_META_PREFIX) :].encode()) + len(str(value).encode())
+        for name, value in metadata.items()
+        if str(name).lower().startswith(_META_PREFIX)
+    )
+    if size > USER_METADATA_LIMIT:
+        raise S3ClientError(
+            "MetadataTooLarge",
+            "Your metadata headers exceed the maximum allowed metadata size "
+            f"({size} > {USER_METADATA_LIMIT} bytes)",
+        )
 
 
 _installed: list[tuple[Patch, Any]] = []

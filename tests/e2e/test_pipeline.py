@@ -108,3 +108,17 @@ def test_outputs_never_trigger_processing(pipeline):
         for i in pipeline.stack.aws.invocations
         if i.function == "SubmitFunction"
     )
+
+
+def test_a_300_character_cjk_key_gets_its_cutout(pipeline):
+    """Percent-encoded, its key is 2,700 bytes: more than S3 allows of user metadata (2 KB, enforced by
+    the emulator as by S3), so the cutout names its source by the key's digest instead."""
+    key = "uploads/" + "写真" * 150 + ".jpg"
+    outcome = pipeline.run(key, photo())
+    assert outcome.failure is None
+    assert outcome.cutout is not None
+    metadata = pipeline.s3.head_object(Bucket=pipeline.output_bucket, Key=pipeline.output_key(key))[
+        "Metadata"
+    ]
+    assert "source-key" not in metadata
+    assert len(metadata["source-key-sha256"]) == 64

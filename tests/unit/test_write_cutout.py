@@ -1,9 +1,11 @@
 """WriteResult's core: fetch the finished task's result URL, check the download, stream it into the output
 bucket (or leave a newer upload's cutout alone), with the errors a failure record will show."""
 
+import hashlib
 import json
 from dataclasses import replace
 from unittest import mock
+from urllib.parse import quote, unquote
 
 import pytest
 import urllib3
@@ -15,7 +17,15 @@ from cutout.errors import ProviderOutageError, ResultDownloadError, ResultReject
 from cutout.failures import write_failure_record
 from cutout.novita import RESULT_PATH, NovitaClient
 from cutout.observability import metrics
-from cutout.results import DOWNLOAD_TIMEOUT, TRANSFER, ProviderParts, write_cutout
+from cutout.outcomes import cutout_outcome
+from cutout.results import (
+    DOWNLOAD_TIMEOUT,
+    TRANSFER,
+    USER_METADATA_LIMIT,
+    ProviderParts,
+    metadata_size,
+    write_cutout,
+)
 from cutout.state import SourceObject, Written
 from tests.support.events import load_event
 from tests.support.fake_http import FakePoolManager, FakeResponse
@@ -118,6 +128,25 @@ def test_the_cutout_names_its_source_in_ascii_metadata(settings):
         "task-id": TASK_ID,
         "attempt": "0",
     }
+
+
+@pytest.mark.parametrize("characters", [100, 300, 1000])
+def test_a_key_too_long_for_s3s_metadata_limit_is_named_by_its_digest(settings, characters):
+    """250 CJK characters percent-encode to 2,250 bytes: S3 would refuse the cutout (2 KB of user
+    metadata at most) after the provider had processed, and billed, the image."""
+    source = SourceObject(
+        bucket="in", key="uploads/" + "写" * characters + ".jpg", etag="9b2c", sequencer=OLDER
+    )
+    written, s3, _ = write(settings, task_result(), download(), source=source)
+
+    metadata = s3.objects[(settings.output_bucket, written.key)]["Metadata"]
+    assert metadata_size(metadata) <= USER_METADATA_LIMIT
+    if len(quote(source.key, safe="/")) < 1900:
+        assert unquote(metadata["source-key"]) == source.key
+    else:
+        assert "source-key" not in metadata
+        assert metadata["source-key-sha256"] == hashlib.sha256(source.key.encode()).hexdigest()
+    assert cutout_outcome(s3, settings, source.key).is_of(source)  # still recognised as this upload's
 
 
 def test_the_source_sequencer_is_recorded_when_known(settings):

@@ -72,6 +72,11 @@ def failure_key(key: str, settings: Layout) -> str:
     return _fit(settings.failure_prefix, key, ".json", key)
 
 
+def key_digest(key: str) -> str:
+    """The SHA-256 of a key (hex): what names it where the key itself is too long to store."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
 def _fit(prefix: str, body: str, suffix: str, key: str) -> str:
     """S3 keys are at most 1,024 bytes: a longer name falls back to a digest of the source key."""
     candidate = f"{prefix}{body}{suffix}"

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
-from cutout.keys import Layout, failure_key, output_key, sequencer_after
+from cutout.keys import Layout, failure_key, key_digest, output_key, sequencer_after
 from cutout.observability import logger
 from cutout.state import SourceObject
 
@@ -36,7 +36,8 @@ class Outcome:
     def is_of(self, source: SourceObject) -> bool:
         """Whether this is an outcome of the same upload: same bucket and key, and a version id or ETag in
         common (an upload named from its ETag and a reprocess pinned to its version id are one upload)."""
-        same_object = (self.bucket, self.source_key) == (source.bucket, source.key)
+        names_key = self.source_key in (source.key, key_digest(source.key))
+        same_object = self.bucket == source.bucket and names_key
         return same_object and bool(self.revisions & {source.version_id, source.etag} - {None})
 
     def is_older_upload_than(self, source: SourceObject) -> bool:
@@ -54,7 +55,10 @@ def cutout_outcome(s3: Any, settings: Layout, key: str) -> Outcome | None:
     return Outcome(
         key=location,
         bucket=metadata.get("source-bucket", ""),
-        source_key=unquote(metadata.get("source-key", "")),
+        # a key too long for S3's metadata limit is stored as its digest (cutout.results)
+        source_key=unquote(metadata["source-key"])
+        if "source-key" in metadata
+        else metadata.get("source-key-sha256", ""),
         revisions=frozenset(filter(None, (metadata.get("source-version"), metadata.get("source-etag")))),
         sequencer=metadata.get("source-sequencer"),
         attempt=int(metadata.get("attempt", 0)),

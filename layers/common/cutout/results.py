@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from cutout.errors import OUTAGE_ERRORS, ResultDownloadError, ResultRejectedError
 from cutout.health import Outage, ProviderHealth, Wait
 from cutout.imaging import probe
-from cutout.keys import output_key, sequencer_after
+from cutout.keys import key_digest, output_key, sequencer_after
 from cutout.novita import NovitaClient
 from cutout.observability import logger, metrics
 from cutout.outcomes import remove_replaced_failure_record
@@ -32,6 +32,9 @@ DOWNLOAD_TIMEOUT = urllib3.Timeout(connect=3.05, read=30.0)
 TRANSFER = TransferConfig(multipart_threshold=8 * 1024**2, multipart_chunksize=8 * 1024**2, max_concurrency=2)
 TRANSFER.max_in_memory_upload_chunks = 2
 _SNIFF_BYTES = 32
+# S3's limit on an object's user-defined metadata, names and values in UTF-8 bytes
+# (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingMetadata.html)
+USER_METADATA_LIMIT = 2048
 _MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 _GENERIC_TYPES = ("", "application/octet-stream", "binary/octet-stream")
 
@@ -199,10 +202,11 @@ def _newer_source(s3: Any, bucket: str, key: str, source: SourceObject) -> str |
 
 
 def _metadata(source: SourceObject, task_id: str, attempt: int) -> dict[str, str]:
-    """S3 user metadata must be ASCII: the key is percent-encoded."""
+    """S3 user metadata must be ASCII: the key is percent-encoded. S3 refuses more than
+    ``USER_METADATA_LIMIT`` bytes of it in all (names and values): a key too long to fit (a few hundred
+    non-ASCII characters are enough) is stored as its SHA-256, ``source-key-sha256``, instead."""
     metadata = {
         "source-bucket": source.bucket,
-        "source-key": quote(source.key, safe="/"),
         "source-version": source.revision,
         "task-id": task_id,
         "attempt": str(attempt),
@@ -211,4 +215,14 @@ def _metadata(source: SourceObject, task_id: str, attempt: int) -> dict[str, str
         metadata["source-etag"] = source.etag
     if source.sequencer:
         metadata["source-sequencer"] = source.sequencer
+    encoded = quote(source.key, safe="/")
+    if metadata_size({**metadata, "source-key": encoded}) <= USER_METADATA_LIMIT:
+        metadata["source-key"] = encoded
+    else:
+        metadata["source-key-sha256"] = key_digest(source.key)
     return metadata
+
+
+def metadata_size(metadata: dict[str, str]) -> int:
+    """What S3 counts against its user-metadata limit: the UTF-8 bytes of every name and value."""
+    return sum(len(name.encode()) + len(value.encode()) for name, value in metadata.items())

@@ -5,13 +5,15 @@ import inspect
 import json
 from pathlib import Path
 
+import pytest
+
 from cutout_local.aws import patches
 from tests.local_stack.aws.helpers import read_json, upload
 
 
 def test_every_patch_is_in_place_while_the_stack_runs(deployed):
     active = patches.active()
-    assert len(active) == 15  # 13 always + 2 for fast time
+    assert len(active) == 16  # 14 always + 2 for fast time
     for patch in active:
         assert inspect.getattr_static(patch.owner, patch.attribute) is patch.replacement, patch.why
 
@@ -108,3 +110,17 @@ def test_an_ended_execution_sends_its_status_change_event(deployed):
     assert json.loads(event["detail"]["input"]) == json.loads(execution["input"])
     start = execution["startDate"]  # the API's, to the millisecond
     assert event["detail"]["startDate"] == int(start.timestamp()) * 1000 + start.microsecond // 1000
+
+
+def test_s3_refuses_user_metadata_past_two_kilobytes_as_aws_does(deployed):
+    """moto stores any size; S3 answers 400 MetadataTooLarge past 2 KB (names without x-amz-meta-, and
+    values, in UTF-8 bytes), so the emulator does too."""
+    s3, bucket = deployed.client("s3"), deployed.outputs["InputBucketName"]
+    s3.put_object(Bucket=bucket, Key="meta/fits", Body=b"x", Metadata={"k": "v" * 2047})
+    with pytest.raises(s3.exceptions.ClientError) as refused:
+        s3.put_object(Bucket=bucket, Key="meta/too-big", Body=b"x", Metadata={"k": "v" * 2048})
+    assert refused.value.response["Error"]["Code"] == "MetadataTooLarge"
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    with pytest.raises(s3.exceptions.ClientError) as refused:
+        s3.create_multipart_upload(Bucket=bucket, Key="meta/too-big-multipart", Metadata={"key": "e" * 2046})
+    assert refused.value.response["Error"]["Code"] == "MetadataTooLarge"
