@@ -30,8 +30,9 @@ class _Body:
 
 
 class FakeS3:
-    """Objects by (bucket, key): put, head, get (with ``Range: bytes=a-b``), delete, list by prefix.
-    ETags are the MD5 of the body, as S3's are for a single-part upload."""
+    """Objects by (bucket, key): put, head, get (with ``Range: bytes=a-b``, and ``IfMatch``: 412
+    PreconditionFailed when the ETag differs), delete, list by prefix. ETags are the MD5 of the body, as
+    S3's are for a single-part upload."""
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
@@ -40,22 +41,27 @@ class FakeS3:
         self.objects[(Bucket, Key)] = {"Body": bytes(Body), **extra}
         return {"ETag": _etag(Body)}
 
-    def _get(self, bucket: str, key: str, operation: str) -> dict[str, Any]:
+    def _get(self, bucket: str, key: str, operation: str, if_match: str | None = None) -> dict[str, Any]:
         try:
-            return self.objects[(bucket, key)]
+            obj = self.objects[(bucket, key)]
         except KeyError:
             raise client_error("404" if operation == "HeadObject" else "NoSuchKey", operation) from None
+        if if_match is not None and if_match.strip('"') != _etag(obj["Body"]).strip('"'):
+            raise client_error("PreconditionFailed", operation)  # S3: 412, the ETag differs
+        return obj
 
-    def head_object(self, *, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:
-        obj = self._get(Bucket, Key, "HeadObject")
+    def head_object(self, *, Bucket: str, Key: str, IfMatch: str | None = None, **_: Any) -> dict[str, Any]:
+        obj = self._get(Bucket, Key, "HeadObject", IfMatch)
         return {
             "ContentLength": len(obj["Body"]),
             "ETag": _etag(obj["Body"]),
             "Metadata": obj.get("Metadata", {}),
         }
 
-    def get_object(self, *, Bucket: str, Key: str, Range: str | None = None, **_: Any) -> dict[str, Any]:
-        data = self._get(Bucket, Key, "GetObject")["Body"]
+    def get_object(
+        self, *, Bucket: str, Key: str, Range: str | None = None, IfMatch: str | None = None, **_: Any
+    ) -> dict[str, Any]:
+        data = self._get(Bucket, Key, "GetObject", IfMatch)["Body"]
         if Range:
             match = re.fullmatch(r"bytes=(\d+)-(\d+)", Range)
             assert match, Range

@@ -53,6 +53,7 @@ EXPECTED = {
         "ReadApiKey": ({"secretsmanager:GetSecretValue"}, SECRET, None),
     },
     "WriteResultFunction": {
+        "SeeWhetherTheUploadChanged": ({"s3:GetObject"}, UPLOADS, None),
         "WriteCutouts": (
             {"s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject"},
             {"Fn::Sub": "${OutputBucket.Arn}/${OutputPrefix}*"},

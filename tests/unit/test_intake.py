@@ -64,8 +64,14 @@ class Admission:
         )
 
     def upload(self, key: str, body: bytes) -> str:
-        self.s3.put_object(Bucket=self.settings.input_bucket, Key=key, Body=body)
-        return self.intake.process_object(SourceObject(self.settings.input_bucket, key, etag="e1"))
+        """Put the object and hand admission its notification (named by the ETag S3 gave it)."""
+        etag = self.s3.put_object(Bucket=self.settings.input_bucket, Key=key, Body=body)["ETag"].strip('"')
+        return self.intake.process_object(SourceObject(self.settings.input_bucket, key, etag=etag))
+
+    def source(self, key: str) -> SourceObject:
+        """The upload at ``key`` as its notification names it (by its ETag: no version id)."""
+        head = FakeS3.head_object(self.s3, Bucket=self.settings.input_bucket, Key=key)
+        return SourceObject(self.settings.input_bucket, key, etag=head["ETag"].strip('"'))
 
     def ranges(self) -> list[str]:
         return [kwargs["Range"] for operation, kwargs in self.s3.reads if operation == "get_object"]
@@ -92,11 +98,31 @@ def test_an_admitted_upload_starts_its_execution_with_the_first_state(admission)
     )
 
 
+def test_every_read_of_an_unversioned_upload_is_pinned_to_its_etag(admission):
+    assert admission.upload("uploads/a.jpg", photo()) == "admitted"
+    etag = admission.s3.head_object(Bucket=admission.settings.input_bucket, Key="uploads/a.jpg")["ETag"]
+    assert admission.s3.reads
+    assert all(kwargs.get("IfMatch") == etag for _, kwargs in admission.s3.reads[:-1])
+
+
+def test_an_upload_overwritten_since_its_notification_is_superseded_without_a_record(
+    admission, added_metrics
+):
+    """Three quick uploads of one unversioned key: the first notification finds the third's bytes. It must
+    not be admitted (its execution would submit the newer bytes) nor refused under its own name."""
+    bucket = admission.settings.input_bucket
+    first = admission.s3.put_object(Bucket=bucket, Key="uploads/a.jpg", Body=photo())["ETag"].strip('"')
+    admission.s3.put_object(Bucket=bucket, Key="uploads/a.jpg", Body=b"not an image at all")
+    outcome = admission.intake.process_object(SourceObject(bucket, "uploads/a.jpg", etag=first))
+    assert outcome == "superseded"
+    assert admission.sfn.executions == {}
+    assert not [k for _, k in admission.s3.objects if k.startswith(admission.settings.failure_prefix)]
+    added_metrics.assert_called_once_with(name="ImagesSuperseded", unit=MetricUnit.Count, value=1)
+
+
 def test_a_duplicate_notification_starts_nothing_more(admission):
     admission.upload("uploads/a.jpg", photo())
-    assert admission.intake.process_object(
-        SourceObject(admission.settings.input_bucket, "uploads/a.jpg", etag="e1")
-    ) == ("duplicate")
+    assert admission.intake.process_object(admission.source("uploads/a.jpg")) == ("duplicate")
     assert len(admission.sfn.executions) == 1
 
 
@@ -345,7 +371,7 @@ def test_a_network_failure_reading_s3_is_transient(admission, error, name):
 # --- the execution ------------------------------------------------------------------------------------
 def test_the_execution_is_started_on_the_state_machine_named_for_the_object_version(admission):
     admission.upload("uploads/a.jpg", photo())
-    source = SourceObject(admission.settings.input_bucket, "uploads/a.jpg", etag="e1")
+    source = admission.source("uploads/a.jpg")
     assert list(admission.sfn.executions) == [execution_name(source)]
     assert admission.sfn.executions[execution_name(source)]["stateMachineArn"] == STATE_MACHINE_ARN
 
@@ -353,7 +379,7 @@ def test_the_execution_is_started_on_the_state_machine_named_for_the_object_vers
 def test_the_execution_input_is_the_admitted_state_with_its_slot(admission):
     admission.upload("uploads/a.jpg", photo())
     admission.upload("uploads/b.jpg", photo())
-    source = SourceObject(admission.settings.input_bucket, "uploads/b.jpg", etag="e1")
+    source = admission.source("uploads/b.jpg")
     started = json.loads(admission.sfn.executions[execution_name(source)]["input"])
     slot_at = admission.clock.now + admission.pacer.spacing
     assert started == {
@@ -364,6 +390,7 @@ def test_the_execution_input_is_the_admitted_state_with_its_slot(admission):
         "slot": {"at": pytest.approx(slot_at, abs=1e-5), "wait_seconds": 6},
         "poll": Poll.initial().to_dict(),
         "attempt": 0,
+        "superseded": False,
     }
     assert ExecutionState.from_event(started).slot == Slot(pytest.approx(slot_at, abs=1e-5), 6)
 

@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from botocore.config import Config
 
-from cutout.errors import BacklogFullError, ProviderOutageError, ProviderRejectedError
+from cutout.errors import BacklogFullError, ProviderOutageError, ProviderRejectedError, UnsupportedInputError
 from cutout.novita import NovitaClient
 from cutout.observability import logger
 from cutout.pacing import SubmissionPacer
@@ -27,7 +27,7 @@ from cutout.sending import SPEND_CAP_RETRY_SECONDS, Sender
 from cutout.spending import DailySubmissionCap
 from cutout.state import ExecutionState, Poll, Slot, SourceObject
 from tests.support.fake_http import FakePoolManager, FakeResponse
-from tests.support.fakes import Clock, FakeTable, provider_health
+from tests.support.fakes import Clock, FakeTable, client_error, provider_health
 from tests.support.lambda_context import context
 from tests.support.logs import function_log_lines
 
@@ -76,13 +76,35 @@ def throttled(retry_after: str | None = None) -> FakeResponse:
 @pytest.fixture
 def s3():
     """A real S3 client signing with SigV4 as ``cutout.aws`` makes it: presigning is computed locally."""
-    return boto3.client(
-        "s3",
-        region_name="us-east-1",
-        aws_access_key_id="AKIAEXAMPLE",
-        aws_secret_access_key="secret",
-        config=Config(signature_version="s3v4"),
+    return UploadsS3(
+        boto3.client(
+            "s3",
+            region_name="us-east-1",
+            aws_access_key_id="AKIAEXAMPLE",
+            aws_secret_access_key="secret",
+            config=Config(signature_version="s3v4"),
+        )
     )
+
+
+class UploadsS3:
+    """Presigns with a real client (computed locally, no network); HEAD answers from ``etags`` (key ->
+    the ETag the key holds now), with S3's If-Match: 412 PreconditionFailed when it differs."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+        self.etags: dict[str, str] = {}
+
+    def generate_presigned_url(self, *args, **kwargs):
+        return self._client.generate_presigned_url(*args, **kwargs)
+
+    def head_object(self, *, Bucket, Key, IfMatch=None, **_):
+        etag = self.etags.get(Key)
+        if etag is None:
+            raise client_error("404", "HeadObject")
+        if IfMatch is not None and IfMatch.strip('"') != etag:
+            raise client_error("PreconditionFailed", "HeadObject")
+        return {"ETag": f'"{etag}"', "ContentLength": 1}
 
 
 class Sending:
@@ -205,12 +227,31 @@ def test_the_presigned_url_expires_after_the_configured_time(sending):
     assert parse_qs(urlsplit(url).query)["X-Amz-Expires"] == ["300"]
 
 
-def test_an_unversioned_object_is_presigned_without_a_version(sending):
+def test_an_unversioned_object_is_presigned_without_a_version(sending, s3):
+    s3.etags["uploads/a.jpg"] = "e1"
     sending.send(
         sending.state(slot_in=0.0, source=SourceObject(BUCKET, "uploads/a.jpg", etag="e1")), accepted()
     )
     [url] = sending.submitted_urls()
     assert "versionId" not in parse_qs(urlsplit(url).query)
+
+
+def test_an_unversioned_object_overwritten_before_its_submission_ends_superseded(sending, s3, added_metrics):
+    """The provider would read the newer bytes under this upload's name: nothing is submitted, and the
+    execution ends (the newer upload has its own)."""
+    s3.etags["uploads/a.jpg"] = "newer"
+    state = sending.state(slot_in=0.0, source=SourceObject(BUCKET, "uploads/a.jpg", etag="older"))
+    result = sending.send(state, accepted())
+    assert result == dataclasses.replace(state, superseded=True)
+    assert sending.http.requests == []
+    added_metrics.assert_called_once_with(name="ImagesSuperseded", unit=MetricUnit.Count, value=1)
+
+
+def test_an_unversioned_object_deleted_before_its_submission_gets_a_failure_record(sending):
+    state = sending.state(slot_in=0.0, source=SourceObject(BUCKET, "uploads/gone.jpg", etag="e1"))
+    with pytest.raises(UnsupportedInputError, match="gone or unreadable"):
+        sending.send(state, accepted())
+    assert sending.http.requests == []
 
 
 def test_a_submission_counts_one_image_submitted(sending, added_metrics):

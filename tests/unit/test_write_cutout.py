@@ -130,6 +130,24 @@ def test_the_cutout_names_its_source_in_ascii_metadata(settings):
     }
 
 
+def test_an_unversioned_upload_overwritten_after_its_submission_is_not_written(settings, added_metrics):
+    """The provider may have read the newer bytes: they must not become this upload's cutout."""
+    s3 = FakeS3()
+    s3.put_object(Bucket="in", Key="uploads/a.jpg", Body=b"the newer upload")
+    source = SourceObject(bucket="in", key="uploads/a.jpg", etag="0123456789abcdef0123456789abcdef")
+    written, s3, http = write(settings, task_result(), download(), source=source, s3=s3)
+    assert written == Written(settings.output_bucket, "cutouts/a.png", bytes=0)
+    assert http.requests == []
+    assert (settings.output_bucket, "cutouts/a.png") not in s3.objects
+    added_metrics.assert_any_call(name="CutoutsSuperseded", unit=MetricUnit.Count, value=1)
+
+
+def test_an_unversioned_upload_deleted_after_its_submission_still_gets_its_cutout(settings):
+    source = SourceObject(bucket="in", key="uploads/a.jpg", etag="0123456789abcdef0123456789abcdef")
+    written, _, _ = write(settings, task_result(), download(), source=source)
+    assert written.bytes == len(CUTOUT)
+
+
 @pytest.mark.parametrize("characters", [100, 300, 1000])
 def test_a_key_too_long_for_s3s_metadata_limit_is_named_by_its_digest(settings, characters):
     """250 CJK characters percent-encode to 2,250 bytes: S3 would refuse the cutout (2 KB of user

@@ -85,6 +85,12 @@ class SourceUnavailableError(RetryableError):
     """S3 could not be read for a transient reason (throttling, 5xx, network)."""
 
 
+class SourceChangedError(CutoutError):
+    """An unversioned upload was overwritten since its notification (a read pinned to its ETag answered
+    412): it is superseded by the newer upload, which has a notification and an execution of its own.
+    Never leaves a function: the image ends without an outcome of its own."""
+
+
 class UnsupportedInputError(PermanentError):
     """The uploaded object is not an image we can send: wrong type, too large, gone, or empty."""
 
@@ -139,6 +145,8 @@ OUTAGE_ERRORS: tuple[type[CutoutError], ...] = (ProviderUnavailableError, Provid
 TASK_ERRORS: dict[str, tuple[type[CutoutError], ...]] = {
     "Send": (
         StoreUnavailableError,
+        SourceUnavailableError,
+        UnsupportedInputError,
         ProviderProtocolError,
         SecretUnavailableError,
         RateLimiterBusyError,
@@ -162,6 +170,8 @@ TASK_ERRORS: dict[str, tuple[type[CutoutError], ...]] = {
     ),
     "WriteResult": (
         StoreUnavailableError,
+        SourceUnavailableError,
+        UnsupportedInputError,
         ProviderThrottledError,
         ProviderProtocolError,
         SecretUnavailableError,

@@ -14,13 +14,13 @@ from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from cutout.errors import (
     BacklogFullError,
     MalformedMessageError,
     PermanentError,
-    SourceUnavailableError,
+    SourceChangedError,
     UnsupportedInputError,
 )
 from cutout.failures import write_failure_record
@@ -29,6 +29,7 @@ from cutout.keys import decode_event_key, execution_name, skip_reason
 from cutout.observability import logger, metrics
 from cutout.pacing import SubmissionPacer
 from cutout.settings import Settings
+from cutout.sources import read
 from cutout.state import ExecutionState, ReprocessRequest, Slot, SourceObject
 
 HEAD_BYTES = 64 * 1024  # enough for the JPEG frame header behind most EXIF blocks
@@ -36,7 +37,6 @@ LONG_HEAD_BYTES = 1024 * 1024  # second look when large metadata pushes the fram
 # Step Functions' default quota of open Standard executions per account and region is 1,000,000
 # (ExecutionLimitExceeded past it); the rest is left for executions past their slot and for others.
 MAX_WAITING_EXECUTIONS = 900_000
-_GONE_CODES = frozenset({"404", "NoSuchKey", "NoSuchVersion", "403", "AccessDenied"})
 
 
 def parsed(body: str) -> Any:
@@ -92,8 +92,9 @@ class Intake:
         return [self.process_object(source) for source in s3_records(body)]
 
     def process_object(self, source: SourceObject, attempt: int = 0) -> str:
-        """``skipped`` | ``rejected`` | ``admitted`` | ``duplicate``. ``attempt`` 0 is the upload's own
-        notification, n >= 1 the n-th reprocess request: each has an execution of its own."""
+        """``skipped`` | ``rejected`` | ``admitted`` | ``duplicate`` | ``superseded`` (overwritten since its
+        notification). ``attempt`` 0 is the upload's own notification, n >= 1 the n-th reprocess request:
+        each has an execution of its own."""
         logger.append_keys(object_key=source.key, object_revision=source.revision)
         if source.bucket != self._settings.input_bucket:
             reason: str | None = f"bucket {source.bucket!r} is not the input bucket"
@@ -105,6 +106,12 @@ class Intake:
             return "skipped"
         try:
             source = self._inspect(source, pin=attempt > 0)
+        except SourceChangedError as exc:
+            # An unversioned key overwritten since this notification: the newer upload has its own; a
+            # failure record here would name this upload for the newer bytes.
+            logger.info("superseded: the object changed since this notification", extra={"reason": str(exc)})
+            metrics.add_metric(name="ImagesSuperseded", unit=MetricUnit.Count, value=1)
+            return "superseded"
         except PermanentError as exc:
             write_failure_record(
                 self._s3, self._settings, source, error=type(exc).__name__, reason=str(exc), attempt=attempt
@@ -116,7 +123,7 @@ class Intake:
         """Is the object there, within the size limits, and really an image the provider accepts? Returns
         the source; with ``pin`` (a reprocess request), pinned to the version id and ETag that HEAD saw,
         so a request without a version id takes the object as it is now and reads only that."""
-        head = self._call(self._s3.head_object, **source.s3_location())
+        head = read(self._s3.head_object, **source.pinned_read())
         if pin:
             source = replace(
                 source, version_id=head.get("VersionId") or source.version_id, etag=head["ETag"].strip('"')
@@ -147,7 +154,7 @@ class Intake:
         return source
 
     def _head(self, source: SourceObject, length: int) -> bytes:
-        response = self._call(self._s3.get_object, Range=f"bytes=0-{length - 1}", **source.s3_location())
+        response = read(self._s3.get_object, Range=f"bytes=0-{length - 1}", **source.pinned_read())
         return bytes(response["Body"].read())
 
     def _start_execution(self, source: SourceObject, attempt: int) -> str:
@@ -200,18 +207,3 @@ class Intake:
                 return False
             raise
         return True
-
-    @staticmethod
-    def _call(operation: Callable[..., Any], **kwargs: Any) -> Any:
-        """An S3 read: a missing object is permanent, anything else transient."""
-        try:
-            return operation(**kwargs)
-        except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code"))
-            if code in _GONE_CODES:
-                raise UnsupportedInputError(
-                    f"object is gone or unreadable ({code}): deleted before processing?"
-                ) from None
-            raise SourceUnavailableError(f"S3 {operation.__name__} failed: {code}") from None
-        except BotoCoreError as exc:
-            raise SourceUnavailableError(f"S3 {operation.__name__} failed: {type(exc).__name__}") from None

@@ -23,6 +23,7 @@ from cutout.novita import NovitaClient
 from cutout.observability import logger, metrics
 from cutout.outcomes import remove_replaced_failure_record
 from cutout.settings import Settings
+from cutout.sources import still_current
 from cutout.state import SourceObject, Written
 from cutout.urls import is_loopback, redact
 
@@ -111,6 +112,12 @@ def write_cutout(
         logger.info(
             "superseded: a newer upload's cutout is already written", extra={"newer_sequencer": newer}
         )
+        metrics.add_metric(name="CutoutsSuperseded", unit=MetricUnit.Count, value=1)
+        return Written(bucket=settings.output_bucket, key=key, bytes=0)
+    if not still_current(s3, source, gone_is_current=True):
+        # Unversioned and overwritten after its submission: the provider may have read the newer bytes,
+        # which would be written under this upload's name. The newer upload has its own execution.
+        logger.info("superseded: the object changed after its submission; nothing written")
         metrics.add_metric(name="CutoutsSuperseded", unit=MetricUnit.Count, value=1)
         return Written(bucket=settings.output_bucket, key=key, bytes=0)
     asked = health.task_results.ask()

@@ -35,6 +35,7 @@ from cutout.novita import NovitaClient
 from cutout.observability import logger, metrics
 from cutout.pacing import SubmissionPacer
 from cutout.settings import Settings
+from cutout.sources import still_current
 from cutout.spending import DailySubmissionCap
 from cutout.state import ExecutionState, Slot, SourceObject
 
@@ -82,6 +83,12 @@ class Sender:
             return state.rescheduled(Slot.due(slot_at, now))
         if early > 0:
             self._sleep(early)
+        if not still_current(self._s3, state.source):
+            # Unversioned and overwritten since: the provider would read the newer bytes under this
+            # upload's name. The newer upload has its own execution; this one ends here, unsubmitted.
+            logger.info("superseded: the object changed before its submission")
+            metrics.add_metric(name="ImagesSuperseded", unit=MetricUnit.Count, value=1)
+            return state.ended_superseded()
         go = self._health.ask()
         if isinstance(go, Wait):
             return state.rescheduled(self._wait_out(state, go.outage))

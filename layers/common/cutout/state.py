@@ -46,6 +46,15 @@ class SourceObject:
             location["VersionId"] = self.version_id
         return location
 
+    def pinned_read(self) -> dict[str, str]:
+        """What HEAD and GET take to read exactly this upload: its VersionId, or else ``IfMatch`` its
+        ETag, so that an object overwritten since the notification answers 412 PreconditionFailed
+        instead of the newer bytes."""
+        location = self.s3_location()
+        if not self.version_id and self.etag:
+            location["IfMatch"] = f'"{self.etag}"'
+        return location
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -129,6 +138,7 @@ class ExecutionState:
     attempt: int = (
         0  # 0: the upload's own notification; n >= 1: the n-th reprocess request (ReprocessRequest)
     )
+    superseded: bool = False  # the object changed before it was submitted: the execution ends, no outcome
 
     @classmethod
     def admitted(
@@ -140,6 +150,11 @@ class ExecutionState:
     def rescheduled(self, slot: Slot) -> ExecutionState:
         """Not submitted (yet): wait for ``slot``."""
         return replace(self, slot=slot)
+
+    def ended_superseded(self) -> ExecutionState:
+        """Not submitted, and never will be: the key was overwritten (unversioned) since this upload's
+        notification; the newer upload has its own execution."""
+        return replace(self, superseded=True)
 
     def submitted(self, task_id: str, submitted_at: float) -> ExecutionState:
         """Submitted to the provider: the polling starts afresh."""
@@ -154,6 +169,7 @@ class ExecutionState:
             "slot": self.slot.to_dict(),
             "poll": self.poll.to_dict(),
             "attempt": self.attempt,
+            "superseded": self.superseded,
         }
 
     @classmethod
@@ -169,6 +185,7 @@ class ExecutionState:
             task_id=event.get("task_id"),
             submitted_at=None if submitted_at is None else float(submitted_at),
             attempt=int(event.get("attempt", 0)),  # an execution started before attempts existed: 0
+            superseded=bool(event.get("superseded", False)),
         )
 
 
