@@ -2,6 +2,7 @@
 
 import io
 
+import numpy as np
 from PIL import Image, ImageOps
 
 FORMATS = ("jpeg", "png", "webp")
@@ -31,7 +32,9 @@ def sniff_format(data: bytes) -> str | None:
 def open_image(data: bytes, *, max_pixels: int, formats: tuple[str, ...] = FORMATS) -> Image.Image:
     """Decode `data` into an upright RGB image, refusing other formats and more than `max_pixels`.
 
-    The pixel count is checked from the header, before anything is decoded.
+    The pixel count is checked from the header, before anything is decoded. Whatever Pillow decodes the
+    input to (16-bit grey, palette, grey+alpha, CMYK...) ends as the RGB colours a viewer shows on a white
+    page: see `_to_rgb`.
     """
     fmt = sniff_format(data)
     if fmt is None or fmt not in formats:
@@ -43,10 +46,45 @@ def open_image(data: bytes, *, max_pixels: int, formats: tuple[str, ...] = FORMA
                 raise InputError(
                     "IMAGE_TOO_MANY_PIXELS", f"{width}x{height} is more than {max_pixels} pixels"
                 )
-            upright = ImageOps.exif_transpose(img)
-            return upright.convert("RGB")
+            return _to_rgb(ImageOps.exif_transpose(img))
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise InputError("IMAGE_DECODE_FAILED", f"the {fmt} image could not be decoded ({e})") from e
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """`image` in RGB, 8 bits a channel, any transparency composited onto white.
+
+    Pillow reads 16-bit RGB(A) PNGs as 8-bit RGB(A) (the high byte of each sample), but 16-bit grey as
+    mode I;16, which its own `convert` clips to 255 instead of scaling: it is scaled here the same way.
+    An input's transparency (an alpha channel, a palette or grey or RGB colour marked transparent) is
+    composited onto white, as a viewer shows it on a white page: the colour a transparent pixel hides
+    (often black) never reaches the model, and the cutout's alpha is the model's matte alone.
+    CMYK JPEGs are converted by Pillow (Adobe's inverted CMYK, as Photoshop writes it; no ICC profile).
+    """
+    if image.mode.startswith("I;16"):
+        image = _high_byte(image)
+    if not image.has_transparency_data:
+        return image.convert("RGB")
+    return _on_white(image.convert("RGBA"))
+
+
+def _high_byte(image: Image.Image) -> Image.Image:
+    """A 16-bit grey image as L (LA when a grey level is marked transparent, which Pillow does not apply
+    to I;16 images): the high byte of each sample, as for Pillow's 16-bit RGB."""
+    samples = np.asarray(image)
+    grey = Image.fromarray((samples >> 8).astype(np.uint8))
+    if "transparency" in image.info:
+        grey.putalpha(
+            Image.fromarray(np.where(samples == image.info["transparency"], 0, 255).astype(np.uint8))
+        )
+    return grey
+
+
+def _on_white(image: Image.Image) -> Image.Image:
+    """An RGBA image flattened onto a white background, in RGB."""
+    flat = Image.new("RGB", image.size, (255, 255, 255))
+    flat.paste(image, mask=image.getchannel("A"))
+    return flat
 
 
 def encode(image: Image.Image, image_type: str = "png") -> bytes:
@@ -57,9 +95,7 @@ def encode(image: Image.Image, image_type: str = "png") -> bytes:
     elif image_type == "webp":
         image.save(buf, "WEBP", lossless=True)
     elif image_type == "jpeg":
-        flat = Image.new("RGB", image.size, (255, 255, 255))
-        flat.paste(image, mask=image.getchannel("A"))
-        flat.save(buf, "JPEG", quality=90)
+        _on_white(image).save(buf, "JPEG", quality=90)
     else:
         raise ValueError(f"unknown image type {image_type!r}; expected one of {OUTPUT_TYPES}")
     return buf.getvalue()

@@ -1,7 +1,10 @@
-"""Test images made on the fly with Pillow (no files to download)."""
+"""Test images made on the fly with Pillow, or by hand where Pillow cannot write them (no downloads)."""
 
 import io
+import struct
+import zlib
 
+import numpy as np
 from PIL import Image
 
 
@@ -17,3 +20,22 @@ def photo(width: int = 64, height: int = 48, fmt: str = "JPEG", mode: str = "RGB
     square = Image.new(mode, (width // 2, height // 2), "red" if mode != "CMYK" else (0, 255, 255, 0))
     image.paste(square, (width // 4, height // 4))
     return encode(image, fmt, **options)
+
+
+def png16(samples: np.ndarray) -> bytes:
+    """A 16-bit PNG of `samples` (uint16, height x width x 1-4 channels: grey, grey+alpha, RGB, RGBA),
+    which Pillow cannot write beyond grey."""
+    height, width, channels = samples.shape
+    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
+    rows = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in samples)  # filter type 0 per row
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )

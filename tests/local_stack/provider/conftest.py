@@ -12,7 +12,13 @@ import pytest
 import urllib3
 
 from cutout_local.provider import Engine, LocalProvider
-from tests.local_stack.provider.provider_helpers import BASE_CONFIG, PNG_SIGNATURE, Api, gift_box_scene
+from tests.local_stack.provider.provider_helpers import (
+    BASE_CONFIG,
+    PNG_SIGNATURE,
+    Api,
+    gift_box_scene,
+    odd_inputs,
+)
 from tests.support.images import encode
 
 
@@ -50,13 +56,15 @@ def engine() -> Engine:
 
 @pytest.fixture(scope="session")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a local server with photo.jpg / photo.png / photo.webp (a 320x240 scene),
-    notes.txt (not an image) and /endless."""
+    """Base URL of a local server with photo.jpg / photo.png / photo.webp (a 320x240 scene), the same
+    scene as each of `odd_inputs`, notes.txt (not an image) and /endless."""
     folder = tmp_path_factory.mktemp("inputs")
     scene = gift_box_scene()
     (folder / "photo.jpg").write_bytes(encode(scene, "JPEG", quality=90))
     (folder / "photo.png").write_bytes(encode(scene, "PNG"))
     (folder / "photo.webp").write_bytes(encode(scene, "WEBP"))
+    for name, (data, _) in odd_inputs(scene).items():
+        (folder / name).write_bytes(data)
     (folder / "notes.txt").write_text("not an image\n")
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_InputHandler, directory=str(folder)))
     server.daemon_threads = True

@@ -14,21 +14,65 @@ import urllib3
 from PIL import Image
 
 from cutout_local.provider import LocalProvider, ProviderConfig
+from tests.support.images import encode, png16
 
 KEY = "sk_local_test_0123456789"
 OTHER_KEY = "sk_local_other_9876543210"
 TERMINAL = ("TASK_STATUS_SUCCEED", "TASK_STATUS_FAILED")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 BASE_CONFIG = ProviderConfig(api_keys=(KEY, OTHER_KEY), port=0, rate_limit_per_minute=1000)
+BAND = 16  # rows at the top of the transparent `odd_inputs`
 
 
 def gift_box_scene(size: int = 320) -> Image.Image:
     """Matplotlib's gift box (a real RGBA cutout) pasted on skimage's grass: a clear subject."""
+    box, corner = _gift_box(size)
+    scene = Image.fromarray(skimage.data.grass()).convert("RGB").resize((size, size * 3 // 4))
+    scene.paste(box, corner, box)
+    return scene
+
+
+def gift_box_matte(size: int = 320) -> np.ndarray:
+    """Where the gift box of `gift_box_scene(size)` is (its alpha above one half), as booleans."""
+    box, (left, top) = _gift_box(size)
+    matte = np.zeros((size * 3 // 4, size), dtype=bool)
+    matte[top : top + box.height, left : left + box.width] = np.asarray(box)[..., 3] > 127
+    return matte
+
+
+def _gift_box(size: int) -> tuple[Image.Image, tuple[int, int]]:
     box = Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "Minduka_Present_Blue_Pack.png")
     box = box.convert("RGBA").resize((size * 6 // 10,) * 2, Image.Resampling.LANCZOS)
-    scene = Image.fromarray(skimage.data.grass()).convert("RGB").resize((size, size * 3 // 4))
-    scene.paste(box, ((scene.width - box.width) // 2, (scene.height - box.height) // 2), box)
-    return scene
+    return box, ((size - box.width) // 2, (size * 3 // 4 - box.height) // 2)
+
+
+def odd_inputs(scene: Image.Image) -> dict[str, tuple[bytes, Image.Image]]:
+    """`scene` as each kind of input whose decoding is easy to get wrong, by file name: (the file, the RGB
+    image a viewer shows of it on a white page). The two with transparency hide black under their top
+    `BAND` rows, made transparent."""
+    grey, palette = scene.convert("L"), scene.quantize(255)
+    colours = palette.getpalette()[: 255 * 3]
+    palette.putpalette(colours + [0] * (256 * 3 - len(colours)))  # index 255 (and unused ones): black
+    palette.paste(255, (0, 0, scene.width, BAND))
+    grey_alpha = grey.convert("LA")
+    grey_alpha.paste((0, 0), (0, 0, scene.width, BAND))
+    full_palette = scene.quantize(256)
+    deep_grey = Image.fromarray(np.asarray(grey).astype(np.uint16) * 257)  # mode I;16
+    return {
+        "grey16.png": (encode(deep_grey, "PNG"), grey.convert("RGB")),
+        "rgb16.png": (png16(np.asarray(scene).astype(np.uint16) * 257), scene),
+        "palette.png": (encode(full_palette, "PNG"), full_palette.convert("RGB")),
+        "palette-transparent.png": (encode(palette, "PNG", transparency=255), _white_band(palette)),
+        "grey-alpha.png": (encode(grey_alpha, "PNG"), _white_band(grey)),
+        "cmyk.jpg": (encode(scene.convert("CMYK"), "JPEG", quality=95), scene),
+        "progressive.jpg": (encode(scene, "JPEG", quality=95, progressive=True), scene),
+    }
+
+
+def _white_band(image: Image.Image) -> Image.Image:
+    shown = image.convert("RGB")
+    shown.paste((255, 255, 255), (0, 0, image.width, BAND))
+    return shown
 
 
 class Api:
