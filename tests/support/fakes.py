@@ -37,7 +37,26 @@ class FakeS3:
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
 
-    def put_object(self, *, Bucket: str, Key: str, Body: bytes, **extra: Any) -> dict[str, Any]:
+    def put_object(
+        self,
+        *,
+        Bucket: str,
+        Key: str,
+        Body: bytes,
+        IfMatch: str | None = None,
+        IfNoneMatch: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """With S3's conditional writes: ``IfNoneMatch="*"`` only if the key is free, ``IfMatch`` only over
+        that ETag (412 PreconditionFailed, or 404 NoSuchKey when there is nothing to match)."""
+        existing = self.objects.get((Bucket, Key))
+        if IfNoneMatch == "*" and existing is not None:
+            raise client_error("PreconditionFailed", "PutObject")
+        if IfMatch is not None:
+            if existing is None:
+                raise client_error("NoSuchKey", "PutObject")
+            if IfMatch.strip('"') != _etag(existing["Body"]).strip('"'):
+                raise client_error("PreconditionFailed", "PutObject")
         self.objects[(Bucket, Key)] = {"Body": bytes(Body), **extra}
         return {"ETag": _etag(Body)}
 
@@ -66,7 +85,11 @@ class FakeS3:
             match = re.fullmatch(r"bytes=(\d+)-(\d+)", Range)
             assert match, Range
             data = data[int(match[1]) : int(match[2]) + 1]
-        return {"Body": _Body(data), "ContentLength": len(data)}
+        return {
+            "Body": _Body(data),
+            "ContentLength": len(data),
+            "ETag": _etag(self.objects[(Bucket, Key)]["Body"]),
+        }
 
     def delete_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
         self.objects.pop((Bucket, Key), None)

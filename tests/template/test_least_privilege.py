@@ -23,6 +23,17 @@ PROVIDER_HEALTH = (
 )
 
 # function -> {Sid: (actions, resource, condition)}
+# Every writer of an outcome (cutout.outcomes): read both kinds, delete the one it replaces, and see that
+# a missing one is missing (404, not 403).
+OUTCOMES = {
+    "ReadAndReplaceOutcomes": ({"s3:GetObject", "s3:DeleteObject"}, [CUTOUTS, FAILURE_RECORDS], None),
+    "SeeWhetherAnOutcomeExists": (
+        {"s3:ListBucket"},
+        {"Fn::GetAtt": ["OutputBucket", "Arn"]},
+        {"StringLike": {"s3:prefix": [{"Fn::Sub": "${OutputPrefix}*"}, {"Fn::Sub": "${FailurePrefix}*"}]}},
+    ),
+}
+
 EXPECTED = {
     "SubmitFunction": {
         "ReadUploads": ({"s3:GetObject", "s3:GetObjectVersion"}, UPLOADS, None),
@@ -37,6 +48,7 @@ EXPECTED = {
             },
             None,
         ),
+        **OUTCOMES,
     },
     "SendFunction": {
         "PresignUploads": ({"s3:GetObject", "s3:GetObjectVersion"}, UPLOADS, None),
@@ -54,51 +66,18 @@ EXPECTED = {
     },
     "WriteResultFunction": {
         "SeeWhetherTheUploadChanged": ({"s3:GetObject"}, UPLOADS, None),
-        "WriteCutouts": (
-            {"s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject"},
-            {"Fn::Sub": "${OutputBucket.Arn}/${OutputPrefix}*"},
-            None,
-        ),
-        "SeeWhetherACutoutExists": (
-            {"s3:ListBucket"},
-            {"Fn::GetAtt": ["OutputBucket", "Arn"]},
-            {"StringLike": {"s3:prefix": {"Fn::Sub": "${OutputPrefix}*"}}},
-        ),
+        "WriteCutouts": ({"s3:PutObject", "s3:AbortMultipartUpload"}, CUTOUTS, None),
         "ReadApiKey": ({"secretsmanager:GetSecretValue"}, SECRET, None),
         "ShareProviderHealth": PROVIDER_HEALTH,
-        "ReplaceFailureRecords": ({"s3:GetObject", "s3:DeleteObject"}, FAILURE_RECORDS, None),
-        "SeeWhetherAFailureRecordExists": (
-            {"s3:ListBucket"},
-            {"Fn::GetAtt": ["OutputBucket", "Arn"]},
-            {"StringLike": {"s3:prefix": {"Fn::Sub": "${FailurePrefix}*"}}},
-        ),
+        **OUTCOMES,
     },
     "RecordFailureFunction": {
         "WriteFailureRecords": ({"s3:PutObject"}, FAILURE_RECORDS, None),
-        "ReplaceCutouts": ({"s3:GetObject", "s3:DeleteObject"}, CUTOUTS, None),
-        "SeeWhetherACutoutExists": (
-            {"s3:ListBucket"},
-            {"Fn::GetAtt": ["OutputBucket", "Arn"]},
-            {"StringLike": {"s3:prefix": {"Fn::Sub": "${OutputPrefix}*"}}},
-        ),
+        **OUTCOMES,
     },
     "ExecutionEndedFunction": {
-        "ReadOutcomes": (
-            {"s3:GetObject"},
-            [FAILURE_RECORDS, {"Fn::Sub": "${OutputBucket.Arn}/${OutputPrefix}*"}],
-            None,
-        ),
-        "SeeWhetherAnOutcomeExists": (
-            {"s3:ListBucket"},
-            {"Fn::GetAtt": ["OutputBucket", "Arn"]},
-            {
-                "StringLike": {
-                    "s3:prefix": [{"Fn::Sub": "${FailurePrefix}*"}, {"Fn::Sub": "${OutputPrefix}*"}]
-                }
-            },
-        ),
         "WriteFailureRecords": ({"s3:PutObject"}, FAILURE_RECORDS, None),
-        "ReplaceCutouts": ({"s3:DeleteObject"}, CUTOUTS, None),
+        **OUTCOMES,
     },
 }
 

@@ -33,8 +33,9 @@ def png_header(width: int, height: int) -> bytes:
 class RecordingS3(FakeS3):
     """FakeS3 that remembers its reads and can be told to fail one operation with an S3 error."""
 
-    def __init__(self) -> None:
+    def __init__(self, input_bucket: str) -> None:
         super().__init__()
+        self.input_bucket = input_bucket
         self.reads: list[tuple[str, dict]] = []
         self.failing: dict[str, Exception] = {}
 
@@ -45,6 +46,8 @@ class RecordingS3(FakeS3):
         return self._read("get_object", super().get_object, kwargs)
 
     def _read(self, operation, read, kwargs):
+        if kwargs["Bucket"] != self.input_bucket:  # the output bucket's outcomes, read before a record
+            return read(**kwargs)
         self.reads.append((operation, kwargs))
         if operation in self.failing:
             raise self.failing[operation]
@@ -56,7 +59,7 @@ class Admission:
         self.settings = type(settings)(
             **{**settings.__dict__, "state_machine_arn": STATE_MACHINE_ARN, **overrides}
         )
-        self.s3, self.sfn, self.clock = RecordingS3(), FakeStepFunctions(), Clock()
+        self.s3, self.sfn, self.clock = RecordingS3(self.settings.input_bucket), FakeStepFunctions(), Clock()
         self.table = FakeTable()
         self.pacer = SubmissionPacer(self.table, per_minute, clock=self.clock)
         self.intake = Intake(

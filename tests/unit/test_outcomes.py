@@ -1,15 +1,17 @@
-"""One outcome per key: a cutout replaces the failure record of the same upload (or of an older one),
-a reprocess request's failure record replaces the cutout of an earlier request of the same upload; and
-the next reprocess request of a key is the attempt after its current outcome's."""
+"""One outcome per key, the newest's (``cutout.outcomes``): a newer upload (by S3's sequencer) or a later
+request stands, an older one is replaced, of the same request the cutout stands; writes are conditional,
+so a writer that loses a race reads again. And the next reprocess request of a key is the attempt after
+its current outcome's."""
 
 import json
 from dataclasses import replace
 
 import pytest
 
+from cutout import outcomes
 from cutout.failures import record_failure, write_failure_record
 from cutout.keys import failure_key, output_key
-from cutout.outcomes import cutout_outcome, remove_replaced_cutout, remove_replaced_failure_record
+from cutout.outcomes import cutout_outcome
 from cutout.reprocessing import Target, next_attempt, request_reprocess
 from cutout.state import FailureRequest, SourceObject
 from tests.support.fakes import FakeS3
@@ -51,74 +53,121 @@ def has_record(s3, settings) -> bool:
     return (settings.output_bucket, failure_key(KEY, settings)) in s3.objects
 
 
-# --- a cutout replaces a failure record ---------------------------------------------------------------
+# --- which outcome stands --------------------------------------------------------------------------
+RANKS = [
+    # (the outcome there, its attempt, the request about to write, its attempt, where the outcome stands)
+    (NEWER, 0, UPLOAD, 0, outcomes.NEWER),  # a newer upload, by S3's sequencer
+    (UPLOAD, 0, NEWER, 0, outcomes.OLDER),  # an older upload
+    (UPLOAD, 0, UPLOAD, 0, outcomes.SAME),  # the same request
+    (UPLOAD, 0, PINNED, 1, outcomes.OLDER),  # the upload reprocessed: a later request
+    (PINNED, 3, PINNED, 2, outcomes.NEWER),  # a later request of the same upload
+    (NEWER, 0, PINNED, 1, outcomes.OLDER),  # order unknown (a request has no sequencer): the latest word
+]
+
+
+@pytest.mark.parametrize(("there", "there_attempt", "source", "attempt", "expected"), RANKS)
+def test_rank(there, there_attempt, source, attempt, expected, s3, settings):
+    put_cutout(s3, settings, there, there_attempt)
+    assert outcomes.rank(cutout_outcome(s3, settings, KEY), source, attempt) == expected
+
+
+# --- a cutout replaces an older failure record, and gives way to a newer one ---------------------------
 @pytest.mark.parametrize(
     ("record", "record_attempt", "cutout", "attempt"),
     [
         (UPLOAD, 0, PINNED, 1),  # the failed upload reprocessed
         (PINNED, 1, PINNED, 2),  # its first reprocess failed too, the second did not
         (UPLOAD, 0, NEWER, 0),  # a newer upload (by sequencer) succeeded
+        (UPLOAD, 0, UPLOAD, 0),  # the same request: the success stands
     ],
 )
 def test_a_cutout_removes_the_failure_record_it_replaces(
     s3, settings, record, record_attempt, cutout, attempt
 ):
     put_record(s3, settings, record, record_attempt)
-    remove_replaced_failure_record(s3, settings, cutout, attempt)
-    assert not has_record(s3, settings)
+    put_cutout(s3, settings, cutout, attempt)
+    outcomes.settle_after_cutout(s3, settings, cutout, attempt)
+    assert (has_cutout(s3, settings), has_record(s3, settings)) == (True, False)
 
 
 @pytest.mark.parametrize(
     ("record", "record_attempt", "cutout", "attempt"),
     [
-        (NEWER, 0, UPLOAD, 0),  # a newer upload failed: an older one's late cutout does not hide that
-        (PINNED, 3, PINNED, 2),  # a later request of the same upload failed
-        (NEWER, 0, PINNED, 1),  # another upload, in an order unknown (a request has no sequencer)
-        (replace(UPLOAD, key="uploads/dog.jpg"), 0, UPLOAD, 1),  # not the same key at all
+        (NEWER, 0, UPLOAD, 0),  # a newer upload failed meanwhile: the older one's late cutout goes
+        (PINNED, 3, PINNED, 2),  # a later request of the same upload failed meanwhile
     ],
 )
-def test_a_cutout_keeps_a_failure_record_it_does_not_replace(
-    s3, settings, record, record_attempt, cutout, attempt
-):
-    s3.put_object(
-        Bucket=settings.output_bucket,
-        Key=failure_key(KEY, settings),
-        Body=json.dumps({"source": record.to_dict(), "attempt": record_attempt}).encode(),
-    )
-    remove_replaced_failure_record(s3, settings, cutout, attempt)
-    assert has_record(s3, settings)
+def test_a_cutout_gives_way_to_a_newer_failure_record(s3, settings, record, record_attempt, cutout, attempt):
+    put_record(s3, settings, record, record_attempt)
+    put_cutout(s3, settings, cutout, attempt)
+    outcomes.settle_after_cutout(s3, settings, cutout, attempt)
+    assert (has_cutout(s3, settings), has_record(s3, settings)) == (False, True)
 
 
-def test_without_a_failure_record_nothing_is_removed(s3, settings):
-    remove_replaced_failure_record(s3, settings, UPLOAD, 0)
-    assert s3.objects == {}
+def test_a_record_of_another_key_is_left_alone(s3, settings):
+    other = replace(UPLOAD, key="uploads/dog.jpg")
+    write_failure_record(s3, settings, other, error="E", reason="r")
+    put_cutout(s3, settings, UPLOAD, 0)
+    outcomes.settle_after_cutout(s3, settings, UPLOAD, 0)
+    assert (settings.output_bucket, failure_key(other.key, settings)) in s3.objects
 
 
-# --- a reprocess request's failure record replaces the cutout -----------------------------------------
-def test_a_failed_reprocess_removes_the_cutout_of_an_earlier_request_of_the_same_upload(s3, settings):
+# --- a failure record replaces an older cutout, and is not written over a newer one --------------------
+def test_a_failed_reprocess_replaces_the_cutout_of_an_earlier_request_of_the_same_upload(s3, settings):
     put_cutout(s3, settings, UPLOAD, attempt=0)
-    remove_replaced_cutout(s3, settings, PINNED, attempt=1)
-    assert not has_cutout(s3, settings)
+    put_record(s3, settings, PINNED, attempt=1)
+    assert (has_cutout(s3, settings), has_record(s3, settings)) == (False, True)
 
 
 def test_a_cutout_written_before_attempts_existed_counts_as_attempt_0(s3, settings):
     put_cutout(s3, settings, replace(UPLOAD, version_id="v1"), attempt=None)  # no attempt, no source-etag
-    remove_replaced_cutout(s3, settings, PINNED, attempt=1)
+    put_record(s3, settings, PINNED, attempt=1)
     assert not has_cutout(s3, settings)
 
 
 @pytest.mark.parametrize(
-    ("cutout", "cutout_attempt", "attempt"),
+    ("cutout", "cutout_attempt", "source", "attempt"),
     [
-        (UPLOAD, 0, 0),  # an upload's own failure never removes a cutout
-        (NEWER, 0, 1),  # the cutout is of another upload
-        (PINNED, 2, 1),  # the cutout is of a later request
+        (UPLOAD, 0, UPLOAD, 0),  # the same request's cutout: the success stands
+        (NEWER, 0, UPLOAD, 0),  # a newer upload's cutout
+        (PINNED, 2, PINNED, 1),  # a later request's cutout
     ],
 )
-def test_a_failure_keeps_a_cutout_it_does_not_replace(s3, settings, cutout, cutout_attempt, attempt):
+def test_a_failure_record_is_not_written_over_a_newer_outcome(
+    s3, settings, cutout, cutout_attempt, source, attempt
+):
     put_cutout(s3, settings, cutout, attempt=cutout_attempt)
-    remove_replaced_cutout(s3, settings, PINNED, attempt=attempt)
-    assert has_cutout(s3, settings)
+    put_record(s3, settings, source, attempt)
+    assert (has_cutout(s3, settings), has_record(s3, settings)) == (True, False)
+
+
+def test_a_failure_record_is_not_written_over_a_newer_uploads_record(s3, settings):
+    put_record(s3, settings, NEWER, 0)
+    before = s3.objects[(settings.output_bucket, failure_key(KEY, settings))]
+    put_record(s3, settings, UPLOAD, 0)
+    assert s3.objects[(settings.output_bucket, failure_key(KEY, settings))] is before
+
+
+class RacingS3(FakeS3):
+    """Another writer puts a newer upload's record just before this writer's conditional put."""
+
+    def __init__(self, settings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.raced = False
+
+    def put_object(self, **kwargs):
+        if not self.raced and kwargs["Key"] == failure_key(KEY, self.settings):
+            self.raced = True
+            write_failure_record(self, self.settings, NEWER, error="E", reason="the newer upload's")
+        return super().put_object(**kwargs)
+
+
+def test_a_record_that_loses_the_race_to_a_newer_one_reads_again_and_stands_down(settings):
+    s3 = RacingS3(settings)
+    put_record(s3, settings, UPLOAD, 0)
+    record = json.loads(s3.objects[(settings.output_bucket, failure_key(KEY, settings))]["Body"])
+    assert record["reason"] == "the newer upload's"
 
 
 def test_record_failure_writes_the_attempt_and_replaces_the_cutout(s3, settings):

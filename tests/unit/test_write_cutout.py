@@ -225,13 +225,24 @@ class RecordingS3(FakeS3):
         super().upload_fileobj(stream, bucket, key, ExtraArgs=ExtraArgs, Config=Config)
 
 
-def test_the_upload_is_bounded_in_memory_whatever_the_image_size(settings):
-    _, s3, _ = write(settings, task_result(), download(), s3=RecordingS3())
+def test_a_cutout_of_up_to_one_part_is_one_conditional_put(settings):
+    """Up to TRANSFER's multipart threshold (8 MiB) in memory, put at once, conditional on what is there."""
+    written, s3, _ = write(settings, task_result(), download(), s3=RecordingS3())
+    assert not hasattr(s3, "config")  # no managed upload
+    assert s3.objects[(settings.output_bucket, OUTPUT_KEY)]["Body"] == CUTOUT
+    assert written.bytes == len(CUTOUT)
+
+
+def test_a_larger_cutout_goes_up_in_parts_bounded_in_memory(settings):
+    big = CUTOUT + b"\0" * TRANSFER.multipart_threshold  # a PNG then padding: 8 MiB and more
+    written, s3, _ = write(settings, task_result(), download(big), s3=RecordingS3())
 
     config = s3.config  # type: ignore[attr-defined]
     assert config is TRANSFER
     in_memory = config.multipart_chunksize * (config.max_concurrency + config.max_in_memory_upload_chunks)
-    assert in_memory <= 32 * 1024**2
+    assert in_memory + TRANSFER.multipart_threshold <= 40 * 1024**2
+    assert s3.objects[(settings.output_bucket, OUTPUT_KEY)]["Body"] == big
+    assert written.bytes == len(big)
 
 
 @pytest.mark.parametrize("fails", ["upload", "download"])
@@ -241,7 +252,7 @@ def test_the_connection_is_released_after_the_stream(settings, fails):
         response = download(fail_after=100, error=urllib3.exceptions.ProtocolError("Connection broken"))
     s3 = FakeS3()
     if fails == "upload":
-        s3.upload_fileobj = mock.Mock(side_effect=client_error("SlowDown", "PutObject"))  # type: ignore[method-assign]
+        s3.put_object = mock.Mock(side_effect=client_error("SlowDown", "PutObject"))  # type: ignore[method-assign]
 
     with pytest.raises((ClientError, ResultDownloadError)):
         write(settings, task_result(), response, s3=s3)
@@ -301,7 +312,8 @@ def test_the_existing_cutout_is_looked_up_at_the_output_key(settings):
     s3 = HeadFails("NoSuchKey")  # some S3-compatible stores name a missing key so
     written, _, _ = write(settings, task_result(), download(), s3=s3)
 
-    assert s3.heads == [{"Bucket": settings.output_bucket, "Key": OUTPUT_KEY}]
+    # before it decides to write, and again for the condition of its write (nothing there: IfNoneMatch)
+    assert s3.heads == [{"Bucket": settings.output_bucket, "Key": OUTPUT_KEY}] * 2
     assert written.bytes == len(CUTOUT)
 
 

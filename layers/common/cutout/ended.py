@@ -19,7 +19,6 @@ from cutout.errors import ExecutionInputUnreadableError
 from cutout.failures import failure_reason, write_failure_record
 from cutout.keys import failure_key, output_key, sequencer_after
 from cutout.observability import logger
-from cutout.outcomes import remove_replaced_cutout
 from cutout.settings import Settings
 from cutout.state import ExecutionState, SourceObject
 
@@ -106,7 +105,6 @@ def record_ended_execution(s3: Any, settings: Settings, ended: EndedExecution) -
     key = write_failure_record(
         s3, settings, source, error=error, reason=reason, task_id=ended.state.task_id, attempt=attempt
     )
-    remove_replaced_cutout(s3, settings, source, attempt)  # a reprocess request's record replaces it
     return key
 
 

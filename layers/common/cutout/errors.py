@@ -119,6 +119,11 @@ class StoreUnavailableError(RetryableError):
     not be reached, after the SDK's own retries: the state machine retries the task."""
 
 
+class OutcomeConflictError(RetryableError):
+    """Other writers replaced the key's outcome each time this one tried its conditional write; trying
+    again later reads the newest and decides afresh."""
+
+
 class RateLimiterBusyError(RetryableError):
     """Too many writers contended for the submission schedule at once; try again shortly."""
 
@@ -170,6 +175,7 @@ TASK_ERRORS: dict[str, tuple[type[CutoutError], ...]] = {
     ),
     "WriteResult": (
         StoreUnavailableError,
+        OutcomeConflictError,
         SourceUnavailableError,
         UnsupportedInputError,
         ProviderThrottledError,

@@ -8,11 +8,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import ClientError
 
-from cutout.errors import ProviderTaskFailedError
+from cutout.errors import OutcomeConflictError, ProviderTaskFailedError
 from cutout.keys import failure_key
 from cutout.observability import logger, metrics
-from cutout.outcomes import remove_replaced_cutout
+from cutout.outcomes import (
+    WRITE_ATTEMPTS,
+    failure_outcome,
+    lost_race,
+    newer_outcome,
+    settle_after_failure,
+    write_condition,
+)
 from cutout.settings import Settings
 from cutout.state import FailureRequest, FailureWritten, SourceObject
 from cutout.urls import redact
@@ -43,8 +51,11 @@ def write_failure_record(
     polls: int | None = None,
     attempt: int = 0,
 ) -> str:
-    """Write (or overwrite: the same failure twice is harmless) the record; returns its key. The reason
-    may quote an error message: any URL in it loses its query (a presigned signature) first."""
+    """Write (or overwrite: the same failure twice is harmless) the record, unless a newer outcome of the
+    key stands (a newer upload's or a later request's, or this request's cutout: ``cutout.outcomes``);
+    then settle (an older cutout goes). Returns its key. The write is conditional on what was read, so
+    two writers never both think they replaced the same record. The reason may quote an error message:
+    any URL in it loses its query (a presigned signature) first."""
     key = failure_key(source.key, settings)
     reason = redact(reason)
     record = {
@@ -57,20 +68,36 @@ def write_failure_record(
         "attempt": attempt,
         "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    s3.put_object(
-        Bucket=settings.output_bucket,
-        Key=key,
-        Body=json.dumps(record, indent=2, ensure_ascii=False).encode(),
-        ContentType="application/json",
-    )
+    body = json.dumps(record, indent=2, ensure_ascii=False).encode()
+    for _ in range(WRITE_ATTEMPTS):
+        standing = newer_outcome(s3, settings, source, attempt, failure=True)
+        if standing is not None:
+            logger.info(
+                "superseded: a newer outcome stands, no failure record written",
+                extra={"error": error, "standing": standing.key, "standing_attempt": standing.attempt},
+            )
+            metrics.add_metric(name="FailureRecordsSuperseded", unit=MetricUnit.Count, value=1)
+            return key
+        condition = write_condition(failure_outcome(s3, settings, source.key))
+        try:
+            s3.put_object(
+                Bucket=settings.output_bucket, Key=key, Body=body, ContentType="application/json", **condition
+            )
+            break
+        except ClientError as exc:
+            if not lost_race(exc):
+                raise
+    else:
+        raise OutcomeConflictError(f"{key}: another writer replaced it {WRITE_ATTEMPTS} times in a row")
+    settle_after_failure(s3, settings, source, attempt)
     metrics.add_metric(name="ImagesFailed", unit=MetricUnit.Count, value=1)
     logger.warning("failure recorded", extra={"error": error, "reason": reason, "failure_key": key})
     return key
 
 
 def record_failure(s3: Any, settings: Settings, request: FailureRequest) -> FailureWritten:
-    """RecordFailureFunction's work: the failure record of an execution that ended without a cutout; a
-    reprocess request's record replaces the cutout of an earlier request (``cutout.outcomes``)."""
+    """RecordFailureFunction's work: the failure record of an execution that ended without a cutout (it
+    replaces an older outcome of the key, never a newer one: ``cutout.outcomes``)."""
     error, reason = failure_reason(request.failure)
     key = write_failure_record(
         s3,
@@ -82,5 +109,4 @@ def record_failure(s3: Any, settings: Settings, request: FailureRequest) -> Fail
         polls=request.polls,
         attempt=request.attempt,
     )
-    remove_replaced_cutout(s3, settings, request.source, request.attempt)
     return FailureWritten(bucket=settings.output_bucket, key=key)

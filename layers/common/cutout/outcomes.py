@@ -1,10 +1,13 @@
 """What the output bucket holds for one key: its cutout or its failure record, each saying which upload
 (and which attempt: 0 for the upload's own notification, n for the n-th reprocess request) it is the
-outcome of. WriteResult, RecordFailure and the reprocess command read them here, so that the newest
-outcome replaces the old one and the next reprocess request gets the next attempt number.
+outcome of. One outcome per key, the newest's: every writer (WriteResult, RecordFailure, admission,
+ExecutionEndedFunction) asks here before it writes whether a newer one stands (then it writes nothing),
+and settles after it wrote (the other kind of outcome goes if it is older; its own if the other is newer).
 
-Ordering between different uploads of one key is kept as it was (S3 sequencers, compared only when both
-outcomes have one); issue 11 reworks it."""
+Which is newer (:func:`rank`): of two uploads of a key, the one S3's sequencer puts later; of two
+requests of one upload, the later attempt; of the same request, the cutout (a success stands). When the
+order is unknown (an outcome without a sequencer: a reprocess request of an unversioned upload, or one
+written before sequencers were kept), the one being written wins, as the latest word."""
 
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ class Outcome:
     revisions: frozenset[str]  # the upload's version id and/or ETag, as far as the outcome records them
     sequencer: str | None
     attempt: int
+    etag: str | None = None  # the stored object's own ETag: a conditional write replaces only this one
 
     def is_of(self, source: SourceObject) -> bool:
         """Whether this is an outcome of the same upload: same bucket and key, and a version id or ETag in
@@ -62,6 +66,7 @@ def cutout_outcome(s3: Any, settings: Layout, key: str) -> Outcome | None:
         revisions=frozenset(filter(None, (metadata.get("source-version"), metadata.get("source-etag")))),
         sequencer=metadata.get("source-sequencer"),
         attempt=int(metadata.get("attempt", 0)),
+        etag=head.get("ETag"),
     )
 
 
@@ -80,28 +85,83 @@ def failure_outcome(s3: Any, settings: Layout, key: str) -> Outcome | None:
         revisions=frozenset(filter(None, (source.version_id, source.etag))),
         sequencer=source.sequencer,
         attempt=int(record.get("attempt", 0)),
+        etag=response.get("ETag"),
     )
 
 
-def remove_replaced_failure_record(s3: Any, settings: Layout, source: SourceObject, attempt: int) -> None:
-    """After a cutout is written: the key's failure record goes if it is of the same upload and not of a
-    later request (attempt), or of an older upload (by S3 sequencer)."""
+NEWER, SAME, OLDER = 1, 0, -1
+WRITE_ATTEMPTS = 3  # conditional writes lost to other writers in a row before giving up (retryable)
+
+
+def rank(outcome: Outcome, source: SourceObject, attempt: int) -> int:
+    """Where ``outcome`` stands against request ``attempt`` of ``source``, about to write its own:
+    NEWER (it must stand), SAME (the same request), OLDER (it is replaced)."""
+    if outcome.is_of(source):
+        return NEWER if outcome.attempt > attempt else SAME if outcome.attempt == attempt else OLDER
+    if sequencer_after(outcome.sequencer, source.sequencer):
+        return NEWER
+    return OLDER  # an older upload, or the order unknown: the latest word wins
+
+
+def newer_outcome(
+    s3: Any, settings: Layout, source: SourceObject, attempt: int, *, failure: bool
+) -> Outcome | None:
+    """An outcome of the key that the one about to be written must not replace: a newer upload's or a
+    later request's, of either kind; and, for a failure record, a cutout of the same request."""
+    for outcome in (cutout_outcome(s3, settings, source.key), failure_outcome(s3, settings, source.key)):
+        if outcome is None:
+            continue
+        standing = rank(outcome, source, attempt)
+        is_cutout = outcome.key == output_key(source.key, settings)
+        if standing == NEWER or (failure and is_cutout and standing == SAME):
+            return outcome
+    return None
+
+
+def write_condition(existing: Outcome | None) -> dict[str, str]:
+    """PutObject's condition that replaces exactly what was read: ``IfMatch`` its ETag, or, when there
+    was nothing, ``IfNoneMatch: *``; S3 answers 412 if another writer came first, and the writer reads
+    again (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html)."""
+    if existing is None:
+        return {"IfNoneMatch": "*"}
+    return {"IfMatch": existing.etag} if existing.etag else {}
+
+
+def lost_race(exc: ClientError) -> bool:
+    """A conditional write refused because the object changed since it was read."""
+    return exc.response.get("Error", {}).get("Code") in (
+        "PreconditionFailed",
+        "412",
+        "ConditionalRequestConflict",
+    )
+
+
+def settle_after_cutout(s3: Any, settings: Layout, source: SourceObject, attempt: int) -> None:
+    """After the cutout of ``source`` was written: the key's failure record goes unless it is newer; a
+    newer one (written meanwhile by a newer upload's execution) makes this cutout go instead."""
     record = failure_outcome(s3, settings, source.key)
     if record is None:
         return
-    if (record.is_of(source) and record.attempt <= attempt) or record.is_older_upload_than(source):
+    if rank(record, source, attempt) == NEWER:
+        mine = cutout_outcome(s3, settings, source.key)
+        if mine is not None and rank(mine, source, attempt) == SAME:
+            _delete(s3, settings, mine, "cutout withdrawn: a newer upload's failure record stands")
+    else:
         _delete(s3, settings, record, "failure record replaced by the cutout")
 
 
-def remove_replaced_cutout(s3: Any, settings: Layout, source: SourceObject, attempt: int) -> None:
-    """After a reprocess request (attempt >= 1) ended in a failure record: the cutout of the same upload
-    from an earlier request goes, so the key keeps one outcome, the newest request's. The upload's own
-    notification (attempt 0) never removes a cutout."""
-    if attempt < 1:
-        return
+def settle_after_failure(s3: Any, settings: Layout, source: SourceObject, attempt: int) -> None:
+    """After the failure record of ``source`` was written: the key's cutout goes if it is older; a newer
+    one, or the same request's, makes this record go instead."""
     cutout = cutout_outcome(s3, settings, source.key)
-    if cutout is not None and cutout.is_of(source) and cutout.attempt < attempt:
+    if cutout is None:
+        return
+    if rank(cutout, source, attempt) == OLDER:
         _delete(s3, settings, cutout, "cutout replaced by the failure record")
+        return
+    mine = failure_outcome(s3, settings, source.key)
+    if mine is not None and rank(mine, source, attempt) == SAME:
+        _delete(s3, settings, mine, "failure record withdrawn: a newer outcome stands")
 
 
 def _delete(s3: Any, settings: Layout, outcome: Outcome, message: str) -> None:

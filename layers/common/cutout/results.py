@@ -15,13 +15,20 @@ from aws_lambda_powertools.metrics import MetricUnit
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from cutout.errors import OUTAGE_ERRORS, ResultDownloadError, ResultRejectedError
+from cutout.errors import OUTAGE_ERRORS, OutcomeConflictError, ResultDownloadError, ResultRejectedError
 from cutout.health import Outage, ProviderHealth, Wait
 from cutout.imaging import probe
-from cutout.keys import key_digest, output_key, sequencer_after
+from cutout.keys import key_digest, output_key
 from cutout.novita import NovitaClient
 from cutout.observability import logger, metrics
-from cutout.outcomes import remove_replaced_failure_record
+from cutout.outcomes import (
+    WRITE_ATTEMPTS,
+    cutout_outcome,
+    lost_race,
+    newer_outcome,
+    settle_after_cutout,
+    write_condition,
+)
 from cutout.settings import Settings
 from cutout.sources import still_current
 from cutout.state import SourceObject, Written
@@ -105,14 +112,7 @@ def write_cutout(
     task-result or the result host is unavailable nothing is written and ``wait_seconds`` says when to
     try again (``cutout.health``); past MaxProviderOutageSeconds: ProviderOutageError."""
     key = output_key(source.key, settings)
-    newer = _newer_source(s3, settings.output_bucket, key, source)
-    if newer:
-        # A later upload of the same key already has its cutout there: do not put an older one over it
-        # (notifications may arrive out of order; S3's sequencer tells which upload is newer).
-        logger.info(
-            "superseded: a newer upload's cutout is already written", extra={"newer_sequencer": newer}
-        )
-        metrics.add_metric(name="CutoutsSuperseded", unit=MetricUnit.Count, value=1)
+    if _superseded(s3, settings, source, attempt):
         return Written(bucket=settings.output_bucket, key=key, bytes=0)
     if not still_current(s3, source, gone_is_current=True):
         # Unversioned and overwritten after its submission: the provider may have read the newer bytes,
@@ -149,19 +149,18 @@ def write_cutout(
     health.downloads.succeeded(asked)
     try:
         stream, image_format = _checked_stream(response, settings.max_result_bytes)
-        s3.upload_fileobj(
-            stream,
-            settings.output_bucket,
-            key,
-            ExtraArgs={
-                "ContentType": _MIME[image_format],
-                "Metadata": _metadata(source, task_id, attempt),
-            },
-            Config=TRANSFER,
-        )
+        extra = {"ContentType": _MIME[image_format], "Metadata": _metadata(source, task_id, attempt)}
+        body = stream.read(TRANSFER.multipart_threshold)
+        if len(body) < TRANSFER.multipart_threshold:
+            if not _put_unless_superseded(s3, settings, key, body, extra, source, attempt):
+                return Written(bucket=settings.output_bucket, key=key, bytes=0)
+        else:  # larger than one part: up in parts, without a condition (see the README's remaining races)
+            s3.upload_fileobj(
+                _Prefixed(body, stream), settings.output_bucket, key, ExtraArgs=extra, Config=TRANSFER
+            )
     finally:
         response.release_conn()
-    remove_replaced_failure_record(s3, settings, source, attempt)
+    settle_after_cutout(s3, settings, source, attempt)
     metrics.add_metric(name="CutoutsWritten", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="CutoutBytes", unit=MetricUnit.Bytes, value=stream.bytes_read)
     logger.info("cutout written", extra={"output_key": key, "bytes": stream.bytes_read})
@@ -196,16 +195,60 @@ def _checked_stream(response: urllib3.BaseHTTPResponse, cap: int) -> tuple[Cappe
     return CappedStream(response, head, cap), info.format
 
 
-def _newer_source(s3: Any, bucket: str, key: str, source: SourceObject) -> str | None:
-    """The sequencer of the upload behind the cutout already at ``key``, if that upload is newer."""
-    try:
-        existing = s3.head_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
-            return None
-        raise
-    theirs = existing.get("Metadata", {}).get("source-sequencer")
-    return theirs if sequencer_after(theirs, source.sequencer) else None
+def _superseded(s3: Any, settings: Settings, source: SourceObject, attempt: int) -> bool:
+    """Whether a newer outcome of the key stands (a newer upload's, by S3's sequencer, or a later
+    request's): then this cutout is not written (notifications and executions end in any order)."""
+    standing = newer_outcome(s3, settings, source, attempt, failure=False)
+    if standing is None:
+        return False
+    logger.info(
+        "superseded: a newer outcome stands, no cutout written",
+        extra={"standing": standing.key, "standing_attempt": standing.attempt},
+    )
+    metrics.add_metric(name="CutoutsSuperseded", unit=MetricUnit.Count, value=1)
+    return True
+
+
+def _put_unless_superseded(
+    s3: Any,
+    settings: Settings,
+    key: str,
+    body: bytes,
+    extra: dict[str, Any],
+    source: SourceObject,
+    attempt: int,
+) -> bool:
+    """One PutObject conditional on what the key held when read (an older cutout, or nothing), read again
+    after a lost race; False when a newer outcome turned up meanwhile."""
+    for _ in range(WRITE_ATTEMPTS):
+        condition = write_condition(cutout_outcome(s3, settings, source.key))
+        try:
+            s3.put_object(Bucket=settings.output_bucket, Key=key, Body=body, **extra, **condition)
+            return True
+        except ClientError as exc:
+            if not lost_race(exc):
+                raise
+        if _superseded(s3, settings, source, attempt):
+            return False
+    raise OutcomeConflictError(f"{key}: another writer replaced it {WRITE_ATTEMPTS} times in a row")
+
+
+class _Prefixed:
+    """``head`` then the rest of ``stream``, read as one file-like object."""
+
+    def __init__(self, head: bytes, stream: CappedStream) -> None:
+        self._head = head
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._head:
+            return self._stream.read(size)
+        if 0 <= size < len(self._head):
+            chunk, self._head = self._head[:size], self._head[size:]
+            return chunk
+        chunk, self._head = self._head, b""
+        wanted = -1 if size < 0 else size - len(chunk)
+        return chunk + (self._stream.read(wanted) if wanted else b"")
 
 
 def _metadata(source: SourceObject, task_id: str, attempt: int) -> dict[str, str]:
