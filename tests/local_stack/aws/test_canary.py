@@ -11,7 +11,7 @@ from tests.local_stack.aws.helpers import read_json, upload
 
 def test_every_patch_is_in_place_while_the_stack_runs(deployed):
     active = patches.active()
-    assert len(active) == 15  # 13 always + 2 for fast time
+    assert len(active) == 16  # 14 always + 2 for fast time
     for patch in active:
         assert inspect.getattr_static(patch.owner, patch.attribute) is patch.replacement, patch.why
 
@@ -108,3 +108,34 @@ def test_an_ended_execution_sends_its_status_change_event(deployed):
     assert json.loads(event["detail"]["input"]) == json.loads(execution["input"])
     start = execution["startDate"]  # the API's, to the millisecond
     assert event["detail"]["startDate"] == int(start.timestamp()) * 1000 + start.microsecond // 1000
+
+
+def test_deletions_in_a_versioned_bucket_notify_as_on_s3(deployed):
+    """A delete marker and a version deleted by its id each send an ObjectRemoved record with the version
+    id S3 gives it (the marker's; the deleted version's); moto alone sends neither."""
+    s3, sqs = deployed.client("s3"), deployed.client("sqs")
+    queue = sqs.create_queue(QueueName="canary-removals")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    s3.create_bucket(Bucket="canary-removals")
+    s3.put_bucket_versioning(Bucket="canary-removals", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_notification_configuration(
+        Bucket="canary-removals",
+        NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": queue_arn, "Events": ["s3:ObjectRemoved:*"]}]
+        },
+    )
+    first = s3.put_object(Bucket="canary-removals", Key="a b.jpg", Body=b"one")
+    s3.put_object(Bucket="canary-removals", Key="a b.jpg", Body=b"two")
+    marker = s3.delete_object(Bucket="canary-removals", Key="a b.jpg")
+    s3.delete_object(Bucket="canary-removals", Key="a b.jpg", VersionId=first["VersionId"])
+
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    bodies = [json.loads(m["Body"]) for m in messages]
+    records = [body["Records"][0] for body in bodies if "Records" in body]  # after S3's test event
+    assert [(r["eventName"], r["s3"]["object"]["key"], r["s3"]["object"]["versionId"]) for r in records] == [
+        ("ObjectRemoved:DeleteMarkerCreated", "a+b.jpg", marker["VersionId"]),
+        ("ObjectRemoved:Delete", "a+b.jpg", first["VersionId"]),
+    ]
+    assert records[1]["s3"]["object"]["eTag"] == first["ETag"].strip('"')
