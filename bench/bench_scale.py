@@ -124,7 +124,8 @@ for _name in ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"):
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
 from cutout.errors import BacklogFullError, RateLimiterBusyError  # noqa: E402
-from cutout.intake import Intake, s3_records  # noqa: E402
+from cutout.intake import Intake  # noqa: E402
+from cutout.messages import Created, read_message  # noqa: E402
 from cutout.observability import logger, metrics  # noqa: E402
 from cutout.pacing import SAFETY_MARGIN, SubmissionPacer  # noqa: E402
 from cutout.sending import MAX_SLOT_SLEEP_SECONDS  # noqa: E402
@@ -639,7 +640,7 @@ class OldAdmission:
         self.failure_records = 0
 
     def admit(self, body: str) -> None:
-        for _ in s3_records(body):
+        for _ in (item for item in read_message(body) if isinstance(item, Created)):
             now = self._clock()
             slot = self.pacer.reserve(max_backlog=OLD_MAX_BACKLOG_SECONDS)
             self._on_start(now, slot, Slot.due(slot, now).wait_seconds)

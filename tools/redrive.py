@@ -6,7 +6,11 @@
 Works against AWS and the local stack (set AWS_ENDPOINT_URL). On AWS, `aws sqs start-message-move-task`
 does the same server-side; this command also runs where that API does not exist (the emulator), and
 prints what it moved. Each message is sent to the ingest queue before it is deleted from the DLQ, so a
-failure half-way duplicates at most one message (the pipeline is idempotent), never loses one."""
+failure half-way duplicates at most one message (the pipeline is idempotent), never loses one.
+
+A malformed message (SubmitFunction sets it aside here at once, with a ``cutout-reason`` attribute) comes
+back as soon as it is moved unless the code that reads it changed; a body that comes back during the same
+run is left in the DLQ, so a run always ends."""
 
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ def redrive(dlq_url: str, queue_url: str, sqs: Any = None, limit: int | None = N
     """Move up to ``limit`` messages (all when None); returns how many were moved."""
     sqs = sqs or boto3.client("sqs")
     moved = 0
+    bodies: set[str] = set()
     while limit is None or moved < limit:
         batch = min(10, limit - moved) if limit is not None else 10
         messages = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=batch, WaitTimeSeconds=1).get(
@@ -34,6 +39,9 @@ def redrive(dlq_url: str, queue_url: str, sqs: Any = None, limit: int | None = N
         if not messages:
             break
         for message in messages:
+            if message["Body"] in bodies:  # set aside again since this run moved it: left for a later look
+                continue
+            bodies.add(message["Body"])
             sqs.send_message(QueueUrl=queue_url, MessageBody=message["Body"])
             sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
             moved += 1

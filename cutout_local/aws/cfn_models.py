@@ -397,7 +397,7 @@ def _notification_for_api(cfn: dict[str, Any]) -> dict[str, Any]:
 
     def convert(items: list[dict[str, Any]] | None, target: str, api_target: str) -> list[dict[str, Any]]:
         out = []
-        for item in items or []:
+        for item in filter(None, items or []):  # an Fn::If's AWS::NoValue arrives as None
             entry = {api_target: item[target], "Event": [item["Event"]]}
             rules = item.get("Filter", {}).get("S3Key", {}).get("Rules")
             if rules:

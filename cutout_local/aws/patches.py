@@ -23,6 +23,9 @@ Replaced (module paths under ``moto.``), and why:
   does the emulator.
 - ``cloudformation.parsing.get_model_list``: no model for ``AWS::SecretsManager::Secret``,
   ``AWS::SQS::QueuePolicy``, ``AWS::CloudWatch::Alarm``, ``AWS::S3::BucketPolicy`` (cfn_models.py).
+- ``s3.models.S3Backend.delete_object``: a versioned bucket's delete marker notifies nothing, and a
+  version deleted by its id only when it was the last, without its version id; S3 notifies both
+  (s3_events.py; moto's own removal events are held back while it runs).
 - ``s3.models.FakeBucket.create_from_cloudformation_json``: drops ``NotificationConfiguration``,
   ``PublicAccessBlockConfiguration``, ``VersioningConfiguration``.
 - ``awslambda.models.LambdaFunction.create_from_cloudformation_json``: drops ``Layers``,
@@ -49,7 +52,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from cutout_local.aws import cfn_models
+from cutout_local.aws import cfn_models, s3_events
 from cutout_local.aws.eventbridge import StatusChanges
 
 MOTO_VERSION = "5.2.5"
@@ -80,7 +83,7 @@ def patch_points(
     the lists that record Wait seconds and Retry intervals."""
     from moto.awslambda.models import LambdaBackend, LambdaFunction, LayerVersion
     from moto.cloudformation import parsing
-    from moto.s3.models import FakeBucket
+    from moto.s3.models import FakeBucket, S3Backend
     from moto.sqs.models import Queue
     from moto.stepfunctions.models import StateMachine
     from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
@@ -89,6 +92,7 @@ def patch_points(
     original_start = StepFunctionsParserBackend.start_execution
     original_models = parsing.get_model_list
     original_bucket = FakeBucket.create_from_cloudformation_json.__func__
+    original_delete = S3Backend.delete_object
     original_wait_for_messages = Queue.wait_for_messages
     original_terminated = BaseExecutionWorkerCommunication.terminated
     from moto.s3 import responses as s3_responses
@@ -133,6 +137,9 @@ def patch_points(
         Patch(parsing, "get_model_list", models, "CloudFormation models for the types moto lacks"),
         Patch(s3_responses, "metadata_from_headers", metadata_from_headers, "S3's 2 KB user-metadata limit"),
         Patch(FakeBucket, cfn, cfn_models.bucket_create(original_bucket), "bucket notification and settings"),
+        Patch(
+            S3Backend, "delete_object", s3_events.delete_object(original_delete), "deletions notify as on S3"
+        ),
         Patch(
             LambdaFunction, cfn, classmethod(cfn_models.function_create), "function Layers, env as strings"
         ),

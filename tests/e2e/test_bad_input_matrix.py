@@ -82,7 +82,12 @@ CASES = [
     ("upper-case suffix", "uploads/SHOUT.JPG", photo(), ("cutout", (64, 48))),
     ("1,000-character key", LONG_NAME, photo(), ("cutout", (64, 48))),
     ("folder marker", "uploads/albums/", b"", ("skipped",)),
-    ("not an accepted suffix", "uploads/notes.txt", b"plain text", ("skipped",)),
+    (
+        "not an accepted suffix",
+        "uploads/notes.txt",
+        b"plain text",
+        ("failure", "UnsupportedInputError", "suffix .txt; accepted are files named .jpg, .jpeg, .png"),
+    ),
     ("outside the input prefix", "elsewhere/a.jpg", photo(), ("skipped",)),
     ("under the output prefix", "cutouts/a.jpg", photo(), ("skipped",)),
     ("under the failure prefix", "failures/a.jpg", photo(), ("skipped",)),

@@ -64,6 +64,7 @@ def world(aws_env, provider):
     dynamodb = boto3.client("dynamodb")
     for logical_id, definition in table_definitions().items():
         dynamodb.create_table(TableName=TABLES[logical_id], **definition)
+    dead_letters = boto3.client("sqs").create_queue(QueueName="cutout-ingest-dlq")["QueueUrl"]
     machine = sfn.create_state_machine(
         name="cutout",
         definition=json.dumps({"StartAt": "Hold", "States": {"Hold": {"Type": "Pass", "End": True}}}),
@@ -79,6 +80,7 @@ def world(aws_env, provider):
         "STATE_MACHINE_ARN": machine,
         "RATE_LIMIT_TABLE": TABLES["RateLimitTable"],
         "IDEMPOTENCY_TABLE": TABLES["IdempotencyTable"],
+        "DEAD_LETTER_QUEUE_URL": dead_letters,
         "POWERTOOLS_LOG_LEVEL": "DEBUG",
     }
     world = World(env=env, s3=s3, sfn=sfn, provider=provider, state_machine_arn=machine)

@@ -8,7 +8,7 @@ from cutout.keys import execution_name
 from cutout.state import SourceObject
 from tests.support.events import load_event
 from tests.support.images import photo
-from tests.support.world import INPUT_BUCKET
+from tests.support.world import INPUT_BUCKET, OUTPUT_BUCKET
 
 SAMPLE_KEY = "uploads/my holiday photo(1).jpg"
 
@@ -47,7 +47,7 @@ def test_slots_are_spaced_by_the_allowed_rate(world):
     assert all(gap >= 1.0 for gap in gaps), gaps
 
 
-def test_sample_batch_skips_what_is_not_ours_and_admits_the_rest(world):
+def test_sample_batch_admits_the_photos_refuses_the_text_file_and_skips_the_folder_marker(world):
     unicode_key = "uploads/café 写真 a+b.png"
     puts = {
         SAMPLE_KEY: world.upload(SAMPLE_KEY, photo(64, 48)),
@@ -62,7 +62,8 @@ def test_sample_batch_skips_what_is_not_ours_and_admits_the_rest(world):
         for key, put in puts.items()
     }
     assert {e["name"] for e in world.executions()} == expected
-    assert world.output_keys() == []  # folder marker and notes.txt were skipped, not failed
+    # the folder marker was skipped; notes.txt, under the input prefix, is an upload of another type
+    assert world.output_keys() == [world.failure_key("uploads/notes.txt")]
 
 
 def test_a_redelivered_notification_starts_no_second_execution(world):
@@ -132,3 +133,91 @@ def test_s3_unreachable_is_a_batch_item_failure_for_redelivery(world, caplog):
     [warning] = [r for r in caplog.records if r.getMessage() == "not processed: SQS will deliver it again"]
     assert (warning.levelname, warning.error) == ("WARNING", "SourceUnavailableError")
     assert warning.reason == "S3 head_object failed: EndpointConnectionError"
+
+
+# --- every message has a visible fate -------------------------------------------------------------------
+def logged(lines: list[str], message: str) -> list[dict]:
+    return [entry for entry in map(json.loads, lines) if entry["message"] == message]
+
+
+def emitted_metrics(capsys) -> dict[str, float]:
+    """The metrics the handler flushed (CloudWatch embedded metric format lines on stdout)."""
+    found: dict[str, float] = {}
+    for line in capsys.readouterr().out.splitlines():
+        if '"_aws"' in line:
+            blob = json.loads(line)
+            for definition in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+                values = blob[definition["Name"]]
+                found[definition["Name"]] = sum(values) if isinstance(values, list) else values
+    return found
+
+
+@pytest.mark.parametrize(
+    "body", ["{not json", "[1, 2, 3]", '{"Records": [{"eventName": "ObjectCreated:Put"}]}']
+)
+def test_a_malformed_message_is_set_aside_in_the_dlq_at_once_and_logged_at_error(
+    world, function_logs, capsys, body
+):
+    response = world.invoke(world.load("submit"), world.messages(body))
+
+    assert response == {"batchItemFailures": []}  # not delivered again: it is in the DLQ already
+    [dead] = world.dead_letters()
+    assert dead["Body"] == body
+    assert dead["MessageAttributes"]["cutout-message-id"]["StringValue"] == "message-0"
+    assert dead["MessageAttributes"]["cutout-reason"]["StringValue"].startswith("malformed message: ")
+    [error] = logged(function_logs, "malformed message: set aside in the dead-letter queue")
+    assert (error["level"], error["message_id"], error["excerpt"]) == ("ERROR", "message-0", body)
+    assert emitted_metrics(capsys) == {"MessagesSetAside": 1}
+    assert (world.executions(), world.output_keys()) == ([], [])
+
+
+@pytest.mark.parametrize(
+    ("body", "metric"),
+    [
+        (json.dumps(load_event("eventbridge_s3_object_created.json")), "MessagesIgnored"),
+        ('{"hello": "world"}', "MessagesIgnored"),
+        (json.dumps(load_event("s3_object_removed.json")), "RecordsIgnored"),
+    ],
+)
+def test_a_message_or_record_not_acted_on_is_logged_at_warning_with_its_message_id_and_counted(
+    world, function_logs, capsys, body, metric
+):
+    response = world.invoke(world.load("submit"), world.messages(body))
+
+    assert response == {"batchItemFailures": []}
+    warnings = [*logged(function_logs, "message ignored"), *logged(function_logs, "record ignored")]
+    assert warnings
+    assert {(w["level"], w["message_id"]) for w in warnings} == {("WARNING", "message-0")}
+    assert emitted_metrics(capsys) == {metric: len(warnings)}
+    assert (world.dead_letters(), world.executions(), world.output_keys()) == ([], [], [])
+
+
+def test_an_upload_with_another_suffix_gets_a_failure_record_naming_the_accepted_types(world):
+    key = "uploads/anim.gif"
+    world.invoke(world.load("submit"), world.notification(key, world.upload(key, photo(8, 8, "GIF"))))
+    record = world.failure_record(key)
+    assert record["error"] == "UnsupportedInputError"
+    assert record["reason"] == (
+        "unsupported type: suffix .gif; accepted are files named .jpg, .jpeg, .png (AcceptedSuffixes) "
+        "whose content is JPEG or PNG"
+    )
+    assert world.executions() == []
+
+
+def test_with_remove_outputs_on_delete_a_deleted_version_takes_its_cutout_with_it(world):
+    key = "uploads/cat.jpg"
+    put = world.upload(key, photo())
+    cutout = world.output_key(key)
+    metadata = {"source-bucket": INPUT_BUCKET, "source-key": key, "source-version": put["VersionId"]}
+    world.s3.put_object(Bucket=OUTPUT_BUCKET, Key=cutout, Body=photo(fmt="PNG"), Metadata=metadata)
+    world.s3.delete_object(Bucket=INPUT_BUCKET, Key=key, VersionId=put["VersionId"])
+    removed = {
+        "eventName": "ObjectRemoved:Delete",
+        "s3": {"bucket": {"name": INPUT_BUCKET}, "object": {"key": key, "versionId": put["VersionId"]}},
+    }
+
+    app = world.load("submit", REMOVE_OUTPUTS_ON_DELETE="true")
+    response = world.invoke(app, world.messages(json.dumps({"Records": [removed]})))
+
+    assert response == {"batchItemFailures": []}
+    assert world.output_keys() == []

@@ -13,6 +13,8 @@ from typing import Any
 from unittest import mock
 from urllib.parse import quote_plus, unquote_plus
 
+import boto3
+
 from cutout.keys import failure_key, output_key
 from cutout.novita import NovitaClient, new_pool_manager
 from cutout.settings import Settings
@@ -126,3 +128,19 @@ class World:
 
     def output_keys(self) -> list[str]:
         return [o["Key"] for o in self.s3.list_objects_v2(Bucket=OUTPUT_BUCKET).get("Contents", [])]
+
+    def messages(self, *bodies: str) -> dict:
+        """An SQS event of these message bodies, as Lambda's SQS poller hands it over."""
+        event = load_event("sqs_s3_object_created.json")
+        [template] = event["Records"]
+        event["Records"] = [
+            {**template, "messageId": f"message-{index}", "body": body} for index, body in enumerate(bodies)
+        ]
+        return event
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """The messages in the ingest dead-letter queue, with their attributes (received, not deleted)."""
+        sqs = boto3.client("sqs")
+        return sqs.receive_message(
+            QueueUrl=self.env["DEAD_LETTER_QUEUE_URL"], MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        ).get("Messages", [])

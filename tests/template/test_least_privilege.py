@@ -48,6 +48,11 @@ EXPECTED = {
             },
             None,
         ),
+        "SetAsideMalformedMessages": (
+            {"sqs:SendMessage"},
+            {"Fn::GetAtt": ["IngestDeadLetterQueue", "Arn"]},
+            None,
+        ),
         **OUTCOMES,
     },
     "SendFunction": {
@@ -90,15 +95,23 @@ def resources():
 
 
 def granted(policies):
-    """{Sid: (actions, resource, condition)} of every inline statement; any other policy kind fails."""
+    """{Sid: (actions, resource, condition)} of every inline statement; any other policy kind fails. A
+    statement granted only under a template condition (``Fn::If`` with ``AWS::NoValue`` otherwise) is
+    listed as ``"<Sid> if <condition>"``."""
     found = {}
     for policy in policies:
         assert set(policy) == {"Statement"}, f"a policy that is not an inline statement: {policy}"
         for statement in policy["Statement"]:
+            sid_suffix = ""
+            if "Fn::If" in statement:
+                condition, statement, otherwise = statement["Fn::If"]
+                assert otherwise == {"Ref": "AWS::NoValue"}
+                sid_suffix = f" if {condition}"
             assert statement["Effect"] == "Allow"
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            assert statement["Sid"] not in found
-            found[statement["Sid"]] = (set(actions), statement["Resource"], statement.get("Condition"))
+            sid = statement["Sid"] + sid_suffix
+            assert sid not in found
+            found[sid] = (set(actions), statement["Resource"], statement.get("Condition"))
     return found
 
 

@@ -168,10 +168,11 @@ def test_every_dead_letter_queue_has_an_alarm(template):
 
 
 def iam_statements(template):
+    """Every inline statement, those granted under a template condition (``Fn::If``) included."""
     for name, resource in template["Resources"].items():
         for policy in resource.get("Properties", {}).get("Policies", []) or []:
             for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
-                yield name, statement
+                yield name, statement["Fn::If"][1] if "Fn::If" in statement else statement
 
 
 def test_no_wildcard_actions_and_no_unscoped_resources(template):

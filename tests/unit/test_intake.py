@@ -12,10 +12,11 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 from cutout.errors import MalformedMessageError, SourceUnavailableError
 from cutout.imaging import probe
 from cutout.intake import HEAD_BYTES, LONG_HEAD_BYTES, MAX_WAITING_EXECUTIONS, Intake
-from cutout.keys import execution_name, failure_key
+from cutout.keys import execution_name, failure_key, output_key
 from cutout.observability import logger
 from cutout.pacing import SubmissionPacer
 from cutout.state import ExecutionState, Poll, ReprocessRequest, Slot, SourceObject
+from tests.support.events import load_event
 from tests.support.fakes import Clock, FakeS3, FakeStepFunctions, FakeTable, client_error
 from tests.support.images import photo
 from tests.support.logs import function_log_lines
@@ -184,9 +185,7 @@ def test_one_pixel_row_over_the_megapixel_limit_is_refused(admission):
 
 
 # --- what is not ours ---------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "key", ["uploads/", "uploads/album/", "elsewhere/a.jpg", "uploads/notes.txt", "uploads/photo.gif"]
-)
+@pytest.mark.parametrize("key", ["uploads/", "uploads/album/", "elsewhere/a.jpg"])
 def test_an_object_that_is_not_ours_is_skipped_unread(admission, added_metrics, key):
     source = SourceObject(admission.settings.input_bucket, key, etag="e1")
     assert admission.intake.process_object(source) == "skipped"
@@ -237,6 +236,33 @@ def test_a_file_that_is_no_image_is_refused(admission):
         "UnsupportedInputError",
         "not an image: its first bytes match no image format",
     )
+
+
+@pytest.mark.parametrize(
+    ("key", "found"),
+    [
+        ("uploads/photo.gif", "suffix .gif"),
+        ("uploads/album/IMG_0001.HEIC", "suffix .HEIC"),
+        ("uploads/photo.webp", "suffix .webp"),
+        ("uploads/README", "a name without a suffix"),
+        ("uploads/.hidden", "a name without a suffix"),
+    ],
+)
+def test_an_upload_with_another_suffix_is_refused_unread_naming_what_is_accepted(admission, key, found):
+    admission.s3.put_object(Bucket=admission.settings.input_bucket, Key=key, Body=photo(fmt="GIF"))
+    assert admission.intake.process_object(SourceObject(admission.settings.input_bucket, key)) == "rejected"
+    assert rejection(admission, key) == (
+        "UnsupportedInputError",
+        f"unsupported type: {found}; accepted are files named .jpg, .jpeg, .png (AcceptedSuffixes) "
+        "whose content is JPEG or PNG",
+    )
+    assert (admission.s3.reads, admission.sfn.executions) == ([], {})
+
+
+def test_the_accepted_suffixes_named_are_the_settings(settings):
+    admission = Admission(settings, accepted_suffixes=(".png",))
+    admission.upload("uploads/a.jpg", photo())
+    assert "accepted are files named .png (AcceptedSuffixes)" in rejection(admission, "uploads/a.jpg")[1]
 
 
 def test_an_image_of_a_format_the_provider_refuses_is_refused_by_name(admission):
@@ -556,3 +582,86 @@ def test_a_reprocess_request_this_code_cannot_read_is_a_malformed_message(admiss
     with pytest.raises(MalformedMessageError):
         admission.intake.process_message(json.dumps({**message, "schema": 2}))
     assert admission.sfn.executions == {}
+
+
+# --- every message and record has a fate ----------------------------------------------------------------
+def warnings_and_infos(admission, message: str) -> tuple[list[str], list[dict]]:
+    logger.clear_state()
+    with function_log_lines() as lines:
+        outcomes = admission.intake.process_message(message)
+    return outcomes, [json.loads(line) for line in lines]
+
+
+def test_an_eventbridge_event_is_ignored_with_a_warning_and_counted(admission, added_metrics):
+    message = json.dumps(load_event("eventbridge_s3_object_created.json"))
+    outcomes, [line] = warnings_and_infos(admission, message)
+    assert outcomes == ["ignored"]
+    assert (line["level"], line["message"]) == ("WARNING", "message ignored")
+    assert line["reason"].startswith("an EventBridge event from S3 ('Object Created')")
+    added_metrics.assert_called_once_with(name="MessagesIgnored", unit=MetricUnit.Count, value=1)
+    assert (admission.s3.reads, admission.sfn.executions) == ([], {})
+
+
+def test_a_message_of_another_shape_is_ignored_with_a_warning_and_counted(admission, added_metrics):
+    outcomes, [line] = warnings_and_infos(admission, '{"hello": "world"}')
+    assert (outcomes, line["level"], line["message"]) == (["ignored"], "WARNING", "message ignored")
+    added_metrics.assert_called_once_with(name="MessagesIgnored", unit=MetricUnit.Count, value=1)
+
+
+def test_a_record_of_another_event_is_ignored_with_a_warning_and_counted(admission, added_metrics):
+    bucket = admission.settings.input_bucket
+    restored = {
+        "eventName": "ObjectRestore:Completed",
+        "s3": {"bucket": {"name": bucket}, "object": {"key": "a"}},
+    }
+    outcomes, [line] = warnings_and_infos(admission, json.dumps({"Records": [restored]}))
+    assert (outcomes, line["level"], line["message"]) == (["ignored"], "WARNING", "record ignored")
+    added_metrics.assert_called_once_with(name="RecordsIgnored", unit=MetricUnit.Count, value=1)
+
+
+def test_the_s3_test_event_is_logged_at_info_and_counts_nothing(admission, added_metrics):
+    test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": admission.settings.input_bucket}
+    outcomes, [line] = warnings_and_infos(admission, json.dumps(test_event))
+    assert (outcomes, line["level"]) == (["test event"], "INFO")
+    added_metrics.assert_not_called()
+
+
+def removal(admission, key: str, **obj: str) -> str:
+    bucket = admission.settings.input_bucket
+    record = {
+        "eventName": "ObjectRemoved:Delete",
+        "s3": {"bucket": {"name": bucket}, "object": {"key": key, **obj}},
+    }
+    return json.dumps({"Records": [record]})
+
+
+def test_a_deletion_is_ignored_with_a_warning_while_remove_outputs_on_delete_is_off(admission, added_metrics):
+    assert admission.settings.remove_outputs_on_delete is False
+    outcomes, [line] = warnings_and_infos(admission, removal(admission, "uploads/a.jpg", versionId="v1"))
+    assert (outcomes, line["level"], line["message"]) == (["ignored"], "WARNING", "record ignored")
+    assert line["reason"] == "an upload was deleted, and RemoveOutputsOnDelete is off"
+    added_metrics.assert_called_once_with(name="RecordsIgnored", unit=MetricUnit.Count, value=1)
+
+
+def test_a_deletion_removes_the_uploads_cutout_when_remove_outputs_on_delete_is_on(settings):
+    admission = Admission(settings, remove_outputs_on_delete=True)
+    cutout = output_key("uploads/a.jpg", admission.settings)
+    metadata = {
+        "source-bucket": admission.settings.input_bucket,
+        "source-key": "uploads/a.jpg",
+        "source-etag": "e1",
+    }
+    admission.s3.put_object(
+        Bucket=admission.settings.output_bucket, Key=cutout, Body=b"png", Metadata=metadata
+    )
+    assert admission.intake.process_message(
+        removal(admission, "uploads/a.jpg", eTag="e1", versionId="v1")
+    ) == ["removed"]
+    assert admission.s3.objects == {}
+
+
+@pytest.mark.parametrize("key", ["uploads/album/", "elsewhere/a.jpg"])
+def test_a_deletion_of_what_is_not_ours_is_skipped(settings, key):
+    admission = Admission(settings, remove_outputs_on_delete=True)
+    assert admission.intake.process_message(removal(admission, key, versionId="v1")) == ["skipped"]
+    assert admission.s3.reads == []

@@ -47,7 +47,12 @@ def modules_loaded_by(function: str, env: dict[str, str]) -> set[str]:
 
 
 def test_submit_loads_neither_idempotency_nor_the_provider_client(env):
-    env = {**env, "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:1:stateMachine:m", "RATE_LIMIT_TABLE": "t"}
+    env = {
+        **env,
+        "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:1:stateMachine:m",
+        "RATE_LIMIT_TABLE": "t",
+        "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/dlq",
+    }
     loaded = modules_loaded_by("submit", env)
     assert "cutout.intake" in loaded
     assert "cutout.novita" not in loaded

@@ -1,9 +1,11 @@
-"""SubmitFunction's work for one SQS message: each S3 record in it, or the object version an operator's
-reprocess request names (``cutout.state.ReprocessRequest``), is skipped (not ours), rejected (failure
-record), or admitted: given a submission slot and its execution started (the execution submits it to the
-provider when the slot comes, see ``cutout.sending``). Transient errors propagate, so the message is
-reported as a batch item failure and SQS delivers it again; so does a message that is neither (it ends in
-the DLQ)."""
+"""SubmitFunction's work for one SQS message, read by ``cutout.messages``: each upload it names (an S3
+record, or the object version an operator's reprocess request names) is skipped (not ours: a folder
+marker, our own outputs, outside the input prefix), rejected (failure record), or admitted: given a
+submission slot and its execution started (the execution submits it to the provider when the slot comes,
+see ``cutout.sending``). A deleted upload takes its outputs with it when RemoveOutputsOnDelete is on
+(``cutout.removals``); any other record or message is logged at WARNING and counted. Transient errors
+propagate, so the message is reported as a batch item failure and SQS delivers it again; a malformed one
+raises MalformedMessageError, which SubmitFunction sets aside in the dead-letter queue at once."""
 
 from __future__ import annotations
 
@@ -18,16 +20,17 @@ from botocore.exceptions import ClientError
 
 from cutout.errors import (
     BacklogFullError,
-    MalformedMessageError,
     PermanentError,
     SourceChangedError,
     UnsupportedInputError,
 )
 from cutout.failures import write_failure_record
 from cutout.imaging import ACCEPTED_FORMATS, probe
-from cutout.keys import decode_event_key, execution_name, skip_reason
+from cutout.keys import execution_name, skip_reason
+from cutout.messages import Created, Item, Removed, S3TestEvent, read_message
 from cutout.observability import logger, metrics
 from cutout.pacing import SubmissionPacer
+from cutout.removals import remove_outputs
 from cutout.settings import Settings
 from cutout.sources import read
 from cutout.state import ExecutionState, ReprocessRequest, Slot, SourceObject
@@ -37,34 +40,6 @@ LONG_HEAD_BYTES = 1024 * 1024  # second look when large metadata pushes the fram
 # Step Functions' default quota of open Standard executions per account and region is 1,000,000
 # (ExecutionLimitExceeded past it); the rest is left for executions past their slot and for others.
 MAX_WAITING_EXECUTIONS = 900_000
-
-
-def parsed(body: str) -> Any:
-    """An SQS message body as JSON: an S3 notification or a reprocess request."""
-    try:
-        return json.loads(body)
-    except ValueError:
-        raise MalformedMessageError("SQS message is not JSON: not an S3 notification") from None
-
-
-def s3_records(body: str) -> list[SourceObject]:
-    """The created objects in one S3 notification (SQS message body)."""
-    event = parsed(body)
-    found = []  # S3's test event ({"Event": "s3:TestEvent", ...}) has no Records: nothing to do
-    for record in event.get("Records") or []:
-        if not str(record.get("eventName", "")).startswith("ObjectCreated:"):
-            continue
-        obj = record["s3"]["object"]
-        found.append(
-            SourceObject(
-                bucket=record["s3"]["bucket"]["name"],
-                key=decode_event_key(obj["key"]),
-                version_id=obj.get("versionId") or None,
-                etag=obj.get("eTag") or None,
-                sequencer=obj.get("sequencer") or None,
-            )
-        )
-    return found
 
 
 class Intake:
@@ -84,27 +59,60 @@ class Intake:
         self._clock = clock
 
     def process_message(self, body: str) -> list[str]:
-        """Handle every record of one message; returns one outcome per record."""
-        if ReprocessRequest.is_one(message := parsed(body)):
-            request = ReprocessRequest.from_message(message)
-            logger.info("reprocess requested", extra={"attempt": request.attempt})
-            return [self.process_object(request.source, attempt=request.attempt)]
-        return [self.process_object(source) for source in s3_records(body)]
+        """Handle every record of one message (``cutout.messages``); returns one outcome per record. A
+        malformed message raises MalformedMessageError before any record is handled."""
+        return [self._process(item) for item in read_message(body)]
+
+    def _process(self, item: Item) -> str:
+        if isinstance(item, ReprocessRequest):
+            logger.info("reprocess requested", extra={"attempt": item.attempt})
+            return self.process_object(item.source, attempt=item.attempt)
+        if isinstance(item, Created):
+            return self.process_object(item.source)
+        if isinstance(item, Removed):
+            return self.process_removal(item.source)
+        if isinstance(item, S3TestEvent):
+            logger.info(
+                "S3 test event: the bucket's notifications reach this queue", extra={"bucket": item.bucket}
+            )
+            return "test event"
+        return self._ignore(item.what, item.reason)
+
+    def _ignore(self, what: str, reason: str) -> str:
+        """A message or record that is not acted on: a WARNING (with the message id the handler appended)
+        and ``MessagesIgnored`` or ``RecordsIgnored``."""
+        logger.warning(f"{what} ignored", extra={"reason": reason})
+        metrics.add_metric(name=f"{what.capitalize()}sIgnored", unit=MetricUnit.Count, value=1)
+        return "ignored"
+
+    def process_removal(self, source: SourceObject) -> str:
+        """``removed`` | ``skipped`` | ``ignored``: an upload deleted (a version, or the key as a whole) takes
+        its outputs with it when RemoveOutputsOnDelete is on (``cutout.removals``)."""
+        logger.append_keys(object_key=source.key, object_revision=source.revision or "(key deleted)")
+        if not self._settings.remove_outputs_on_delete:
+            return self._ignore("record", "an upload was deleted, and RemoveOutputsOnDelete is off")
+        if reason := self._not_ours(source):
+            logger.info("skipped", extra={"reason": reason})
+            return "skipped"
+        remove_outputs(self._s3, self._settings, source)
+        return "removed"
+
+    def _not_ours(self, source: SourceObject) -> str | None:
+        if source.bucket != self._settings.input_bucket:
+            return f"bucket {source.bucket!r} is not the input bucket"
+        return skip_reason(source.key, self._settings)
 
     def process_object(self, source: SourceObject, attempt: int = 0) -> str:
         """``skipped`` | ``rejected`` | ``admitted`` | ``duplicate`` | ``superseded`` (overwritten since its
         notification). ``attempt`` 0 is the upload's own notification, n >= 1 the n-th reprocess request:
         each has an execution of its own."""
         logger.append_keys(object_key=source.key, object_revision=source.revision)
-        if source.bucket != self._settings.input_bucket:
-            reason: str | None = f"bucket {source.bucket!r} is not the input bucket"
-        else:
-            reason = skip_reason(source.key, self._settings)
-        if reason:
+        if reason := self._not_ours(source):
             logger.info("skipped", extra={"reason": reason})
             metrics.add_metric(name="ImagesSkipped", unit=MetricUnit.Count, value=1)
             return "skipped"
         try:
+            self._check_suffix(source.key)
             source = self._inspect(source, pin=attempt > 0)
         except SourceChangedError as exc:
             # An unversioned key overwritten since this notification: the newer upload has its own; a
@@ -118,6 +126,21 @@ class Intake:
             )
             return "rejected"
         return self._start_execution(source, attempt)
+
+    def _check_suffix(self, key: str) -> None:
+        """An upload under the input prefix whose name does not end in an accepted suffix is refused
+        unread, saying what is accepted."""
+        accepted = self._settings.accepted_suffixes
+        if key.lower().endswith(accepted):
+            return
+        name = key.rpartition("/")[2]
+        stem, dot, suffix = name.rpartition(".")
+        found = f"suffix .{suffix}" if dot and stem else "a name without a suffix"
+        formats = " or ".join(sorted(f.upper() for f in ACCEPTED_FORMATS))
+        raise UnsupportedInputError(
+            f"unsupported type: {found}; accepted are files named {', '.join(accepted)} "
+            f"(AcceptedSuffixes) whose content is {formats}"
+        )
 
     def _inspect(self, source: SourceObject, pin: bool = False) -> SourceObject:
         """Is the object there, within the size limits, and really an image the provider accepts? Returns

@@ -31,7 +31,8 @@ def decode_event_key(raw_key: str) -> str:
 
 
 def skip_reason(key: str, settings: Settings) -> str | None:
-    """Why an object under the input bucket is not ours to process, or None if it is."""
+    """Why an object under the input bucket is not ours to process, or None if it is (whatever its
+    suffix: an upload with another suffix gets a failure record that says what is accepted)."""
     if key.endswith("/"):
         return "folder marker"
     for prefix in (settings.output_prefix, settings.failure_prefix):
@@ -39,8 +40,6 @@ def skip_reason(key: str, settings: Settings) -> str | None:
             return f"under the output prefix {prefix!r} (would recurse)"
     if not key.startswith(settings.input_prefix):
         return f"outside the input prefix {settings.input_prefix!r}"
-    if not key.lower().endswith(settings.accepted_suffixes):
-        return f"suffix not in {','.join(settings.accepted_suffixes)}"
     return None
 
 

@@ -41,6 +41,8 @@ class Settings:
     state_machine_arn: str | None = None
     rate_limit_table: str | None = None
     idempotency_table: str | None = None
+    dead_letter_queue_url: str | None = None
+    remove_outputs_on_delete: bool = False  # deleting an upload removes its outputs (cutout.removals)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, require: tuple[str, ...] = ()) -> Settings:
@@ -73,6 +75,8 @@ class Settings:
             state_machine_arn=env.get("STATE_MACHINE_ARN") or None,
             rate_limit_table=env.get("RATE_LIMIT_TABLE") or None,
             idempotency_table=env.get("IDEMPOTENCY_TABLE") or None,
+            dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL") or None,
+            remove_outputs_on_delete=_flag(env, "REMOVE_OUTPUTS_ON_DELETE"),
         )
         if settings.output_prefix == settings.failure_prefix:
             raise ConfigurationError("OUTPUT_PREFIX and FAILURE_PREFIX must differ")
@@ -110,6 +114,14 @@ def _int(env: Mapping[str, str], name: str, low: int, high: int) -> int:
     if not low <= value <= high:
         raise ConfigurationError(f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    """An optional ``true``/``false`` (case-insensitive); absent or empty is false."""
+    raw = env.get(name, "").strip().lower()
+    if raw not in ("", "true", "false"):
+        raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
+    return raw == "true"
 
 
 def _csv(env: Mapping[str, str], name: str) -> tuple[str, ...]:

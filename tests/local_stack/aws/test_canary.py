@@ -13,7 +13,7 @@ from tests.local_stack.aws.helpers import read_json, upload
 
 def test_every_patch_is_in_place_while_the_stack_runs(deployed):
     active = patches.active()
-    assert len(active) == 16  # 14 always + 2 for fast time
+    assert len(active) == 17  # 15 always + 2 for fast time
     for patch in active:
         assert inspect.getattr_static(patch.owner, patch.attribute) is patch.replacement, patch.why
 
@@ -124,3 +124,34 @@ def test_s3_refuses_user_metadata_past_two_kilobytes_as_aws_does(deployed):
     with pytest.raises(s3.exceptions.ClientError) as refused:
         s3.create_multipart_upload(Bucket=bucket, Key="meta/too-big-multipart", Metadata={"key": "e" * 2046})
     assert refused.value.response["Error"]["Code"] == "MetadataTooLarge"
+
+
+def test_deletions_in_a_versioned_bucket_notify_as_on_s3(deployed):
+    """A delete marker and a version deleted by its id each send an ObjectRemoved record with the version
+    id S3 gives it (the marker's; the deleted version's); moto alone sends neither."""
+    s3, sqs = deployed.client("s3"), deployed.client("sqs")
+    queue = sqs.create_queue(QueueName="canary-removals")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    s3.create_bucket(Bucket="canary-removals")
+    s3.put_bucket_versioning(Bucket="canary-removals", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_notification_configuration(
+        Bucket="canary-removals",
+        NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": queue_arn, "Events": ["s3:ObjectRemoved:*"]}]
+        },
+    )
+    first = s3.put_object(Bucket="canary-removals", Key="a b.jpg", Body=b"one")
+    s3.put_object(Bucket="canary-removals", Key="a b.jpg", Body=b"two")
+    marker = s3.delete_object(Bucket="canary-removals", Key="a b.jpg")
+    s3.delete_object(Bucket="canary-removals", Key="a b.jpg", VersionId=first["VersionId"])
+
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    bodies = [json.loads(m["Body"]) for m in messages]
+    records = [body["Records"][0] for body in bodies if "Records" in body]  # after S3's test event
+    assert [(r["eventName"], r["s3"]["object"]["key"], r["s3"]["object"]["versionId"]) for r in records] == [
+        ("ObjectRemoved:DeleteMarkerCreated", "a+b.jpg", marker["VersionId"]),
+        ("ObjectRemoved:Delete", "a+b.jpg", first["VersionId"]),
+    ]
+    assert records[1]["s3"]["object"]["eTag"] == first["ETag"].strip('"')

@@ -1,0 +1,102 @@
+"""Deletions in a versioned bucket notify as S3 does, for the local stack. moto 5.2.5 sends no event for a
+delete marker and, for a version deleted by its id, one only when it was the key's last version, naming
+no version id. S3 sends ``ObjectRemoved:DeleteMarkerCreated`` (``versionId``: the marker's) and
+``ObjectRemoved:Delete`` (``versionId``: the deleted version's) every time
+(https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-how-to-event-types-and-destinations.html).
+Like moto's own records, these carry the ETag of a deleted version and no sequencer. An unversioned
+bucket's delete is left to moto, which already notifies it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import quote_plus
+
+
+def delete_object(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap ``S3Backend.delete_object``: moto's own removal events are held back while it runs (the
+    emulator serves one call at a time), and S3's are sent to the bucket's queue configurations."""
+
+    def delete(
+        self: Any, bucket_name: str, key_name: str, version_id: str | None = None, bypass: bool = False
+    ) -> Any:
+        bucket = self.get_bucket(bucket_name)
+        if not bucket.is_versioned:
+            return original(self, bucket_name, key_name, version_id, bypass)
+        version = next(
+            (
+                k
+                for k in bucket.keys.getlist(key_name, [])
+                if version_id and str(k.version_id) == str(version_id)
+            ),
+            None,
+        )
+        with _removals_held_back():
+            deleted, meta = original(self, bucket_name, key_name, version_id, bypass)
+        if deleted and version_id is None:
+            _notify(
+                self.account_id,
+                bucket,
+                key_name,
+                "ObjectRemoved:DeleteMarkerCreated",
+                meta["version-id"],
+                None,
+            )
+        elif deleted and version is not None:
+            etag = getattr(version, "etag", None)  # a delete marker deleted by its id has none
+            _notify(self.account_id, bucket, key_name, "ObjectRemoved:Delete", version_id, etag)
+        return deleted, meta
+
+    return delete
+
+
+@contextmanager
+def _removals_held_back() -> Iterator[None]:
+    from moto.s3 import notifications
+
+    send_event = notifications.send_event
+
+    def without_removals(account_id: str, event_name: Any, *args: Any) -> None:
+        if not str(event_name).startswith("s3:ObjectRemoved:"):
+            send_event(account_id, event_name, *args)
+
+    notifications.send_event = without_removals
+    try:
+        yield
+    finally:
+        notifications.send_event = send_event
+
+
+def _notify(
+    account_id: str, bucket: Any, key_name: str, event_name: str, version_id: str | None, etag: str | None
+) -> None:
+    from moto.s3 import notifications
+    from moto.sqs.models import sqs_backends
+
+    if bucket.notification_configuration is None:
+        return
+    obj: dict[str, Any] = {"key": quote_plus(key_name), "versionId": version_id}
+    if etag:
+        obj["eTag"] = etag.strip('"')
+    for target in bucket.notification_configuration.queue:
+        if not target.matches(f"s3:{event_name}", key_name):
+            continue
+        record = {
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "awsRegion": bucket.region_name,
+            "eventTime": notifications.iso_8601_datetime_with_milliseconds(),
+            "eventName": event_name,
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "configurationId": target.id,
+                "bucket": {"name": bucket.name, "arn": bucket.arn},
+                "object": obj,
+            },
+        }
+        region, queue = target.arn.split(":")[3], target.arn.split(":")[-1]
+        sqs_backends[account_id][region].send_message(
+            queue_name=queue, message_body=json.dumps({"Records": [record]})
+        )
