@@ -17,6 +17,8 @@ Replaced (module paths under ``moto.``), and why:
   that ends sends no EventBridge status change event; the local one is sent from there (eventbridge.py).
 - ``sqs.models.Queue.wait_for_messages``: a ``ReceiveMessage`` long poll waits there holding the emulator's
   dispatch lock, which the message it waits for needs; it lets go of it while it waits (moto_server.py).
+- ``s3.notifications._get_s3_event``: moto's S3 records carry no ``sequencer`` (nor a version id):
+  the order of two uploads of one key is lost; each record gets one, strictly increasing (s3_events.py).
 - ``s3.responses.metadata_from_headers``: moto stores user metadata of any size; S3 refuses more than
   2 KB of it (the UTF-8 bytes of each name, after ``x-amz-meta-``, and value, summed) with 400
   ``MetadataTooLarge`` (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingMetadata.html), and so
@@ -95,7 +97,10 @@ def patch_points(
     original_delete = S3Backend.delete_object
     original_wait_for_messages = Queue.wait_for_messages
     original_terminated = BaseExecutionWorkerCommunication.terminated
+    from moto.s3 import notifications
     from moto.s3 import responses as s3_responses
+
+    original_event = notifications._get_s3_event
 
     original_metadata = s3_responses.metadata_from_headers
 
@@ -139,6 +144,9 @@ def patch_points(
         Patch(FakeBucket, cfn, cfn_models.bucket_create(original_bucket), "bucket notification and settings"),
         Patch(
             S3Backend, "delete_object", s3_events.delete_object(original_delete), "deletions notify as on S3"
+        ),
+        Patch(
+            notifications, "_get_s3_event", s3_events.object_event(original_event), "S3 records: sequencer"
         ),
         Patch(
             LambdaFunction, cfn, classmethod(cfn_models.function_create), "function Layers, env as strings"

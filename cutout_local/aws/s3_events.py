@@ -3,16 +3,52 @@ delete marker and, for a version deleted by its id, one only when it was the key
 no version id. S3 sends ``ObjectRemoved:DeleteMarkerCreated`` (``versionId``: the marker's) and
 ``ObjectRemoved:Delete`` (``versionId``: the deleted version's) every time
 (https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-how-to-event-types-and-destinations.html).
-Like moto's own records, these carry the ETag of a deleted version and no sequencer. An unversioned
-bucket's delete is left to moto, which already notifies it."""
+These carry the ETag of a deleted version. An unversioned bucket's delete is left to moto, which already
+notifies it.
+
+Every record also carries a ``sequencer``, as S3's do: moto's have none, so the order of two uploads of
+one key could not be told apart, and the pipeline's "newest upload's outcome stands" would go untested.
+S3 documents it as a hex string that grows with each event for a key, compared after left-padding
+(https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html); here it is
+the emulator's clock in nanoseconds, strictly increasing across every key, which is one such order."""
 
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote_plus
+
+_last = 0
+_lock = threading.Lock()
+
+
+def next_sequencer() -> str:
+    """A hex sequencer greater than every one given before (16 digits, as S3's usually are)."""
+    global _last
+    with _lock:
+        _last = max(_last + 1, time.time_ns())
+        return f"{_last:016X}"
+
+
+def object_event(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap ``notifications._get_s3_event``: each record gets a ``sequencer`` (and its ``versionId`` in a
+    versioned bucket), as S3's do; moto's have neither."""
+
+    def event(event_name: str, bucket: Any, key: Any, notification_id: str) -> Any:
+        body = original(event_name, bucket, key, notification_id)
+        for record in body.get("Records", []):
+            obj = record["s3"]["object"]
+            obj["sequencer"] = next_sequencer()
+            version = getattr(key, "version_id", None)
+            if getattr(bucket, "is_versioned", False) and version and str(version) != "null":
+                obj["versionId"] = str(version)
+        return body
+
+    return event
 
 
 def delete_object(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -77,7 +113,11 @@ def _notify(
 
     if bucket.notification_configuration is None:
         return
-    obj: dict[str, Any] = {"key": quote_plus(key_name), "versionId": version_id}
+    obj: dict[str, Any] = {
+        "key": quote_plus(key_name),
+        "versionId": version_id,
+        "sequencer": next_sequencer(),
+    }
     if etag:
         obj["eTag"] = etag.strip('"')
     for target in bucket.notification_configuration.queue:

@@ -122,3 +122,17 @@ def test_a_300_character_cjk_key_gets_its_cutout(pipeline):
     ]
     assert "source-key" not in metadata
     assert len(metadata["source-key-sha256"]) == 64
+
+
+def test_three_quick_overwrites_of_an_unversioned_key_end_as_the_newest_uploads_cutout(pipeline):
+    """Image, text, image at one key as fast as they go: every read is pinned to the ETag each
+    notification names, so each execution processes the bytes it was named for or ends superseded, and
+    the key's one outcome is the last image's cutout, of its bytes."""
+    key = "uploads/overwritten-thrice.jpg"
+    puts = [pipeline.stack.upload(key, body) for body in (photo(64, 48), b"plain text\n", photo(80, 60))]
+    pipeline.stack.aws.wait_for_executions(timeout=120)
+    outputs = pipeline.output_keys()
+    assert pipeline.failure_key(key) not in outputs
+    head = pipeline.s3.head_object(Bucket=pipeline.output_bucket, Key=pipeline.output_key(key))
+    assert head["Metadata"]["source-etag"] == puts[2]["ETag"].strip('"')
+    assert pipeline.outcome(key, puts[2]).cutout.size == (80, 60)

@@ -91,7 +91,10 @@ class FakeS3:
             "ETag": _etag(self.objects[(Bucket, Key)]["Body"]),
         }
 
-    def delete_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
+    def delete_object(self, *, Bucket: str, Key: str, IfMatch: str | None = None) -> dict[str, Any]:
+        """With S3's conditional delete: ``IfMatch`` deletes only that ETag (412, or 404 when missing)."""
+        if IfMatch is not None:
+            self._get(Bucket, Key, "DeleteObject", IfMatch)
         self.objects.pop((Bucket, Key), None)
         return {}
 

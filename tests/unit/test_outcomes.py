@@ -163,6 +163,28 @@ class RacingS3(FakeS3):
         return super().put_object(**kwargs)
 
 
+class ReplacedBeforeDelete(FakeS3):
+    """A newer upload's record replaces the old one between this writer's read and its delete."""
+
+    def __init__(self, settings) -> None:
+        super().__init__()
+        self.settings = settings
+
+    def delete_object(self, **kwargs):
+        if kwargs["Key"] == failure_key(KEY, self.settings) and not getattr(self, "raced", False):
+            self.raced = True
+            FakeS3.put_object(self, Bucket=kwargs["Bucket"], Key=kwargs["Key"], Body=b'{"newer": true}')
+        return super().delete_object(**kwargs)
+
+
+def test_a_settle_never_deletes_an_outcome_written_since_it_was_read(settings):
+    s3 = ReplacedBeforeDelete(settings)
+    put_record(s3, settings, UPLOAD, 0)
+    put_cutout(s3, settings, NEWER, 0)
+    outcomes.settle_after_cutout(s3, settings, NEWER, 0)
+    assert s3.objects[(settings.output_bucket, failure_key(KEY, settings))]["Body"] == b'{"newer": true}'
+
+
 def test_a_record_that_loses_the_race_to_a_newer_one_reads_again_and_stands_down(settings):
     s3 = RacingS3(settings)
     put_record(s3, settings, UPLOAD, 0)

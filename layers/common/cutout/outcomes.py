@@ -164,9 +164,24 @@ def settle_after_failure(s3: Any, settings: Layout, source: SourceObject, attemp
         _delete(s3, settings, mine, "failure record withdrawn: a newer outcome stands")
 
 
+def delete_outcome(s3: Any, settings: Layout, outcome: Outcome) -> bool:
+    """Delete exactly the outcome read (``IfMatch`` its ETag, a conditional delete S3 supports:
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-deletes.html); False when another
+    writer replaced or removed it meanwhile (that newer one is not touched: its writer settles the key)."""
+    condition = {"IfMatch": outcome.etag} if outcome.etag else {}
+    try:
+        s3.delete_object(Bucket=settings.output_bucket, Key=outcome.key, **condition)
+    except ClientError as exc:
+        if not lost_race(exc):
+            raise
+        logger.info("not deleted: replaced since it was read", extra={"replaced_key": outcome.key})
+        return False
+    return True
+
+
 def _delete(s3: Any, settings: Layout, outcome: Outcome, message: str) -> None:
-    s3.delete_object(Bucket=settings.output_bucket, Key=outcome.key)
-    logger.info(message, extra={"replaced_key": outcome.key, "replaced_attempt": outcome.attempt})
+    if delete_outcome(s3, settings, outcome):
+        logger.info(message, extra={"replaced_key": outcome.key, "replaced_attempt": outcome.attempt})
 
 
 def _read(operation: Any, **kwargs: str) -> Any:

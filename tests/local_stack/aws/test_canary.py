@@ -13,7 +13,7 @@ from tests.local_stack.aws.helpers import read_json, upload
 
 def test_every_patch_is_in_place_while_the_stack_runs(deployed):
     active = patches.active()
-    assert len(active) == 17  # 15 always + 2 for fast time
+    assert len(active) == 18  # 16 always + 2 for fast time
     for patch in active:
         assert inspect.getattr_static(patch.owner, patch.attribute) is patch.replacement, patch.why
 
@@ -155,3 +155,29 @@ def test_deletions_in_a_versioned_bucket_notify_as_on_s3(deployed):
         ("ObjectRemoved:Delete", "a+b.jpg", first["VersionId"]),
     ]
     assert records[1]["s3"]["object"]["eTag"] == first["ETag"].strip('"')
+
+
+def test_s3_records_carry_a_sequencer_that_grows_with_each_upload(deployed):
+    """S3's records name their order for a key (``sequencer``); moto's carried none."""
+    s3, sqs = deployed.client("s3"), deployed.client("sqs")
+    queue = sqs.create_queue(QueueName="canary-sequencers")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    s3.create_bucket(Bucket="canary-sequencers")
+    s3.put_bucket_notification_configuration(
+        Bucket="canary-sequencers",
+        NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"]}]
+        },
+    )
+    for body in (b"one", b"two", b"three"):
+        s3.put_object(Bucket="canary-sequencers", Key="k.jpg", Body=body)
+    bodies = [
+        json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    ]
+    records = [b["Records"][0] for b in bodies if "Records" in b]  # not S3's test event
+    by_etag = {r["s3"]["object"]["eTag"]: r["s3"]["object"]["sequencer"] for r in records}
+    etags = [s3.head_object(Bucket="canary-sequencers", Key="k.jpg")["ETag"].strip('"')]
+    assert len(by_etag) == 3
+    assert max(by_etag.values()) == by_etag[etags[0]]  # the newest upload's is the greatest
