@@ -13,6 +13,10 @@ Replaced (module paths under ``moto.``), and why:
   ``ApproximateReceiveCount``, ``batchItemFailures`` deleted as if successful (sqs_poller.py).
 - ``stepfunctions.parser.models.StepFunctionsParserBackend.start_execution``: a start without ``name``
   names the execution "None", so the second one fails; AWS uses a UUID.
+- ``stepfunctions.parser.asl.parse.asl_parser.AmazonStateLanguageParser.parse``: every execution parses
+  its definition again with ANTLR (about 50 ms of CPU for the product's ASL, in this process, which also
+  serves every AWS call); the parse tree of a definition is kept and each execution still gets a program
+  of its own from it (moto's preprocessing, about 10 ms), so no state is shared between executions.
 - ``sqs.models.Queue.wait_for_messages``: a ``ReceiveMessage`` long poll waits there holding the emulator's
   dispatch lock, which the message it waits for needs; it lets go of it while it waits (moto_server.py).
 - ``cloudformation.parsing.get_model_list``: no model for ``AWS::SecretsManager::Secret``,
@@ -75,12 +79,16 @@ def patch_points(
     from moto.s3.models import FakeBucket
     from moto.sqs.models import Queue
     from moto.stepfunctions.models import StateMachine
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
     original_start = StepFunctionsParserBackend.start_execution
     original_models = parsing.get_model_list
     original_bucket = FakeBucket.create_from_cloudformation_json.__func__
     original_wait_for_messages = Queue.wait_for_messages
+    original_parse = AmazonStateLanguageParser.parse
+    parse_trees: dict[str, Any] = {}
 
     def start_execution(
         self: Any, state_machine_arn: str, name: str | None = None, *args: Any, **kw: Any
@@ -97,6 +105,14 @@ def patch_points(
         with released():
             original_wait_for_messages(self, timeout)
 
+    def parse(definition: str) -> tuple[Any, Any]:
+        tree = parse_trees.get(definition)
+        if tree is None:
+            program, tree = original_parse(definition)  # a definition with a syntax error raises here
+            parse_trees[definition] = tree
+            return program, tree
+        return Preprocessor().visit(tree), tree
+
     def models() -> list[Any]:
         return [*original_models(), *cfn_models.EXTRA_MODELS]
 
@@ -106,6 +122,7 @@ def patch_points(
         Patch(LambdaBackend, "send_sqs_batch", send_sqs_batch, "SQS batches are delivered like the poller's"),
         Patch(Queue, "wait_for_messages", wait_for_messages, "an SQS long poll lets other requests in"),
         Patch(StepFunctionsParserBackend, "start_execution", start_execution, "a nameless start gets a UUID"),
+        Patch(AmazonStateLanguageParser, "parse", staticmethod(parse), "a definition is parsed once"),
         Patch(parsing, "get_model_list", models, "CloudFormation models for the types moto lacks"),
         Patch(FakeBucket, cfn, cfn_models.bucket_create(original_bucket), "bucket notification and settings"),
         Patch(
