@@ -9,10 +9,7 @@ delivered concurrently, like the Lambda service's pollers do: each mapping has u
 batches in flight (its ``ScalingConfig``, read at each delivery), or when it has none,
 ``default_concurrency`` (``LocalAws`` passes its environments per function: more could only wait for a
 free environment). A batch beyond that waits for one of the mapping's batches to finish (in flight since
-moto received it: its visibility timeout runs meanwhile); batches that waited go out together, up to the
-mapping's ``BatchSize``, as the Lambda poller receives up to ``BatchSize`` of the messages that gathered in
-the queue while the mapping was at its concurrency (moto receives each message as it is sent, so a burst
-would otherwise run one invocation per message). For each batch a delivery thread
+moto received it: its visibility timeout runs meanwhile). For each batch a delivery thread
 
 - invokes the function once with the whole batch (real ``ApproximateReceiveCount``, ``SentTimestamp``,
   ``md5OfBody``, message attributes),
@@ -52,7 +49,6 @@ class _Mapping:
 
     waiting: deque[list[Any]] = field(default_factory=deque)
     running: int = 0
-    batch_size: int = 10
 
 
 class SqsPoller:
@@ -102,12 +98,11 @@ class SqsPoller:
         deletes none of them: the delivery thread deletes what succeeded once the function has run."""
         if messages and not self._stopping.is_set():
             key = (function_arn, queue_arn)
-            limit, batch_size = self._scaling(function_arn, queue_arn)
+            limit = self._concurrency(function_arn, queue_arn)
             with self._idle:
                 self._pending += 1
                 mapping = self._mappings.setdefault(key, _Mapping())
                 mapping.waiting.append(list(messages))
-                mapping.batch_size = batch_size
                 start = mapping.running < limit
                 if start:
                     mapping.running += 1
@@ -147,17 +142,15 @@ class SqsPoller:
             if not self._idle.wait_for(lambda: self._pending == 0, timeout):
                 raise TimeoutError(f"SQS deliveries still running after {timeout} s")
 
-    def _scaling(self, function_arn: str, queue_arn: str) -> tuple[int, int]:
-        """The mapping's ``ScalingConfig.MaximumConcurrency`` (else :attr:`default_concurrency`) and its
-        ``BatchSize`` (else 10, the default for a standard queue)."""
+    def _concurrency(self, function_arn: str, queue_arn: str) -> int:
+        """The mapping's ``ScalingConfig.MaximumConcurrency``, else :attr:`default_concurrency`."""
         from moto.sqs.models import sqs_backends
 
         queue = sqs_backends[self.account_id][self.region].queues.get(queue_arn.rsplit(":", 1)[-1])
         esm = queue.lambda_event_source_mappings.get(function_arn) if queue is not None else None
         scaling = (getattr(esm, "scaling_config", None) or {}) if esm is not None else {}
         maximum = scaling.get("MaximumConcurrency")
-        batch_size = int(getattr(esm, "batch_size", None) or 10)
-        return (max(1, int(maximum)) if maximum else self.default_concurrency), batch_size
+        return max(1, int(maximum)) if maximum else self.default_concurrency
 
     def _deliver_batches(self, key: tuple[str, str]) -> None:
         """One delivery thread of a mapping: its waiting batches, one after another, until there are none."""
@@ -169,9 +162,6 @@ class SqsPoller:
                     mapping.running -= 1
                     return
                 messages = mapping.waiting.popleft()
-                while mapping.waiting and len(messages) + len(mapping.waiting[0]) <= mapping.batch_size:
-                    messages += mapping.waiting.popleft()
-                    self._pending -= 1  # one batch now, counted once
             try:
                 self._safely(self._process, function_arn, messages, queue_arn)
             finally:

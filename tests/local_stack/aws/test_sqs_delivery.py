@@ -1,6 +1,5 @@
 """SQS batches are delivered concurrently, like the Lambda service's pollers: up to the mapping's
-ScalingConfig.MaximumConcurrency at a time, else as many as the function may have environments; what
-gathered meanwhile goes out in batches of up to BatchSize."""
+ScalingConfig.MaximumConcurrency at a time, else as many as the function may have environments."""
 
 import json
 import time
@@ -9,14 +8,14 @@ from cutout_local.aws import LocalAws
 from tests.local_stack.aws.helpers import TEMPLATE, create_probe, max_overlap
 
 
-def probe_queue(aws, batch_size=1, **mapping):
-    """A queue feeding the probe ``batch_size`` messages per batch at most; its URL."""
+def probe_queue(aws, **mapping):
+    """A queue feeding the probe one message per batch, and the probe's invocations so far (a function)."""
     create_probe(aws, "probe")
     sqs = aws.client("sqs")
     url = sqs.create_queue(QueueName="probe-queue")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     aws.client("lambda").create_event_source_mapping(
-        EventSourceArn=arn, FunctionName="probe", BatchSize=batch_size, **mapping
+        EventSourceArn=arn, FunctionName="probe", BatchSize=1, **mapping
     )
     return url
 
@@ -58,19 +57,3 @@ def test_without_a_scaling_config_as_many_batches_as_environments_are_in_flight(
         assert len(calls) == 6
         assert max_overlap(calls) == 3
         assert 2.0 <= seconds < 5.0  # two rounds of three
-
-
-def test_messages_that_arrive_while_the_mapping_is_at_its_concurrency_go_out_together_up_to_batch_size(aws):
-    url = probe_queue(aws, batch_size=4, ScalingConfig={"MaximumConcurrency": 2})
-    sqs = aws.client("sqs")
-
-    for _ in range(12):  # one at a time: moto receives each one as it is sent, a batch of its own
-        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"sleep": 0.3}))
-    aws.settle()
-
-    sizes = [len(i.event["Records"]) for i in aws.invocations if i.function_name == "probe"]
-    assert sum(sizes) == 12
-    assert max(sizes) == 4
-    assert len(sizes) < 12
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
