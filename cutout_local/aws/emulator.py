@@ -27,6 +27,9 @@ from cutout_local.aws.sqs_poller import SqsPoller
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 _CLIENTS = threading.Lock()
+#: how often wait_for_executions looks: 5 ms per running execution (one ListExecutions entry costs moto about
+#: 0.25 ms), within these bounds
+_LOOK_SECONDS_MIN, _LOOK_SECONDS_PER_RUNNING, _LOOK_SECONDS_MAX = 0.05, 0.005, 1.0
 _CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 _UNSET = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE")
 #: loggers too noisy for a test run or a demo: every failed state, every request, the translator's metrics
@@ -299,17 +302,18 @@ class LocalAws:
     def wait_for_executions(self, n: int | None = None, timeout: float = 60) -> list[dict[str, Any]]:
         """Wait until the SQS deliveries have settled, at least ``n`` executions of the stack's state machines
         exist and none is running, and their status change events are delivered; return their
-        ``describe_execution`` dicts, oldest first."""
+        ``describe_execution`` dicts, oldest first.
+
+        Each look costs the emulator time in proportion to the executions it lists, under the request lock
+        that the stack's own calls need: while executions run it lists only the running ones, and looks
+        again after :data:`_LOOK_SECONDS_PER_RUNNING` per running execution (at least
+        :data:`_LOOK_SECONDS_MIN`, at most :data:`_LOOK_SECONDS_MAX`)."""
         sfn = self.client("stepfunctions")
         deadline = time.monotonic() + timeout
         while True:
             self.settle(max(0.1, deadline - time.monotonic()))
-            executions = [
-                e
-                for arn in self._state_machine_arns
-                for e in _paginate(sfn, "list_executions", "executions", stateMachineArn=arn)
-            ]
-            running = [e["name"] for e in executions if e["status"] == "RUNNING"]
+            running = [e["name"] for e in self._list_executions(sfn, statusFilter="RUNNING")]
+            executions = [] if running else self._list_executions(sfn)
             if not running and len(executions) >= (n or 0):
                 self.settle(max(0.1, deadline - time.monotonic()))  # their status change deliveries
                 described = [sfn.describe_execution(executionArn=e["executionArn"]) for e in executions]
@@ -317,10 +321,17 @@ class LocalAws:
                     d.pop("ResponseMetadata", None)
                 return sorted(described, key=lambda d: d["startDate"])
             if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"after {timeout} s: {len(executions)} executions (wanted {n}), running: {running}"
-                )
-            time.sleep(0.05)
+                found = len(executions) if not running else f"{len(running)} running and more"
+                raise TimeoutError(f"after {timeout} s: {found} executions (wanted {n}), running: {running}")
+            look = len(running) * _LOOK_SECONDS_PER_RUNNING
+            time.sleep(min(_LOOK_SECONDS_MAX, max(_LOOK_SECONDS_MIN, look)))
+
+    def _list_executions(self, sfn: Any, **filters: Any) -> list[dict[str, Any]]:
+        return [
+            e
+            for arn in self._state_machine_arns
+            for e in _paginate(sfn, "list_executions", "executions", stateMachineArn=arn, **filters)
+        ]
 
     def execution_history(self, execution_arn: str) -> list[dict[str, Any]]:
         return _paginate(

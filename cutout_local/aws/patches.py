@@ -15,6 +15,10 @@ Replaced (module paths under ``moto.``), and why:
   names the execution "None", so the second one fails; AWS uses a UUID.
 - ``stepfunctions.parser.backend.execution.BaseExecutionWorkerCommunication.terminated``: an execution
   that ends sends no EventBridge status change event; the local one is sent from there (eventbridge.py).
+- ``stepfunctions.parser.asl.parse.asl_parser.AmazonStateLanguageParser.parse``: every execution parses
+  its definition again with ANTLR (about 50 ms of CPU for the product's ASL, in this process, which also
+  serves every AWS call); the parse tree of a definition is kept and each execution still gets a program
+  of its own from it (moto's preprocessing, about 10 ms), so no state is shared between executions.
 - ``sqs.models.Queue.wait_for_messages``: a ``ReceiveMessage`` long poll waits there holding the emulator's
   dispatch lock, which the message it waits for needs; it lets go of it while it waits (moto_server.py).
 - ``s3.notifications._get_s3_event``: moto's S3 records carry no ``sequencer`` (nor a version id):
@@ -88,6 +92,8 @@ def patch_points(
     from moto.s3.models import FakeBucket, S3Backend
     from moto.sqs.models import Queue
     from moto.stepfunctions.models import StateMachine
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
     from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
@@ -103,6 +109,8 @@ def patch_points(
     original_event = notifications._get_s3_event
 
     original_metadata = s3_responses.metadata_from_headers
+    original_parse = AmazonStateLanguageParser.parse
+    parse_trees: dict[str, Any] = {}
 
     def start_execution(
         self: Any, state_machine_arn: str, name: str | None = None, *args: Any, **kw: Any
@@ -124,6 +132,14 @@ def patch_points(
             original_terminated(self)
             status_changes.execution_ended(self.execution)
 
+    def parse(definition: str) -> tuple[Any, Any]:
+        tree = parse_trees.get(definition)
+        if tree is None:
+            program, tree = original_parse(definition)  # a definition with a syntax error raises here
+            parse_trees[definition] = tree
+            return program, tree
+        return Preprocessor().visit(tree), tree
+
     def models() -> list[Any]:
         return [*original_models(), *cfn_models.EXTRA_MODELS]
 
@@ -139,6 +155,7 @@ def patch_points(
         Patch(Queue, "wait_for_messages", wait_for_messages, "an SQS long poll lets other requests in"),
         Patch(StepFunctionsParserBackend, "start_execution", start_execution, "a nameless start gets a UUID"),
         Patch(BaseExecutionWorkerCommunication, "terminated", terminated, "executions send status changes"),
+        Patch(AmazonStateLanguageParser, "parse", staticmethod(parse), "a definition is parsed once"),
         Patch(parsing, "get_model_list", models, "CloudFormation models for the types moto lacks"),
         Patch(s3_responses, "metadata_from_headers", metadata_from_headers, "S3's 2 KB user-metadata limit"),
         Patch(FakeBucket, cfn, cfn_models.bucket_create(original_bucket), "bucket notification and settings"),

@@ -72,3 +72,16 @@ def test_the_old_admission_dead_letters_what_issue_9_measured(bench):
     assert old["dlq"] == pytest.approx(bench.ISSUE_DLQ_20K, rel=0.02)
     assert old["admitted"] + old["dlq"] == 20_000
     assert old["failure_records"] == 0
+
+
+def test_part_c_targets_the_burst_at_its_window_and_only_shows_the_one_at_the_shown_window(bench):
+    """The target is set for the rate the machine sustains (10 per 10 s); 10 per 1 s is shown beside it."""
+    burst = {"allowed_rate_fraction": 0.93, "dlq": 0, "limit": 10, "window_s": bench.BURST_WINDOW}
+    shown = {**burst, "allowed_rate_fraction": 0.4, "dlq": 3, "window_s": bench.SHOWN_WINDOW}
+
+    targets = bench.check_targets({"local_burst": burst, "local_burst_shown": shown})
+
+    assert set(targets) == {"c_allowed_rate", "c_no_dlq"}
+    assert all(t["ok"] for t in targets.values())
+    assert "10 per 10 s" in targets["c_allowed_rate"]["detail"]
+    assert bench.SHOWN_WINDOW < bench.BURST_WINDOW

@@ -13,7 +13,7 @@ from tests.local_stack.aws.helpers import read_json, upload
 
 def test_every_patch_is_in_place_while_the_stack_runs(deployed):
     active = patches.active()
-    assert len(active) == 18  # 16 always + 2 for fast time
+    assert len(active) == 19  # 17 always + 2 for fast time
     for patch in active:
         assert inspect.getattr_static(patch.owner, patch.attribute) is patch.replacement, patch.why
 
@@ -26,6 +26,19 @@ def test_state_machine_is_in_the_executing_backend_with_its_substitutions(deploy
     assert "${" not in definition
     assert deployed.resources["CheckStatusFunction"] in definition
     assert '"$$.Execution.Name"' in definition  # DefinitionSubstitutions did not go through Fn::Sub
+
+
+def test_a_definition_is_parsed_once_and_each_execution_gets_a_program_of_its_own(deployed):
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    sfn = deployed.client("stepfunctions")
+    definition = sfn.describe_state_machine(stateMachineArn=deployed.outputs["StateMachineArn"])["definition"]
+
+    first, tree = AmazonStateLanguageParser.parse(definition)
+    second, same_tree = AmazonStateLanguageParser.parse(definition)
+
+    assert same_tree is tree
+    assert second is not first
 
 
 def test_input_bucket_notifies_the_ingest_queue_for_its_prefix(deployed):

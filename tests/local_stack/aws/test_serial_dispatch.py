@@ -6,6 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from cutout_local.aws.moto_server import DispatchLock
+from tests.local_stack.aws.helpers import create_probe, invoke
 
 THREADS, ATTEMPTS, LIMIT = 40, 10, 300  # 400 conditional increments of one item, at most 300 allowed
 
@@ -62,6 +63,24 @@ def test_a_long_poll_lets_other_requests_through_and_gets_the_message_they_send(
     assert other < 1.0  # not held up until the long poll ends
     assert [m["Body"] for m in received["Messages"]] == ["wake up"]
     assert time.monotonic() - began < 4  # woken by the message, not by its 5 s
+
+
+def test_an_invoke_does_not_queue_for_the_lock_it_would_only_let_go_of(aws):
+    create_probe(aws, "probe")
+    invoke(aws, "probe")  # a warm environment: what follows waits for nothing else
+    lock = aws._server.lock
+    answered = []
+    caller = threading.Thread(target=lambda: answered.append(invoke(aws, "probe")))
+
+    with lock:  # another request is being served, for as long as this block runs
+        caller.start()
+        caller.join(10)
+        served_meanwhile = not caller.is_alive()
+
+    assert served_meanwhile
+    [(payload, error)] = answered
+    assert error is None
+    assert payload["calls"] == 2
 
 
 def test_the_dispatch_lock_is_reentrant_serves_waiters_in_order_and_can_be_let_go_while_waiting():
