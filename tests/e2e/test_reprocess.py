@@ -21,7 +21,8 @@ def test_a_failed_upload_reprocessed_becomes_a_cutout_and_its_failure_record_goe
 
     lines = reprocess(target_of_stack("cutout"), [], failed=True, prefix="uploads/hiccup")
 
-    assert lines == ["requested uploads/hiccup.jpg (version: as it is now), attempt 1"]
+    version = failed.failure["source"]["version_id"]  # the notification named it, as S3's do
+    assert lines == [f"requested uploads/hiccup.jpg (version: {version}), attempt 1"]
     outcome = pipeline.reprocessed("uploads/hiccup.jpg", attempt=1)
     assert outcome.execution["status"] == "SUCCEEDED"
     assert outcome.cutout is not None

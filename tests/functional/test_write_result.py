@@ -94,9 +94,9 @@ def test_an_older_upload_never_overwrites_a_newer_ones_cutout(world):
     """Notifications can arrive out of order: S3's sequencer says which upload of a key is newer."""
     app = world.load("write_result")
     newer = write_event(world.finished_task(KEY, photo(90, 60)))
-    newer["source"]["sequencer"] = "0055AED6DCD90281E6"
+    newer["source"].update(sequencer="0055AED6DCD90281E6", version_id="v-newer", etag="e-newer")
     older = write_event(world.finished_task(KEY, photo(60, 40)))
-    older["source"]["sequencer"] = "0055AED6DCD90281E5"
+    older["source"].update(sequencer="0055AED6DCD90281E5", version_id="v-older", etag="e-older")
 
     world.invoke(app, newer)
     skipped = world.invoke(app, older)

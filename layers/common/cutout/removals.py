@@ -52,9 +52,16 @@ def remove_outputs(s3: Any, settings: Settings, removed: SourceObject) -> list[s
 def _orphaned(outcome: Outcome, removed: SourceObject, key_gone: bool) -> bool:
     if (outcome.bucket, outcome.source_key) != (removed.bucket, removed.key):
         return False
-    if outcome.is_of(removed) or outcome.is_older_upload_than(removed):
+    if outcome.is_of(removed):
         return True
-    return key_gone and not sequencer_after(outcome.sequencer, removed.sequencer)
+    if removed.version_id is not None:
+        # A version deleted by its id takes only its own outputs: its record's sequencer is the DELETE's,
+        # later than every upload, so comparing with it would take a newer version's outputs too.
+        return False
+    # The key as a whole went (a delete marker, an unversioned delete): what is older than the delete goes.
+    return outcome.is_older_upload_than(removed) or (
+        key_gone and not sequencer_after(outcome.sequencer, removed.sequencer)
+    )
 
 
 def _exists(s3: Any, removed: SourceObject) -> bool:
