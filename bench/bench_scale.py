@@ -101,6 +101,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import contextlib
+import hashlib
 import heapq
 import inspect
 import io
@@ -615,7 +616,7 @@ class OursAdmission:
     ) -> None:
         self.settings = Settings.from_env(function_env("SubmitFunction"), require=("state_machine_arn",))
         self.s3 = FakeS3()
-        png = photo(48, 32, fmt="PNG")
+        png = UPLOADED()
         for key in keys:
             self.s3.put_object(Bucket=self.settings.input_bucket, Key=key, Body=png)
         self.pacer = BoundSpy(LatencyTable(), self.settings.submissions_per_minute, clock=clock)
@@ -680,7 +681,8 @@ class Drop:
         self.rng = random.Random(f"{SEED}-{uploads}-{admission}")
         settings = Settings.from_env(function_env("SubmitFunction"))
         keys = [f"{settings.input_prefix}drop/{i:06d}.png" for i in range(uploads)]
-        self.bodies = [_notification(settings.input_bucket, key, i) for i, key in enumerate(keys)]
+        etag = hashlib.md5(UPLOADED()).hexdigest()  # noqa: S324 - S3's ETag of a single-part upload
+        self.bodies = [_notification(settings.input_bucket, key, i, etag) for i, key in enumerate(keys)]
         self.admission = ADMISSIONS[admission](keys, self.clock, self._started)
         self.events: list[tuple[float, int, int, int, int]] = []
         self._seq = itertools.count()
@@ -846,15 +848,20 @@ def _no_metric(*args: Any, **kwargs: Any) -> None:
     """Powertools' add_metric, switched off in the simulation (it would print EMF every 100 values)."""
 
 
-def _notification(bucket: str, key: str, i: int) -> str:
-    """One S3 event notification (an SQS message body) for a created object."""
+def UPLOADED() -> bytes:
+    """The bytes every simulated upload holds (admission reads them, pinned to their ETag)."""
+    return photo(48, 32, fmt="PNG")
+
+
+def _notification(bucket: str, key: str, i: int, etag: str) -> str:
+    """One S3 event notification (an SQS message body) for a created object, named by its ETag."""
     record = {
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
         "eventName": "ObjectCreated:Put",
         "s3": {
             "bucket": {"name": bucket},
-            "object": {"key": key, "eTag": f"{i:032x}", "sequencer": f"{i:016X}"},
+            "object": {"key": key, "eTag": etag, "sequencer": f"{i:016X}"},
         },
     }
     return json.dumps({"Records": [record]})
