@@ -5,6 +5,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.stub import Stubber
@@ -64,7 +65,7 @@ def test_a_json_secret_gives_its_api_key_field():
     assert key() == KEY
 
 
-@pytest.mark.parametrize("value", ["", "  \n", '{"api_key": ""}', '{"apiKey": "sk_live_x"}'])
+@pytest.mark.parametrize("value", ["", "  \n", '{"api_key": ""}', '{"api_key": "  "}'])
 def test_an_empty_secret_is_a_configuration_error(value):
     key, _ = api_key(value)
     with pytest.raises(ConfigurationError, match=r"^API key secret is empty$"):
@@ -114,11 +115,43 @@ def test_an_unreachable_endpoint_is_retryable():
         key()
 
 
-def test_a_read_error_without_a_cause_is_retryable():
-    # What Powertools raises today: GetParameterError(str(exc)) with no `from`, so the cause is lost.
-    key, _ = api_key(GetParameterError("An error occurred (ResourceNotFoundException) when calling ..."))
-    with pytest.raises(SecretUnavailableError, match=r"^Secrets Manager unavailable: NoneType$"):
+@pytest.mark.parametrize(
+    "secret", ['{"api_key": null}', '{"api_key": 12345}', '{"apiKey": "sk_live_x"}', '{"api_key": ["sk"]}']
+)
+def test_a_json_secret_without_an_api_key_string_is_a_configuration_error(secret):
+    key, _ = api_key(secret)
+    with pytest.raises(ConfigurationError, match="without an 'api_key' string"):
         key()
+
+
+def test_a_read_error_with_nothing_behind_it_is_retryable():
+    key, _ = api_key(GetParameterError("something went wrong"))
+    with pytest.raises(SecretUnavailableError, match=r"^Secrets Manager unavailable: unknown error$"):
+        key()
+
+
+@pytest.mark.parametrize(
+    ("code", "error", "message"),
+    [
+        (
+            "ResourceNotFoundException",
+            ConfigurationError,
+            "API key secret unusable: ResourceNotFoundException",
+        ),
+        ("AccessDeniedException", ConfigurationError, "API key secret unusable: AccessDeniedException"),
+        ("ThrottlingException", SecretUnavailableError, "Secrets Manager unavailable: ThrottlingException"),
+    ],
+)
+def test_powertools_own_provider_errors_are_named_by_the_sdks_code(code, error, message):
+    """Powertools' real SecretsProvider raises GetParameterError without ``from`` (the SDK's error is the
+    implicit context): a missing or forbidden secret must still be a configuration error, not retried
+    as "unavailable: NoneType" in three states."""
+    client = aws.client("secretsmanager")
+    with Stubber(client) as stub:
+        stub.add_client_error("get_secret_value", service_error_code=code, service_message="no")
+        with pytest.raises(error) as caught:
+            ApiKey(SECRET_ARN, provider=SecretsProvider(boto3_client=client))()
+    assert str(caught.value) == message
 
 
 # --- the default provider ----------------------------------------------------------------------------

@@ -30,13 +30,14 @@ class ApiKey:
         try:
             value = self._provider.get(self._secret_arn, max_age=CACHE_SECONDS)
         except GetParameterError as exc:
-            cause = exc.__cause__
+            # Powertools raises GetParameterError(str(exc)) inside its except block, without ``from``:
+            # the SDK's error is the implicit context, not the cause.
+            cause = exc.__cause__ or exc.__context__
             code = cause.response.get("Error", {}).get("Code") if isinstance(cause, ClientError) else None
             if code in _PERMANENT_CODES:
                 raise ConfigurationError(f"API key secret unusable: {code}") from None
-            raise SecretUnavailableError(
-                f"Secrets Manager unavailable: {code or type(cause).__name__}"
-            ) from None
+            what = code or (type(cause).__name__ if cause is not None else "unknown error")
+            raise SecretUnavailableError(f"Secrets Manager unavailable: {what}") from None
         return _key_from(str(value))
 
 
@@ -44,9 +45,12 @@ def _key_from(value: str) -> str:
     value = value.strip()
     if value.startswith("{"):
         try:
-            value = str(json.loads(value).get("api_key", "")).strip()
+            field = json.loads(value).get("api_key")
         except (ValueError, AttributeError):
-            raise ConfigurationError("API key secret is JSON without an 'api_key' string") from None
+            field = None
+        if not isinstance(field, str):  # absent, null or a number: never the text "None" as a key
+            raise ConfigurationError("API key secret is JSON without an 'api_key' string")
+        value = field.strip()
     if not value:
         raise ConfigurationError("API key secret is empty")
     return value
