@@ -186,6 +186,12 @@ COVERAGE: dict[str, dict[str, str]] = {
         "KmsMasterKeyId": EMULATED,
         "Subscription": "stored; nothing is delivered (alarms are never evaluated locally)",
     },
+    "AWS::KMS::Key": {
+        "Description": EMULATED,
+        "KeyPolicy": "stored as moto keeps it (an object, on which its DescribeKey fails); key policies are "
+        "not enforced locally, " + _STATIC,
+        "EnableKeyRotation": EMULATED,
+    },
 }
 
 

@@ -23,6 +23,7 @@ LAMBDA_SERVICE_ERRORS = {
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
+    "Lambda.ClientExecutionTimeoutException",
 }
 # The state at its fullest: submitted, with a failure caught (what RecordFailure's Parameters read).
 FULL_STATE = {

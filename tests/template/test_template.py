@@ -209,3 +209,34 @@ def test_every_parameter_is_described_with_a_default(template):
     for name, parameter in template["Parameters"].items():
         assert parameter.get("Description"), name
         assert "Default" in parameter, name
+
+
+def test_cloudwatch_can_publish_to_the_alarm_topic(template):
+    """Not under alias/aws/sns, whose key policy cannot grant CloudWatch: a key of the stack's own that
+    lets cloudwatch.amazonaws.com use it, for this account only, rotated."""
+    resources = template["Resources"]
+    assert resources["AlarmTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "AlarmTopicKey"}
+    key = resources["AlarmTopicKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    [cloudwatch] = [s for s in key["KeyPolicy"]["Statement"] if s["Principal"].get("Service")]
+    assert cloudwatch["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert set(cloudwatch["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    assert cloudwatch["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+
+
+def test_the_dead_letter_queue_outlives_the_ingest_queue(template):
+    """A message's expiry counts from when it was first sent, in the DLQ too: a DLQ that keeps messages
+    no longer than its source would lose those that spent their time there before failing."""
+    resources = template["Resources"]
+    source = resources["IngestQueue"]["Properties"]["MessageRetentionPeriod"]
+    dlq = resources["IngestDeadLetterQueue"]["Properties"]["MessageRetentionPeriod"]
+    assert dlq - source >= 7 * 86400
+
+
+def test_send_outlasts_its_longest_provider_call_and_its_sleep(template):
+    from cutout.sending import MAX_SLOT_SLEEP_SECONDS
+
+    timeout = template["Resources"]["SendFunction"]["Properties"]["Timeout"]
+    longest_read = int(template["Parameters"]["ProviderTimeoutSeconds"]["MaxValue"])
+    connect = 3.05  # cutout.novita.DEFAULT_TIMEOUT
+    assert timeout >= longest_read + connect + MAX_SLOT_SLEEP_SECONDS + 2 * 13  # two AWS calls at their bound
