@@ -22,7 +22,6 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -30,6 +29,7 @@ from botocore.exceptions import ClientError
 
 from cutout.errors import ProviderOutageError
 from cutout.observability import logger, metrics
+from cutout.pacing import condition_failed, decimal_seconds
 from cutout.settings import Settings
 
 FIRST_PROBE_SECONDS = 1.0
@@ -133,10 +133,10 @@ class ProviderHealth:
                 Key={"id": self._id},
                 UpdateExpression="REMOVE down_since, probe_at, probe_interval, last_error",
                 ConditionExpression="down_since = :since",
-                ExpressionAttributeValues={":since": _decimal(outage.since)},
+                ExpressionAttributeValues={":since": decimal_seconds(outage.since)},
             )
         except ClientError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return  # already cleared (and perhaps a new outage declared) by someone else
             raise
         logger.warning(
@@ -179,14 +179,14 @@ class ProviderHealth:
                 "last_error = :reason",
                 ConditionExpression="attribute_not_exists(down_since)",
                 ExpressionAttributeValues={
-                    ":now": _decimal(now),
-                    ":next": _decimal(now + interval),
-                    ":interval": _decimal(interval),
+                    ":now": decimal_seconds(now),
+                    ":next": decimal_seconds(now + interval),
+                    ":interval": decimal_seconds(interval),
                     ":reason": reason,
                 },
             )
         except ClientError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return None
             raise
         logger.warning("provider unavailable: pausing", extra={"provider_part": self.part, "reason": reason})
@@ -205,13 +205,13 @@ class ProviderHealth:
                 UpdateExpression="SET probe_at = :hold",
                 ConditionExpression="down_since = :since AND probe_at = :due",
                 ExpressionAttributeValues={
-                    ":hold": _decimal(now + PROBE_HOLD_SECONDS),
-                    ":since": _decimal(outage.since),
-                    ":due": _decimal(outage.next_probe_at),
+                    ":hold": decimal_seconds(now + PROBE_HOLD_SECONDS),
+                    ":since": decimal_seconds(outage.since),
+                    ":due": decimal_seconds(outage.next_probe_at),
                 },
             )
         except ClientError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return False
             raise
         return True
@@ -224,14 +224,14 @@ class ProviderHealth:
                 UpdateExpression="SET probe_at = :next, probe_interval = :interval, last_error = :reason",
                 ConditionExpression="down_since = :since",
                 ExpressionAttributeValues={
-                    ":next": _decimal(now + interval),
-                    ":interval": _decimal(interval),
+                    ":next": decimal_seconds(now + interval),
+                    ":interval": decimal_seconds(interval),
                     ":reason": reason,
-                    ":since": _decimal(outage.since),
+                    ":since": decimal_seconds(outage.since),
                 },
             )
         except ClientError as exc:
-            if not _condition_failed(exc):
+            if not condition_failed(exc):
                 raise
             return self.outage() or self._declared_elsewhere(reason, now)
         logger.info(
@@ -246,11 +246,3 @@ _PART_NAMES = {
     "task-result": "its task results",
     "download": "the host of its result URLs",
 }
-
-
-def _decimal(seconds: float) -> Decimal:
-    return Decimal(f"{seconds:.6f}")
-
-
-def _condition_failed(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"

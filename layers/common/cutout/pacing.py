@@ -89,9 +89,9 @@ class SubmissionPacer:
     def _take(self, floor: float, limit: float | None) -> float | None:
         """The next slot of a schedule that is at or after ``floor`` and not past ``limit``, taken in one
         atomic write; None when the schedule is not in that range (nothing written)."""
-        values = {":spacing": _decimal(self.spacing), ":floor": _decimal(floor)}
+        values = {":spacing": decimal_seconds(self.spacing), ":floor": decimal_seconds(floor)}
         if limit is not None:
-            values[":limit"] = _decimal(limit)
+            values[":limit"] = decimal_seconds(limit)
         try:
             answer = self._table.update_item(
                 Key={"id": self._limiter_id},
@@ -101,7 +101,7 @@ class SubmissionPacer:
                 ReturnValues="UPDATED_NEW",
             )
         except ClientError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return None
             raise
         return float(answer["Attributes"]["next_free"]) - self.spacing
@@ -114,10 +114,13 @@ class SubmissionPacer:
                 Key={"id": self._limiter_id},
                 UpdateExpression=_RESTART,
                 ConditionExpression=_BEHIND,
-                ExpressionAttributeValues={":next": _decimal(next_free), ":floor": _decimal(floor)},
+                ExpressionAttributeValues={
+                    ":next": decimal_seconds(next_free),
+                    ":floor": decimal_seconds(floor),
+                },
             )
         except ClientError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return False
             raise
         return True
@@ -127,9 +130,11 @@ class SubmissionPacer:
         return float(item["next_free"]) if item else None
 
 
-def _decimal(seconds: float) -> Decimal:
+def decimal_seconds(seconds: float) -> Decimal:
+    """Epoch seconds as DynamoDB stores them (a number to the microsecond)."""
     return Decimal(f"{seconds:.6f}")
 
 
-def _condition_failed(exc: ClientError) -> bool:
+def condition_failed(exc: ClientError) -> bool:
+    """A conditional write that did not hold (another writer came first)."""
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
