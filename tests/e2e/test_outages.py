@@ -97,8 +97,10 @@ def test_an_outage_in_the_middle_of_a_burst_pauses_it_and_every_image_completes(
         assert max_in_window(accepted, WINDOW) <= LIMIT
         # Some submissions bunch and draw a 429, which reschedules them: on this compressed clock the
         # pacer's half second of grace for a schedule behind the clock (sized for the real minute, where
-        # the 5 % margin is 3 s) is half the provider's 1-s window. Measured: 3 to 8 of 50.
-        assert stats.get("responses_429", 0) <= 10
+        # the 5 % margin is 3 s) is half the provider's 1-s window. Measured: 3 to 12 of 50 (12 on a loaded
+        # CI machine). Unpaced, the 35 images that wait out the outage would all meet the recovery within
+        # the same second and most would draw one: the bound tells pacing from such a storm.
+        assert stats.get("responses_429", 0) <= 20
         # The pause and the resume are logged once per part of the provider, not once per image.
         paused = logged(pipeline, "provider unavailable: pausing")
         resumed = logged(pipeline, "provider available again: resuming")
@@ -139,13 +141,17 @@ def test_an_outage_of_polls_or_of_result_downloads_alone_ends_in_cutouts(pipelin
     accepted_before = pipeline.provider_stats().get("accepted", 0)
     provider.faults.update(**faults)
     keys = upload(pipeline, f"only-{part}", 5)
-    time.sleep(6)
+    # Until the outage is seen (on a loaded machine the first poll can come later than any fixed sleep).
+    deadline = time.monotonic() + 60
+    while part not in [p["provider_part"] for p in logged(pipeline, "provider unavailable: pausing")]:
+        assert time.monotonic() < deadline, f"no call to {part} failed"
+        time.sleep(0.2)
+    time.sleep(3)
     assert pipeline.provider_stats()["accepted"] == accepted_before + 5  # submissions went on
     assert not {pipeline.output_key(k) for k in keys} & set(pipeline.output_keys())  # none written yet
     provider.faults.reset()
     executions = ended(pipeline, 5)
     assert_cutouts_only(pipeline, keys, executions)
-    assert part in [p["provider_part"] for p in logged(pipeline, "provider unavailable: pausing")]
 
 
 def test_a_billing_refusal_pauses_alarms_and_resumes_after_top_up(pipeline):
