@@ -114,6 +114,7 @@ COVERAGE: dict[str, dict[str, str]] = {
         "AssumeRolePolicyDocument": EMULATED,
         "Path": EMULATED,
         "Description": EMULATED,
+        "MaxSessionDuration": "stored; moto's AssumeRole issues credentials for the duration asked",
         "Tags": EMULATED,
         "Policies": "stored; " + _IAM,
         "ManagedPolicyArns": "not attached; " + _IAM,

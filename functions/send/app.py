@@ -23,9 +23,10 @@ schedule_table = aws.table(settings.needed("rate_limit_table"))
 # few retries after its submission); one left in progress by a timed-out invocation expires with that
 # invocation (register_lambda_context below).
 idempotency = IdempotencyConfig(expires_after_seconds=2 * 86400, raise_on_no_idempotency_key=True)
+s3 = aws.client("s3")
 sender = Sender(
     settings=settings,
-    s3=aws.client("s3"),
+    s3=s3,
     novita=client_from(settings, ApiKey(settings.api_key_secret_arn), new_pool_manager()),
     pacer=SubmissionPacer(schedule_table, settings.submissions_per_minute),
     cap=DailySubmissionCap(schedule_table, settings.max_submissions_per_day),
@@ -34,6 +35,7 @@ sender = Sender(
         table_name=settings.needed("idempotency_table"), boto3_client=aws.client("dynamodb")
     ),
     idempotency=idempotency,
+    presigner=aws.Presigner(s3, settings.presign_role_arn),
 )
 
 

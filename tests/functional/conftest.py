@@ -70,6 +70,11 @@ def world(aws_env, provider):
         definition=json.dumps({"StartAt": "Hold", "States": {"Hold": {"Type": "Pass", "End": True}}}),
         roleArn="arn:aws:iam::123456789012:role/cutout-state-machine",
     )["stateMachineArn"]
+    presign_role = boto3.client("iam").create_role(
+        RoleName="cutout-PresignRole",
+        Path="/cutout/presign/",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
     env = {
         **TEMPLATE_ENV,
         "INPUT_BUCKET": INPUT_BUCKET,
@@ -81,6 +86,7 @@ def world(aws_env, provider):
         "RATE_LIMIT_TABLE": TABLES["RateLimitTable"],
         "IDEMPOTENCY_TABLE": TABLES["IdempotencyTable"],
         "DEAD_LETTER_QUEUE_URL": dead_letters,
+        "PRESIGN_ROLE_ARN": presign_role,
         "POWERTOOLS_LOG_LEVEL": "DEBUG",
     }
     world = World(env=env, s3=s3, sfn=sfn, provider=provider, state_machine_arn=machine)

@@ -1,4 +1,5 @@
 import json
+import re
 import time
 from unittest import mock
 
@@ -159,3 +160,8 @@ def test_the_presigned_input_url_expires_in_minutes(world, caplog):
     fetches = [r.getMessage() for r in caplog.records if "X-Amz-Expires=" in r.getMessage()]
     assert fetches
     assert all("X-Amz-Expires=300&" in line for line in fetches)
+    # signed by the PresignRole's session (STS keys begin ASIA), not the function's own credentials, which
+    # may expire before the URL does
+    credentials = {re.search(r"X-Amz-Credential=([A-Z0-9a-z]+)(/|%2F)", line).group(1) for line in fetches}
+    assert len(credentials) == 1
+    assert credentials.pop().startswith("ASIA")

@@ -104,6 +104,8 @@ def _value(value: Any, template: dict[str, Any]) -> Any:
             "AWS::Serverless::StateMachine": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{ref}-AbCdEf",
             "AWS::SecretsManager::Secret": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{ref}-AbCdEf",
         }.get(kind, f"cutout-{ref}")
+    if "Fn::GetAtt" in value and template["Resources"][value["Fn::GetAtt"][0]]["Type"] == "AWS::IAM::Role":
+        return f"arn:aws:iam::{ACCOUNT}:role/cutout/presign/cutout-{value['Fn::GetAtt'][0]}-AbCdEf"
     if "Fn::If" in value:
         condition, when_true, when_false = value["Fn::If"]
         return _value(

@@ -22,21 +22,35 @@ PROVIDER_HEALTH = (
     {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["provider-health#*"]}},
 )
 
+# The secret, when it is an existing one under a customer managed key: decrypt through Secrets Manager only.
+API_KEY = {
+    "ReadApiKey": ({"secretsmanager:GetSecretValue"}, SECRET, None),
+    "DecryptApiKey if SecretUnderCustomerKey": (
+        {"kms:Decrypt"},
+        {"Ref": "NovitaApiKeySecretKmsKeyArn"},
+        {"StringEquals": {"kms:ViaService": {"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"}}},
+    ),
+}
+# Uploads under the uploaders' own KMS keys (InputKmsKeyArns): decrypt through S3 only.
+DECRYPT_UPLOADS = (
+    {"kms:Decrypt"},
+    {"Ref": "InputKmsKeyArns"},
+    {"StringEquals": {"kms:ViaService": {"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"}}},
+)
+
 # function -> {Sid: (actions, resource, condition)}
 # Every writer of an outcome (cutout.outcomes): read both kinds, delete the one it replaces, and see that
-# a missing one is missing (404, not 403).
+# a missing one is missing: S3 answers a HEAD of a missing key with 404 only to a caller allowed
+# s3:ListBucket, and a HEAD carries no prefix, so an s3:prefix condition would turn every 404 into a 403.
 OUTCOMES = {
     "ReadAndReplaceOutcomes": ({"s3:GetObject", "s3:DeleteObject"}, [CUTOUTS, FAILURE_RECORDS], None),
-    "SeeWhetherAnOutcomeExists": (
-        {"s3:ListBucket"},
-        {"Fn::GetAtt": ["OutputBucket", "Arn"]},
-        {"StringLike": {"s3:prefix": [{"Fn::Sub": "${OutputPrefix}*"}, {"Fn::Sub": "${FailurePrefix}*"}]}},
-    ),
+    "SeeWhetherAnOutcomeExists": ({"s3:ListBucket"}, {"Fn::GetAtt": ["OutputBucket", "Arn"]}, None),
 }
 
 EXPECTED = {
     "SubmitFunction": {
         "ReadUploads": ({"s3:GetObject", "s3:GetObjectVersion"}, UPLOADS, None),
+        "DecryptUploads if UploadsUnderCustomerKeys": DECRYPT_UPLOADS,
         "WriteFailureRecords": ({"s3:PutObject"}, FAILURE_RECORDS, None),
         "ReserveSubmissionSlots": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, SCHEDULE, None),
         "StartExecutions": ({"states:StartExecution"}, {"Ref": "CutoutStateMachine"}, None),
@@ -56,8 +70,13 @@ EXPECTED = {
         **OUTCOMES,
     },
     "SendFunction": {
-        "PresignUploads": ({"s3:GetObject", "s3:GetObjectVersion"}, UPLOADS, None),
-        "ReadApiKey": ({"secretsmanager:GetSecretValue"}, SECRET, None),
+        "SeeWhetherTheUploadChanged": ({"s3:GetObject", "s3:GetObjectVersion"}, UPLOADS, None),
+        "PresignUploads": (
+            {"sts:AssumeRole"},
+            {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${AWS::StackName}/presign/*"},
+            None,
+        ),
+        **API_KEY,
         "ReserveSubmissionSlots": ({"dynamodb:GetItem", "dynamodb:UpdateItem"}, SCHEDULE, None),
         "RecordSubmissions": (
             {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
@@ -67,12 +86,12 @@ EXPECTED = {
     },
     "CheckStatusFunction": {
         "ShareProviderHealth": PROVIDER_HEALTH,
-        "ReadApiKey": ({"secretsmanager:GetSecretValue"}, SECRET, None),
+        **API_KEY,
     },
     "WriteResultFunction": {
         "SeeWhetherTheUploadChanged": ({"s3:GetObject"}, UPLOADS, None),
         "WriteCutouts": ({"s3:PutObject", "s3:AbortMultipartUpload"}, CUTOUTS, None),
-        "ReadApiKey": ({"secretsmanager:GetSecretValue"}, SECRET, None),
+        **API_KEY,
         "ShareProviderHealth": PROVIDER_HEALTH,
         **OUTCOMES,
     },
@@ -123,7 +142,10 @@ def test_each_function_is_granted_exactly_what_it_needs(resources, function):
 def test_every_function_is_pinned(resources):
     functions = {n for n, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
     assert functions == set(EXPECTED)
-    assert not [n for n, r in resources.items() if r["Type"] in ("AWS::IAM::Role", "AWS::IAM::Policy")]
+    # the one role of its own, pinned below
+    assert [n for n, r in resources.items() if r["Type"] in ("AWS::IAM::Role", "AWS::IAM::Policy")] == [
+        "PresignRole"
+    ]
 
 
 def test_the_state_machine_invokes_its_four_functions_and_delivers_its_logs(resources):
@@ -171,3 +193,21 @@ def test_only_the_function_and_its_rule_send_to_its_dead_letter_queue(resources)
     assert allow["Condition"] == {
         "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["ExecutionEndedRule", "Arn"]}}
     }
+
+
+def test_the_presign_role_may_only_read_uploads_and_only_send_may_assume_it(resources):
+    role = resources["PresignRole"]["Properties"]
+    assert role["Path"] == {"Fn::Sub": "/${AWS::StackName}/presign/"}  # what SendFunction's grant names
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust == {
+        "Effect": "Allow",
+        "Principal": {"AWS": {"Fn::GetAtt": ["SendFunctionRole", "Arn"]}},
+        "Action": "sts:AssumeRole",
+    }
+    (policy,) = role["Policies"]
+    assert granted([{"Statement": policy["PolicyDocument"]["Statement"]}]) == {
+        "ReadUploads": ({"s3:GetObject", "s3:GetObjectVersion"}, UPLOADS, None),
+        "DecryptUploads if UploadsUnderCustomerKeys": DECRYPT_UPLOADS,
+    }
+    # an hour: the longest a role assumed by another role's session may last (cutout.aws)
+    assert role["MaxSessionDuration"] == 3600

@@ -240,3 +240,61 @@ def test_send_outlasts_its_longest_provider_call_and_its_sleep(template):
     longest_read = int(template["Parameters"]["ProviderTimeoutSeconds"]["MaxValue"])
     connect = 3.05  # cutout.novita.DEFAULT_TIMEOUT
     assert timeout >= longest_read + connect + MAX_SLOT_SLEEP_SECONDS + 2 * 13  # two AWS calls at their bound
+
+
+def test_each_queue_policy_names_one_queue(template):
+    """SQS keeps one policy document per queue: a QueuePolicy naming two queues gives both the same
+    document (and a second policy on a queue replaces the first)."""
+    named = [
+        q for p in resources_of(template, "AWS::SQS::QueuePolicy").values() for q in p["Properties"]["Queues"]
+    ]
+    assert all(
+        len(p["Properties"]["Queues"]) == 1 for p in resources_of(template, "AWS::SQS::QueuePolicy").values()
+    )
+    assert len(named) == len(set(map(str, named)))
+
+
+def test_every_function_logs_to_a_group_of_the_stack_with_a_retention(template):
+    functions = resources_of(template, "AWS::Serverless::Function")
+    groups = resources_of(template, "AWS::Logs::LogGroup")
+    for name, function in functions.items():
+        group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert groups[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert all(g["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"} for g in groups.values())
+    assert template["Resources"]["CommonLayer"]["Properties"]["RetentionPolicy"] == "Delete"
+
+
+@pytest.mark.parametrize(
+    ("arn", "accepted"),
+    [
+        ("", True),
+        ("arn:aws:secretsmanager:eu-west-1:123456789012:secret:cutout/novita-AbC123", True),
+        ("arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:novita_key-a1B2c3", True),
+        # a partial ARN (no six-character suffix) matches no secret in an IAM statement
+        ("arn:aws:secretsmanager:eu-west-1:123456789012:secret:cutout/novita", False),
+        ("arn:aws:secretsmanager:eu-west-1:123456789012:secret:novita-key", False),
+    ],
+)
+def test_an_existing_secret_is_named_by_its_complete_arn(template, arn, accepted):
+    pattern = template["Parameters"]["NovitaApiKeySecretArn"]["AllowedPattern"]
+    assert bool(re.fullmatch(pattern, arn)) is accepted
+
+
+def test_the_versioned_input_bucket_expires_replaced_versions_and_abandoned_uploads(template):
+    rules = {
+        r["Id"]: r
+        for r in template["Resources"]["InputBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    }
+    assert rules["ExpireReplacedUploads"]["NoncurrentVersionExpiration"] == {
+        "NoncurrentDays": {"Ref": "NoncurrentUploadDays"}
+    }
+    assert rules["AbortIncompleteMultipartUploads"]["AbortIncompleteMultipartUpload"] == {
+        "DaysAfterInitiation": 1
+    }
+
+
+def test_no_arn_names_the_aws_partition_itself(template, asl):
+    """A stack in aws-cn or aws-us-gov: every ARN the template or the ASL writes takes the partition."""
+    text = TEMPLATE_PATH.read_text().replace("arn:aws[a-z-]*:", "")  # the parameters' patterns
+    assert "arn:aws:" not in text
+    assert "arn:aws:" not in ASL_PATH.read_text()

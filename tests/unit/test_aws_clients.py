@@ -1,11 +1,15 @@
 """The boto3 clients every function makes: bounded timeouts, standard retries, SigV4 for S3 (creating a
 client needs no network)."""
 
+import time
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
 from cutout import aws
-from cutout.errors import StoreUnavailableError
+from cutout.errors import ConfigurationError, SourceUnavailableError, StoreUnavailableError
 from tests.support.fakes import client_error
 
 
@@ -89,3 +93,70 @@ def test_a_refusal_stays_what_it_is(code):
     with pytest.raises(ClientError) as raised:
         aws.StateTable(Failing(client_error(code, "UpdateItem"))).update_item(Key={"id": "x"})
     assert raised.value.response["Error"]["Code"] == code
+
+
+# --- Presigned URLs signed with a role's credentials, which outlive them --------------------------------
+class FakeSts:
+    """AssumeRole answering a new key pair each time, valid for the DurationSeconds asked from ``now``."""
+
+    def __init__(self, clock, failure=None):
+        self.calls = []
+        self._clock = clock
+        self._failure = failure
+
+    def assume_role(self, **kwargs):
+        if self._failure is not None:
+            raise self._failure
+        self.calls.append(kwargs)
+        expires = datetime.fromtimestamp(self._clock() + kwargs["DurationSeconds"], tz=UTC)
+        return {
+            "Credentials": {
+                "AccessKeyId": f"ASIAROLE{len(self.calls):012d}",
+                "SecretAccessKey": "secret",
+                "SessionToken": "token",
+                "Expiration": expires,
+            }
+        }
+
+
+LOCATION = {"Bucket": "cutout-uploads", "Key": "uploads/cat.jpg", "VersionId": "v1"}
+ROLE = "arn:aws:iam::123456789012:role/cutout/presign/cutout-PresignRole-ABC"
+
+
+def signed_by(url):
+    return parse_qs(urlsplit(url).query)["X-Amz-Credential"][0].split("/")[0]
+
+
+def test_urls_are_signed_with_the_presign_role_assumed_for_an_hour_and_reused_while_they_outlive_the_url():
+    now = [1_000_000.0]
+    sts = FakeSts(lambda: now[0])
+    presigner = aws.Presigner(aws.client("s3"), ROLE, sts=sts, clock=lambda: now[0])
+
+    first = presigner.url(LOCATION, 900)
+    assert sts.calls == [{"RoleArn": ROLE, "RoleSessionName": "cutout-presign", "DurationSeconds": 3600}]
+    assert signed_by(first) == "ASIAROLE000000000001"  # not the function's own key
+    assert "X-Amz-Expires=900" in first
+    now[0] += 3600 - 900 - 60  # the credentials still outlive a 900-s URL by a minute: reused
+    assert signed_by(presigner.url(LOCATION, 900)) == "ASIAROLE000000000001"
+    now[0] += 1  # no longer: assumed again
+    assert signed_by(presigner.url(LOCATION, 900)) == "ASIAROLE000000000002"
+    assert len(sts.calls) == 2
+
+
+def test_without_a_role_the_clients_own_credentials_sign():
+    url = aws.Presigner(aws.client("s3")).url(LOCATION, 60)
+    assert signed_by(url) == "AKIAIOSFODNN7EXAMPLE"
+
+
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [
+        ("AccessDenied", ConfigurationError),
+        ("Throttling", SourceUnavailableError),
+        ("500", SourceUnavailableError),
+    ],
+)
+def test_a_role_that_cannot_be_assumed_is_named_and_a_transient_sts_error_is_retryable(code, error):
+    sts = FakeSts(time.time, failure=client_error(code, "AssumeRole"))
+    with pytest.raises(error):
+        aws.Presigner(aws.client("s3"), ROLE, sts=sts).url(LOCATION, 60)

@@ -358,6 +358,33 @@ def test_an_object_gone_or_unreadable_is_refused_for_good(admission, operation, 
     assert admission.sfn.executions == {}
 
 
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (
+            "AccessDenied",
+            "User: arn:aws:sts::123456789012:assumed-role/cutout-SubmitFunctionRole/x is not authorized "
+            "to perform: kms:Decrypt on resource: arn:aws:kms:us-east-1:123456789012:key/1234",
+        ),
+        ("KMS.DisabledException", "arn:aws:kms:us-east-1:123456789012:key/1234 is disabled."),
+    ],
+    ids=["no grant on the uploader's key", "key disabled"],
+)
+def test_an_upload_under_a_kms_key_the_stack_may_not_use_is_refused_saying_which_parameter_helps(
+    admission, code, message
+):
+    admission.s3.failing["get_object"] = ClientError(
+        {"Error": {"Code": code, "Message": message}}, "GetObject"
+    )
+    assert admission.upload("uploads/a.jpg", photo()) == "rejected"
+    error, reason = rejection(admission, "uploads/a.jpg")
+    assert error == "UnsupportedInputError"
+    assert reason == (
+        f"object is encrypted with a KMS key this stack may not use ({code}): add the key's ARN to the "
+        "stack's InputKmsKeyArns parameter, then reprocess the upload"
+    )
+
+
 def test_an_object_deleted_before_admission_is_refused(admission):
     source = SourceObject(admission.settings.input_bucket, "uploads/gone.jpg", etag="e1")
     assert admission.intake.process_object(source) == "rejected"

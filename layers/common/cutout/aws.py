@@ -1,14 +1,15 @@
 """boto3 clients as every function makes them, once per cold start (region and endpoint come from the
 environment, which is how the local stack points them at emulated AWS)."""
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
-from cutout.errors import StoreUnavailableError
+from cutout.errors import ConfigurationError, SourceUnavailableError, StoreUnavailableError
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
 
@@ -17,6 +18,70 @@ def client(service: str) -> Any:
     """A client with bounded timeouts and standard retries; S3 signs with SigV4 (presigned URLs)."""
     config = _CONFIG.merge(Config(signature_version="s3v4")) if service == "s3" else _CONFIG
     return boto3.client(service, config=config)  # type: ignore[call-overload]  # any service by name
+
+
+# A role assumed by a role (Lambda's) may last an hour at most (role chaining).
+PRESIGN_SESSION_SECONDS = 3600
+
+
+class Presigner:
+    """Presigned GETs that stay valid as long as they say. A presigned URL stops working when the
+    credentials that signed it expire, and a function's own credentials may expire sooner than the URL's
+    ``ExpiresIn``. So URLs are signed with credentials of ``role_arn`` (read-only on the uploads), assumed
+    for an hour and used only while they outlive the URL. Without a role, ``s3``'s own credentials sign
+    (the tests' fakes)."""
+
+    def __init__(
+        self,
+        s3: Any,
+        role_arn: str | None = None,
+        *,
+        sts: Any = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._s3 = s3
+        self._role_arn = role_arn
+        self._sts = sts
+        self._clock = clock
+        self._signer: Any = None
+        self._expires_at = 0.0
+
+    def url(self, params: dict[str, str], expires_in: int) -> str:
+        """A presigned GetObject of ``params`` (Bucket, Key, VersionId or IfMatch), valid ``expires_in`` s."""
+        signer = self._s3 if self._role_arn is None else self._role_signer(expires_in)
+        url: str = signer.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
+        return url
+
+    def _role_signer(self, expires_in: int) -> Any:
+        if self._signer is None or self._expires_at - self._clock() < expires_in + 60:
+            credentials = self._assume()
+            self._signer = boto3.client(
+                "s3",
+                config=_CONFIG.merge(Config(signature_version="s3v4")),
+                aws_access_key_id=credentials["AccessKeyId"],
+                aws_secret_access_key=credentials["SecretAccessKey"],
+                aws_session_token=credentials["SessionToken"],
+            )
+            self._expires_at = credentials["Expiration"].timestamp()
+        return self._signer
+
+    def _assume(self) -> dict[str, Any]:
+        sts = self._sts if self._sts is not None else client("sts")
+        try:
+            answer = sts.assume_role(
+                RoleArn=self._role_arn,
+                RoleSessionName="cutout-presign",
+                DurationSeconds=PRESIGN_SESSION_SECONDS,
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in {"AccessDenied", "MalformedPolicyDocument", "RegionDisabledException"}:
+                raise ConfigurationError(f"PRESIGN_ROLE_ARN cannot be assumed ({code})") from None
+            raise SourceUnavailableError(f"STS AssumeRole answered {code}") from None
+        except BotoCoreError as exc:
+            raise SourceUnavailableError(f"STS AssumeRole failed: {type(exc).__name__}") from None
+        credentials: dict[str, Any] = answer["Credentials"]
+        return credentials
 
 
 # DynamoDB's answers that say "not now" rather than "no" (after the SDK's own retries).

@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 
+from cutout.aws import Presigner
 from cutout.errors import (
     OUTAGE_ERRORS,
     BacklogFullError,
@@ -60,11 +61,13 @@ class Sender:
         health: ProviderHealth,
         persistence: BasePersistenceLayer,
         idempotency: IdempotencyConfig,
+        presigner: Presigner | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._settings = settings
         self._s3 = s3
+        self._presigner = presigner or Presigner(s3)
         self._novita = novita
         self._pacer = pacer
         self._cap = cap
@@ -109,10 +112,8 @@ class Sender:
     def _submit(self, source: dict[str, Any]) -> dict[str, Any]:
         if not self._cap.take():
             raise SpendCapReachedError(f"MaxSubmissionsPerDay ({self._cap.per_day}) reached today")
-        url = self._s3.generate_presigned_url(
-            "get_object",
-            Params=SourceObject.from_dict(source).s3_location(),
-            ExpiresIn=self._settings.presign_expiry_seconds,
+        url = self._presigner.url(
+            SourceObject.from_dict(source).s3_location(), self._settings.presign_expiry_seconds
         )
         try:
             task_id = self._novita.submit(url)

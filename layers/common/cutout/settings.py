@@ -42,6 +42,7 @@ class Settings:
     rate_limit_table: str | None = None
     idempotency_table: str | None = None
     dead_letter_queue_url: str | None = None
+    presign_role_arn: str | None = None  # the role whose credentials sign presigned URLs (cutout.aws)
     remove_outputs_on_delete: bool = False  # deleting an upload removes its outputs (cutout.removals)
 
     @classmethod
@@ -76,6 +77,7 @@ class Settings:
             rate_limit_table=env.get("RATE_LIMIT_TABLE") or None,
             idempotency_table=env.get("IDEMPOTENCY_TABLE") or None,
             dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL") or None,
+            presign_role_arn=env.get("PRESIGN_ROLE_ARN") or None,
             remove_outputs_on_delete=_flag(env, "REMOVE_OUTPUTS_ON_DELETE"),
         )
         if settings.output_prefix == settings.failure_prefix:

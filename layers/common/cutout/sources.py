@@ -26,6 +26,11 @@ def read(operation: Callable[..., Any], **kwargs: Any) -> Any:
             raise SourceChangedError(
                 f"S3 {operation.__name__}: {code} (its ETag is no longer the one named)"
             ) from None
+        if _kms_refused(code, str(exc.response.get("Error", {}).get("Message", ""))):
+            raise UnsupportedInputError(
+                f"object is encrypted with a KMS key this stack may not use ({code}): add the key's ARN to "
+                "the stack's InputKmsKeyArns parameter, then reprocess the upload"
+            ) from None
         if code in _GONE_CODES:
             raise UnsupportedInputError(
                 f"object is gone or unreadable ({code}): deleted before processing?"
@@ -33,6 +38,12 @@ def read(operation: Callable[..., Any], **kwargs: Any) -> Any:
         raise SourceUnavailableError(f"S3 {operation.__name__} failed: {code}") from None
     except BotoCoreError as exc:
         raise SourceUnavailableError(f"S3 {operation.__name__} failed: {type(exc).__name__}") from None
+
+
+def _kms_refused(code: str, message: str) -> bool:
+    """S3 refused to decrypt an upload under SSE-KMS: the key's own error (``KMS.DisabledException``,
+    ...), or an AccessDenied that names KMS (no kms:Decrypt on the uploader's key)."""
+    return code.startswith("KMS.") or (code in {"403", "AccessDenied"} and "kms" in message.lower())
 
 
 def still_current(s3: Any, source: SourceObject, *, gone_is_current: bool = False) -> bool:
