@@ -257,7 +257,7 @@ def test_each_queue_policy_names_one_queue(template):
 def test_every_function_logs_to_a_group_of_the_stack_with_a_retention(template):
     functions = resources_of(template, "AWS::Serverless::Function")
     groups = resources_of(template, "AWS::Logs::LogGroup")
-    for name, function in functions.items():
+    for function in functions.values():
         group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
         assert groups[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
     assert all(g["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"} for g in groups.values())
