@@ -3,8 +3,8 @@
 moto's CloudFormation skips resource types it has no model for (every ``Ref`` to them then resolves to
 nothing and the referring property disappears) and each model reads only some properties. This module adds:
 
-- models for ``AWS::SecretsManager::Secret``, ``AWS::SQS::QueuePolicy``, ``AWS::CloudWatch::Alarm`` and
-  ``AWS::S3::BucketPolicy`` (accepted, not applied: see :data:`COVERAGE`); they are offered to moto through
+- models for ``AWS::SecretsManager::Secret``, ``AWS::SQS::QueuePolicy``, ``AWS::CloudWatch::Alarm``,
+  ``AWS::CloudWatch::Dashboard`` and ``AWS::S3::BucketPolicy`` (accepted, not applied: see :data:`COVERAGE`); they are offered to moto through
   ``parsing.get_model_list`` only while the patches are installed (see ``patches.py``);
 - replacements for the create functions of ``AWS::S3::Bucket`` (+ notification, public access block,
   versioning), ``AWS::Lambda::Function`` (every property we use; environment values as strings, as
@@ -165,6 +165,10 @@ COVERAGE: dict[str, dict[str, str]] = {
         "AlarmActions": "stored; alarms are never evaluated locally",
         "OKActions": "stored; alarms are never evaluated locally",
         "InsufficientDataActions": "stored; alarms are never evaluated locally",
+    },
+    "AWS::CloudWatch::Dashboard": {
+        "DashboardName": EMULATED,
+        "DashboardBody": "stored (GetDashboard returns it); nothing is drawn locally",
     },
     "AWS::DynamoDB::Table": {
         "TableName": EMULATED,
@@ -396,7 +400,26 @@ class BucketPolicyModel(_Model):
 
 
 #: model classes offered to moto's CloudFormation (types it has none for)
-EXTRA_MODELS = (SecretModel, QueuePolicyModel, AlarmModel, BucketPolicyModel)
+class DashboardModel(_Model):
+    """``Ref`` is the dashboard's name, as on AWS."""
+
+    resource_type = "AWS::CloudWatch::Dashboard"
+    name_property = "DashboardName"
+
+    def create(self, props: dict[str, Any], account_id: str, region_name: str) -> None:
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        cloudwatch_backends[account_id][region_name].put_dashboard(
+            self.physical_resource_id, props["DashboardBody"]
+        )
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        cloudwatch_backends[account_id][region_name].delete_dashboards([self.physical_resource_id])
+
+
+EXTRA_MODELS = (SecretModel, QueuePolicyModel, AlarmModel, BucketPolicyModel, DashboardModel)
 
 
 def _notification_for_api(cfn: dict[str, Any]) -> dict[str, Any]:

@@ -298,3 +298,44 @@ def test_no_arn_names_the_aws_partition_itself(template, asl):
     text = TEMPLATE_PATH.read_text().replace("arn:aws[a-z-]*:", "")  # the parameters' patterns
     assert "arn:aws:" not in text
     assert "arn:aws:" not in ASL_PATH.read_text()
+
+
+def dashboard(template):
+    """The dashboard's body as data, each ``${X}`` of its ``Fn::Sub`` left as the text ``<X>``."""
+    body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    return json.loads(re.sub(r"\$\{([A-Za-z:.]+)\}", r"<\1>", body))
+
+
+def emitted_metric_names():
+    """Every metric name the code publishes (``add_metric(name="…"``), read from the source."""
+    sources = [*(ROOT / "layers/common/cutout").glob("*.py"), *(ROOT / "functions").glob("*/app.py")]
+    names = {m for path in sources for m in re.findall(r'add_metric\(\s*name="(\w+)"', path.read_text())}
+    assert "ImagesAdmitted" in names  # the pattern still finds them
+    return names
+
+
+def test_the_dashboard_shows_what_the_issue_lists_from_metrics_that_exist(template):
+    widgets = dashboard(template)["widgets"]
+    metrics = [m for w in widgets for m in w["properties"]["metrics"]]
+    ours = {m[1] for m in metrics if m[0] == "Cutout"}
+    assert ours <= emitted_metric_names()  # no line of the dashboard waits for a metric nobody sends
+    assert {
+        "ImagesAdmitted",
+        "CutoutsWritten",
+        "ImagesFailed",
+        "SlotWaitSeconds",
+        "ProviderThrottled",
+        "ProviderUnavailable",
+        "PollsPerTask",
+    } <= ours
+    assert all(m[2:4] == ["service", "cutout"] for m in metrics if m[0] == "Cutout")  # the EMF dimension
+    assert ["AWS/States", "ExecutionTime", "StateMachineArn", "<CutoutStateMachine>"] in [
+        m[:4] for m in metrics
+    ]
+    queues = {m[3] for m in metrics if m[:2] == ["AWS/SQS", "ApproximateNumberOfMessagesVisible"]}
+    assert {"<IngestDeadLetterQueue.QueueName>", "<ExecutionEndedDeadLetterQueue.QueueName>"} <= queues
+    functions = {f"<{n}>" for n in resources_of(template, "AWS::Serverless::Function")}
+    for lambda_metric in ("Errors", "Throttles"):
+        assert {m[3] for m in metrics if m[:2] == ["AWS/Lambda", lambda_metric]} == functions
+    references = set(re.findall(r"<([A-Za-z]+)[.>]", json.dumps(widgets)))
+    assert references - {"AWS"} <= set(template["Resources"])

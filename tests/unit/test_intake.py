@@ -4,6 +4,7 @@ admitted, and that the execution starts with the state ``cutout.state`` defines.
 import json
 import struct
 import zlib
+from unittest import mock
 
 import pytest
 from aws_lambda_powertools.metrics import MetricUnit
@@ -451,9 +452,16 @@ def test_the_execution_input_is_the_admitted_state_with_its_slot(admission):
     assert ExecutionState.from_event(started).slot == Slot(pytest.approx(slot_at, abs=1e-5), 6)
 
 
-def test_an_admission_counts_one_image_admitted(admission, added_metrics):
+def test_an_admission_counts_one_image_admitted_and_how_long_it_waits_for_its_slot(admission, added_metrics):
     admission.upload("uploads/a.jpg", photo())
-    added_metrics.assert_called_once_with(name="ImagesAdmitted", unit=MetricUnit.Count, value=1)
+    admission.upload("uploads/b.jpg", photo())  # the next slot, one spacing later
+    spacing = 60 / admission.settings.submissions_per_minute * 1.05
+    assert added_metrics.call_args_list == [
+        mock.call(name="ImagesAdmitted", unit=MetricUnit.Count, value=1),
+        mock.call(name="SlotWaitSeconds", unit=MetricUnit.Seconds, value=0.0),
+        mock.call(name="ImagesAdmitted", unit=MetricUnit.Count, value=1),
+        mock.call(name="SlotWaitSeconds", unit=MetricUnit.Seconds, value=pytest.approx(spacing, abs=0.01)),
+    ]
 
 
 def test_a_duplicate_counts_nothing_admitted(admission, added_metrics):

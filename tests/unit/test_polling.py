@@ -1,4 +1,5 @@
 import pytest
+from aws_lambda_powertools.metrics import MetricUnit
 
 from cutout.errors import (
     ProviderBillingError,
@@ -323,3 +324,13 @@ def test_polling_gives_up_past_max_provider_outage_saying_so(settings):
     outage.health.ask()  # someone else holds the due probe
     with pytest.raises(ProviderOutageError, match=r"^the provider \(its task results\) has been unavailable"):
         outage.check(request())
+
+
+def test_a_task_that_ended_counts_the_polls_it_took_and_one_still_running_counts_nothing(
+    settings, added_metrics
+):
+    outage = Outage(settings)
+    outage.check(request(count=3), running(eta=None))
+    added_metrics.assert_not_called()
+    outage.check(request(count=4), finished())
+    added_metrics.assert_called_once_with(name="PollsPerTask", unit=MetricUnit.Count, value=5)

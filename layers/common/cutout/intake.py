@@ -211,6 +211,10 @@ class Intake:
             logger.info("duplicate: execution already exists", extra={"execution": name})
             return "duplicate"
         metrics.add_metric(name="ImagesAdmitted", unit=MetricUnit.Count, value=1)
+        # how far ahead the schedule runs: the dashboard's backlog
+        metrics.add_metric(
+            name="SlotWaitSeconds", unit=MetricUnit.Seconds, value=round(max(0.0, slot_at - now), 3)
+        )
         logger.info("admitted", extra={"execution": name, "slot": state.slot.to_dict()})
         return "admitted"
 

@@ -9,9 +9,12 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from cutout.errors import OUTAGE_ERRORS
 from cutout.health import Outage, ProviderHealth, Wait
-from cutout.novita import NovitaClient, TaskResult
+from cutout.novita import TERMINAL_STATUSES, NovitaClient, TaskResult
+from cutout.observability import metrics
 from cutout.state import MIN_WAIT_SECONDS, PAUSED, Poll, PollRequest
 
 MAX_WAIT_SECONDS = 60
@@ -77,6 +80,8 @@ def check_task(
     except OUTAGE_ERRORS as exc:
         return _paused(request, health, health.failed(str(exc), go), spread)
     health.succeeded(go)
+    if poll.status in TERMINAL_STATUSES or poll.deadline_passed:
+        metrics.add_metric(name="PollsPerTask", unit=MetricUnit.Count, value=poll.count)
     return poll
 
 
