@@ -4,8 +4,9 @@ moto's CloudFormation skips resource types it has no model for (every ``Ref`` to
 nothing and the referring property disappears) and each model reads only some properties. This module adds:
 
 - models for ``AWS::SecretsManager::Secret``, ``AWS::SQS::QueuePolicy``, ``AWS::CloudWatch::Alarm``,
-  ``AWS::CloudWatch::Dashboard`` and ``AWS::S3::BucketPolicy`` (accepted, not applied: see :data:`COVERAGE`); they are offered to moto through
-  ``parsing.get_model_list`` only while the patches are installed (see ``patches.py``);
+  ``AWS::CloudWatch::Dashboard`` and ``AWS::S3::BucketPolicy`` (accepted, not applied: see
+  :data:`COVERAGE`); they are offered to moto through ``parsing.get_model_list`` only while the patches
+  are installed (see ``patches.py``);
 - replacements for the create functions of ``AWS::S3::Bucket`` (+ notification, public access block,
   versioning), ``AWS::Lambda::Function`` (every property we use; environment values as strings, as
   CloudFormation passes them; ``DeadLetterConfig`` kept for eventbridge.py), ``AWS::Lambda::LayerVersion``
