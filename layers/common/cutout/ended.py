@@ -143,8 +143,8 @@ def _metadata(s3: Any, bucket: str, key: str) -> dict[str, str] | None:
 
 
 def _exists(s3: Any, bucket: str, key: str) -> bool:
-    """Asked by listing the key as a prefix: a GET or HEAD of a missing key answers 404 only to a caller
-    allowed to list the whole bucket (else 403), while a listing is allowed by prefix (the template's
-    ``s3:prefix`` condition). The key sorts first among the keys it prefixes."""
+    """Asked by listing the key as a prefix (the function may list the output bucket): an answer that
+    does not depend on how S3 words a missing key to a HEAD. The key sorts first among the keys it
+    prefixes."""
     listed = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
     return bool(listed) and listed[0]["Key"] == key
