@@ -152,6 +152,9 @@ class LocalAws:
         from moto.core.config import default_user_config
 
         try:
+            # Fake credentials and no profile before anything imports moto, whose modules make boto3
+            # sessions at import (a profile that exists only on a developer's machine would fail them).
+            self._set_env({**_CREDENTIALS, "AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region})
             lock = DispatchLock()
             self._runtime = ProcessRuntime(
                 max_environments_per_function=self.max_environments_per_function, released=lock.released
