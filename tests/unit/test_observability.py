@@ -8,10 +8,15 @@ import cutout.observability as observability
 
 
 @pytest.fixture
-def fresh_module(monkeypatch):
-    """The module as at cold start: no tracer made yet (the one made here is dropped afterwards)."""
-    monkeypatch.delitem(observability.__dict__, "tracer", raising=False)
-    return observability
+def fresh_module():
+    """The module as at cold start: no tracer made yet. Afterwards the tracer made here (a mock) is
+    dropped and the one before, if any, put back: left behind, it would decorate every handler that a
+    later test in the same process imports."""
+    before = observability.__dict__.pop("tracer", None)
+    yield observability
+    observability.__dict__.pop("tracer", None)
+    if before is not None:
+        observability.__dict__["tracer"] = before
 
 
 def test_the_tracer_is_made_once_on_first_import(fresh_module):
