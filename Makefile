@@ -9,11 +9,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SAM := .venv-sam/bin/sam
 
-.PHONY: help install check unit test lint types validate build model demo up bench mutation clean
+.PHONY: help install check unit test test-deployed lint types validate build model demo up bench mutation clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets (this)
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 install: $(VENV)/.installed .venv-sam/.installed .venv-checkov/.installed ## create the three venvs (pinned)
 
@@ -41,6 +41,16 @@ unit: $(VENV)/.installed ## fast inner loop: unit + template tests, network disa
 
 test: $(VENV)/.installed model ## every test (unit, template, functional, local stack, end to end)
 	$(PY) -m pytest
+
+# The end-to-end scenarios of tests/deployed against a deployed stack, through its outputs only (each image
+# billed by Novita). Skipped, saying why, without AWS credentials or without the stack; `make test` runs
+# the same suite against the local stack.
+STACK ?=
+REGION ?=
+PROFILE ?=
+test-deployed: $(VENV)/.installed ## the scenarios against a deployed stack: STACK=<name> [REGION=…] [PROFILE=…]
+	@test -n "$(STACK)" || { echo "usage: make test-deployed STACK=<stack name> [REGION=<region>] [PROFILE=<profile>]"; exit 2; }
+	$(PY) -m pytest tests/deployed --stack=$(STACK) $(if $(REGION),--region=$(REGION)) $(if $(PROFILE),--profile=$(PROFILE))
 
 lint: $(VENV)/.installed ## ruff format --check, ruff check
 	$(VENV)/bin/ruff format --check .

@@ -4,9 +4,11 @@
 - tests/functional  each handler against emulated AWS (moto server) and the local provider over HTTP;
 - tests/local_stack the local stack's own parts: the Novita-compatible provider (and the engine's
                     quality), the deploy of a SAM template into moto (and a canary for every moto patch);
-- tests/e2e         the whole local stack: real template, real state machine, real engine.
+- tests/e2e         the whole local stack: real template, real state machine, real engine;
+- tests/deployed    the end-to-end scenarios through AWS APIs only, against a deployed stack (--stack) or,
+                    by default, the local stack's endpoint.
 Their shared support (events, images, the Lambda context, the template's environment, the functional
-world, the pipeline) is the package tests/support.
+world, the pipeline, the deployed stack's view) is the package tests/support.
 """
 
 import os
@@ -20,3 +22,16 @@ for _name in ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"):
     os.environ.setdefault(_name, _TEMPLATE_ENV[_name])
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def pytest_addoption(parser):
+    """The deployed suite's target (tests/deployed; `make test-deployed STACK=<name>`): without --stack, it
+    runs against the local stack."""
+    group = parser.getgroup("deployed", "the deployed suite (tests/deployed)")
+    group.addoption(
+        "--stack", help="run tests/deployed against this deployed stack (default: the local stack)"
+    )
+    group.addoption(
+        "--region", help="the stack's region (default: AWS_REGION, AWS_DEFAULT_REGION, the profile's)"
+    )
+    group.addoption("--profile", help="the AWS profile whose credentials to use (default: the environment's)")

@@ -9,7 +9,8 @@ nothing and the referring property disappears) and each model reads only some pr
   are installed (see ``patches.py``);
 - replacements for the create functions of ``AWS::S3::Bucket`` (+ notification, public access block,
   versioning), ``AWS::Lambda::Function`` (every property we use; environment values as strings, as
-  CloudFormation passes them; ``DeadLetterConfig`` kept for eventbridge.py), ``AWS::Lambda::LayerVersion``
+  CloudFormation passes them; ``DeadLetterConfig`` kept for eventbridge.py, ``LoggingConfig.LogGroup``
+  for lambda_runtime.py), ``AWS::Lambda::LayerVersion``
   (keeps ``LayerName``; ``Ref`` is the version ARN) and ``AWS::StepFunctions::StateMachine`` (created in
   the *executing* backend, definition read from S3, ``DefinitionSubstitutions`` applied by plain ``${Name}``
   replacement: never ``Fn::Sub``, which turns ``$$`` into ``$`` in moto);
@@ -74,8 +75,10 @@ COVERAGE: dict[str, dict[str, str]] = {
         "ReservedConcurrentExecutions": EMULATED,
         "TracingConfig": "stored; X-Ray is not emulated",
         "DeadLetterConfig": EMULATED,
-        "LoggingConfig": "not emulated: each invocation's output is captured and printed by this process "
-        "(LocalAws.function_logs); " + _STATIC,
+        "LoggingConfig": "LogGroup emulated: each invocation's output goes to that group in CloudWatch Logs "
+        "(else /aws/lambda/<name>), a stream per execution environment (lambda_runtime.py); LogFormat, "
+        "ApplicationLogLevel and SystemLogLevel are not (the lines go as the function prints them, "
+        "without Lambda's START/END/REPORT lines)",
         "Tags": EMULATED,
     },
     "AWS::Lambda::LayerVersion": {
@@ -492,7 +495,9 @@ def function_create(
     """Replaces ``LambdaFunction.create_from_cloudformation_json``, which drops ``Layers``, ``Architectures``
     and ``Tags`` and keeps a Number parameter in an environment variable as a number. moto has no
     ``DeadLetterConfig``: it is kept on the function as ``dead_letter_config`` for the local asynchronous
-    invocations (eventbridge.py); GetFunction does not show it."""
+    invocations (eventbridge.py); GetFunction does not show it. ``LoggingConfig.LogGroup`` becomes moto's
+    ``logs_group_name`` (by default ``/aws/lambda/<name>``), where lambda_runtime.py writes the output;
+    GetFunction does not show that either."""
     from moto.awslambda.utils import get_backend
 
     props = cloudformation_json["Properties"]
@@ -505,6 +510,9 @@ def function_create(
         spec["Tags"] = {t["Key"]: t["Value"] for t in props["Tags"]}
     function = get_backend(account_id, region_name).create_function(spec)
     function.dead_letter_config = props.get("DeadLetterConfig")  # for the asynchronous invocations
+    log_group = props.get("LoggingConfig", {}).get("LogGroup")
+    if log_group:
+        function.logs_group_name = log_group  # moto's own attribute: where the runtime writes the output
     return function
 
 

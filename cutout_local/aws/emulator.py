@@ -157,7 +157,9 @@ class LocalAws:
             self._set_env({**_CREDENTIALS, "AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region})
             lock = DispatchLock()
             self._runtime = ProcessRuntime(
-                max_environments_per_function=self.max_environments_per_function, released=lock.released
+                max_environments_per_function=self.max_environments_per_function,
+                released=lock.released,
+                lock=lambda: lock,
             )
             self._poller = SqsPoller(
                 ACCOUNT_ID,
@@ -263,7 +265,8 @@ class LocalAws:
     @property
     def function_logs(self) -> list[str]:
         """Every line the functions printed or logged so far (each invocation's lines together, in the
-        order the invocations ended), as their log streams would hold them."""
+        order the invocations ended), as their log streams hold them: each function's are also in the
+        emulated CloudWatch Logs, in its log group (``lambda_runtime``)."""
         return [line for i in self.invocations for line in i.logs.splitlines()]
 
     def lambda_pids(self) -> list[int]:

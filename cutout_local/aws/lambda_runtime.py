@@ -32,7 +32,12 @@ on ``sys.executable``:
   whose process ends during an invocation fails it with ``Runtime.ExitError``.
 - What the function prints or logs (stdout and stderr: CloudWatch gets both) is captured per invocation,
   the Init phase's output with the first one. It is written to this process's ``sys.stdout``
-  (:attr:`ProcessRuntime.echo_logs`) and kept in :attr:`Invocation.logs`.
+  (:attr:`ProcessRuntime.echo_logs`), kept in :attr:`Invocation.logs`, and sent to the emulated
+  CloudWatch Logs as Lambda sends it: to the function's log group (``LoggingConfig.LogGroup``, else
+  ``/aws/lambda/<name>``, created when missing), in a log stream per execution environment (the name
+  ``AWS_LAMBDA_LOG_STREAM_NAME`` gives it), one event per non-empty line. The lines are read when the
+  invocation ends, so each is stamped with that time; Lambda's own ``START``/``END``/``REPORT`` lines are
+  not written.
 - Every invocation is recorded in :attr:`ProcessRuntime.invocations` as it ends; its ``error`` is a
   :class:`RemoteLambdaError` whose class is named after the errorType (``type(error).__name__ ==
   "CrashError"``).
@@ -296,7 +301,9 @@ class _Outcome:
 class ProcessRuntime:
     """Replacement for moto's ``LambdaFunction._invoke_lambda`` (see the module docstring).
 
-    ``logical_ids`` maps function names to the stack's logical ids, for :attr:`invocations`."""
+    ``logical_ids`` maps function names to the stack's logical ids, for :attr:`invocations`. ``released``
+    lets go of the emulator's request lock while an invocation runs; ``lock`` holds it while the output
+    goes into moto's CloudWatch Logs backend."""
 
     echo_logs = True
     """write each invocation's captured output to this process's ``sys.stdout`` (True; a benchmark may not)"""
@@ -306,6 +313,7 @@ class ProcessRuntime:
         *,
         max_environments_per_function: int = DEFAULT_MAX_ENVIRONMENTS,
         released: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
+        lock: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
     ) -> None:
         self.max_environments_per_function = max_environments_per_function
         self.emulator_environment: dict[str, str] = {}
@@ -313,6 +321,7 @@ class ProcessRuntime:
         self.invocations: list[Invocation] = []
         self.logical_ids: dict[str, str] = {}
         self._released = released
+        self._request_lock = lock
         self._root = Path(tempfile.mkdtemp(prefix="cutout-lambda-"))
         (self._root / "logs").mkdir()
         self._lock = threading.Lock()
@@ -367,6 +376,7 @@ class ProcessRuntime:
             with _PRINT:
                 sys.stdout.write(outcome.logs)
                 sys.stdout.flush()
+        self._send_logs(fn, outcome, ended)
         invocation = Invocation(
             self.logical_ids.get(name, name), name, event, result, error, outcome.payload, request_id,
             outcome.environment, outcome.logs, called, outcome.started or ended, ended, outcome.waited,
@@ -375,6 +385,21 @@ class ProcessRuntime:
         with self._lock:
             self.invocations.append(invocation)
         return invocation
+
+    def _send_logs(self, fn: Any, outcome: _Outcome, ended: float) -> None:
+        """The invocation's lines into the function's log group, in its environment's stream (moto's
+        ``logs_group_name``: the template's ``LoggingConfig.LogGroup`` or ``/aws/lambda/<name>``)."""
+        lines = [line for line in outcome.logs.splitlines() if line]
+        if not lines or not outcome.environment:
+            return
+        stamp = int(ended * 1000)
+        with self._request_lock():
+            logs = fn.logs_backend
+            logs.ensure_log_group(fn.logs_group_name)
+            logs.ensure_log_stream(fn.logs_group_name, outcome.environment)
+            logs.put_log_events(
+                fn.logs_group_name, outcome.environment, [{"timestamp": stamp, "message": m} for m in lines]
+            )
 
     # -- one invocation --------------------------------------------------------------------------------
 
@@ -514,7 +539,7 @@ class ProcessRuntime:
             "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
             "AWS_LAMBDA_FUNCTION_VERSION": str(fn.version),
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{fn.function_name}",
+            "AWS_LAMBDA_LOG_GROUP_NAME": fn.logs_group_name,
             "AWS_LAMBDA_LOG_STREAM_NAME": stream,
             "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time}",

@@ -56,6 +56,7 @@ class LambdaContext:
         function_version: str = "$LATEST",
         invoked_function_arn: str | None = None,
         log_stream_name: str | None = None,
+        log_group_name: str | None = None,
     ) -> None:
         self.function_name = function_name
         self.function_version = function_version
@@ -64,7 +65,7 @@ class LambdaContext:
         )
         self.memory_limit_in_mb = memory_limit_in_mb
         self.aws_request_id = aws_request_id or str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_group_name = log_group_name or f"/aws/lambda/{function_name}"
         self.log_stream_name = log_stream_name or (
             f"local/[{function_version}]{self.aws_request_id.replace('-', '')}"
         )
@@ -121,6 +122,7 @@ def invoke(function: Callable[[Any, Any], Any], request: dict[str, Any]) -> tupl
         function_version=os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
         invoked_function_arn=request.get("function_arn"),
         log_stream_name=os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME"),
+        log_group_name=os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME"),
     )
     try:
         result = function(request["event"], context)

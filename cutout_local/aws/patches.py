@@ -35,7 +35,8 @@ Replaced (module paths under ``moto.``), and why:
 - ``s3.models.FakeBucket.create_from_cloudformation_json``: drops ``NotificationConfiguration``,
   ``PublicAccessBlockConfiguration``, ``VersioningConfiguration``.
 - ``awslambda.models.LambdaFunction.create_from_cloudformation_json``: drops ``Layers``,
-  ``Architectures``, ``Tags``, ``TracingConfig``; keeps a number in ``Environment`` as a number.
+  ``Architectures``, ``Tags``, ``TracingConfig``, ``LoggingConfig``; keeps a number in ``Environment`` as
+  a number.
 - ``awslambda.models.LayerVersion.create_from_cloudformation_json``, ``.cloudformation_name_type``,
   ``.physical_resource_id`` (added): drops ``CompatibleArchitectures``, ignores ``LayerName``, and a
   ``Ref`` to a layer version is None.

@@ -16,6 +16,7 @@ from cutout.settings import Settings
 from cutout.state import SourceObject
 from cutout_local.provider import key_id
 from cutout_local.stack import LocalStack
+from tests.support.deployed import execution_arns
 
 #: The stack most end-to-end tests run on: instant (recorded) waits, a rate limit never reached, and SQS
 #: delivered on upload rather than by a polling thread.
@@ -68,12 +69,8 @@ class Pipeline:
     def execution_arns(self, key: str, put: dict[str, Any]) -> list[str]:
         """The ARNs the execution of this object version may have: named from its version id, or from its
         ETag when the notification carried none."""
-        etag = put["ETag"].strip('"')
-        names = {
-            execution_name(SourceObject(self.input_bucket, key, v, etag))
-            for v in (None, put.get("VersionId"))
-        }
-        return self._arns(names)
+        upload = SourceObject(self.input_bucket, key, put.get("VersionId"), put["ETag"].strip('"'))
+        return execution_arns(self.stack.outputs["StateMachineArn"], upload)
 
     def reprocessed(self, key: str, attempt: int, timeout: float = 60) -> Outcome:
         """The outcome of reprocess request ``attempt`` of ``key`` as it is now (admission pins the request

@@ -158,6 +158,25 @@ def test_what_a_function_prints_is_kept_per_invocation_and_printed(aws, capsys):
     assert '"payload"' not in printed  # the protocol channel is apart from the function's output
 
 
+def test_what_a_function_prints_goes_to_cloudwatch_logs_in_a_stream_per_environment(aws):
+    """Without LoggingConfig, in /aws/lambda/<name>, as Lambda writes it: one event per line, in the
+    stream of the environment that ran the invocation (AWS_LAMBDA_LOG_STREAM_NAME)."""
+    create_probe(aws, "probe")
+
+    invoke_all(aws, [("probe", {"print": f"line of call {n}", "sleep": 0.5}) for n in range(2)])
+    seen, _ = invoke(aws, "probe", {"print": "a warm call"})
+
+    logs = aws.client("logs")
+    streams = logs.describe_log_streams(logGroupName="/aws/lambda/probe")["logStreams"]
+    assert sorted(s["logStreamName"] for s in streams) == sorted({i.environment for i in of(aws, "probe")})
+    assert len(streams) == 2
+    for invocation in of(aws, "probe"):
+        events = logs.get_log_events(logGroupName="/aws/lambda/probe", logStreamName=invocation.environment)
+        assert invocation.event["print"] in [e["message"] for e in events["events"]]
+    assert seen["environ"]["AWS_LAMBDA_LOG_GROUP_NAME"] == "/aws/lambda/probe"
+    assert seen["environ"]["AWS_LAMBDA_LOG_STREAM_NAME"] == of(aws, "probe")[-1].environment
+
+
 def test_every_environment_ends_with_the_stack_even_one_that_is_busy():
     outcome = {}
     with LocalAws(template=TEMPLATE) as aws:
