@@ -88,6 +88,7 @@ def test_a_margin_in_percent_is_of_the_boxs_longer_side():
     assert Margin(5, percent=True).pixels(200, 80) == 10
     assert Margin(5, percent=True).pixels(80, 200) == 10
     assert Margin(2.5, percent=True).pixels(100, 30) == 2  # rounded (2.5 -> 2, to even)
+    assert Margin(50, percent=True).pixels(200, 80) == 100
     assert Margin(16).pixels(200, 80) == 16
 
 
@@ -200,6 +201,10 @@ def test_a_token_that_is_not_name_value_is_an_error():
     assert error("format=png webp=").startswith('unknown option "webp"')
     assert error("webp format=png").startswith('"webp" (from the stack default) is not name=value: known')
     assert error("=webp").startswith('"=webp" (from the stack default) is not name=value')
+
+
+def test_a_value_holding_an_equals_sign_is_a_bad_value():
+    assert error("format=a=b").startswith('option "format" = "a=b" (from the stack default)')
 
 
 def test_a_value_running_into_the_next_word_is_a_bad_value():
@@ -396,6 +401,15 @@ def test_metadata_may_declare_a_variant_and_set_its_options():
     assert found == {"full": Options(), "small": Options(max_size=128, format="webp")}
 
 
+def test_a_variant_declared_lower_may_be_set_where_other_variants_are_declared():
+    found = variants(
+        "variants=full,thumb thumb.max_size=256",
+        cutout_variants="thumb,small",
+        **{"cutout_thumb.format": "webp", "cutout_small.max-size": "64"},
+    )
+    assert found == {"thumb": Options(format="webp", max_size=256), "small": Options(max_size=64)}
+
+
 def test_a_rule_may_set_options_of_a_variant_the_defaults_declare():
     found = variants("variants=full,thumb", "uploads/products/: thumb.crop=subject")
     assert found == {"full": Options(), "thumb": Options(crop="subject")}
@@ -426,4 +440,7 @@ def test_a_bad_value_of_a_variants_option_names_the_variant():
 
 @pytest.mark.parametrize("name", ["Thumb!", "-thumb", "th_umb"])
 def test_a_scope_that_is_no_variant_name_is_an_error(name):
-    assert f'"{name.lower()}" is not a variant name' in error(f"{name}.format=png")
+    assert error(f"{name}.format=png") == (
+        f'option "{name.lower()}.format" (from the stack default): "{name.lower()}" is not a variant name; '
+        "variant names are lowercase letters, digits and '-' (up to 32, not starting with '-')"
+    )

@@ -8,7 +8,7 @@ from PIL import Image
 
 from cutout.errors import ResultRejectedError
 from cutout.options import Margin, Options
-from cutout.rendering import Rendered, render, subject_box
+from cutout.rendering import Rendered, flattened, render, subject_box
 from tests.support.images import cutout, encode, icc_profile
 
 RED = (255, 0, 0)
@@ -83,19 +83,22 @@ def test_a_margin_in_pixels_is_added_on_each_side():
     assert image.getchannel("A").getbbox() == (10, 10, 90, 50)
 
 
-def test_a_margin_in_percent_is_of_the_boxs_longer_side():
-    # box 80 x 40: 5 % of 80 = 4 pixels on each side
-    image = decoded(
-        rendered(cutout(200, 100, box=(50, 20, 130, 60)), crop="subject", margin=Margin(5, percent=True))
-    )
-    assert image.size == (88, 48)
-    assert image.getchannel("A").getbbox() == (4, 4, 84, 44)
+@pytest.mark.parametrize(
+    ("box", "size"),
+    [((50, 20, 130, 60), (88, 48)), ((50, 10, 90, 90), (48, 88))],  # 80 x 40 and 40 x 80: 4 pixels a side
+)
+def test_a_margin_in_percent_is_of_the_boxs_longer_side(box, size):
+    image = decoded(rendered(cutout(200, 100, box=box), crop="subject", margin=Margin(5, percent=True)))
+    assert image.size == size
+    assert image.getchannel("A").getbbox() == (4, 4, size[0] - 4, size[1] - 4)
 
 
 def test_a_margin_is_clamped_to_the_image():
-    image = decoded(rendered(cutout(200, 100, box=(5, 20, 130, 95)), crop="subject", margin=Margin(10)))
-    assert image.size == (140, 90)  # from x = 0 (not -5) and down to y = 100 (not 105)
-    assert image.getchannel("A").getbbox() == (5, 10, 130, 85)
+    image = decoded(rendered(cutout(200, 100, box=(5, 3, 130, 95)), crop="subject", margin=Margin(10)))
+    assert image.size == (140, 100)  # from (0, 0), not (-5, -7), to y = 100, not 105
+    assert image.getchannel("A").getbbox() == (5, 3, 130, 95)
+    image = decoded(rendered(cutout(200, 100, box=(80, 20, 196, 98)), crop="subject", margin=Margin(10)))
+    assert image.size == (130, 90)  # to (200, 100), not (206, 108)
 
 
 def test_faint_haze_and_small_specks_far_away_do_not_stretch_the_box():
@@ -171,6 +174,14 @@ def test_jpeg_is_flattened_onto_the_background():
     assert close(image.getpixel((2, 2)), (0, 0, 255), 4)
 
 
+@pytest.mark.parametrize(
+    ("colour", "on_white"),
+    [((0, 0, 255, 128), (127, 127, 255)), ((10, 20, 30, 255), (10, 20, 30)), ((0, 0, 0, 0), (255, 255, 255))],
+)
+def test_a_colour_with_alpha_flattened_onto_white(colour, on_white):
+    assert flattened(colour) == on_white
+
+
 def test_jpeg_flattens_a_background_with_alpha_onto_white_first():
     image = decoded(rendered(cutout(), format="jpg", background=(0, 0, 255, 128)))
     assert close(image.getpixel((2, 2)), (127, 127, 255), 4)
@@ -222,6 +233,8 @@ def test_the_mask_is_cropped_to_the_subject():
         ((300, 200), 256, (256, 171)),
         ((100, 50), 256, (100, 50)),  # never enlarged
         ((256, 100), 256, (256, 100)),
+        ((2000, 20), 16, (16, 1)),  # never less than a pixel
+        ((20, 2000), 16, (1, 16)),
     ],
 )
 def test_max_size_bounds_the_longer_side_keeping_the_aspect(size, max_size, expected):
@@ -233,6 +246,12 @@ def test_max_size_applies_after_the_crop():
     source = cutout(1000, 800, box=(100, 100, 500, 300))
     result = rendered(source, crop="subject", max_size=100)
     assert decoded(result).size == (100, 50)
+
+
+def test_downscaling_is_lanczos():
+    source = Image.fromarray(np.random.default_rng(3).integers(0, 256, (100, 200, 4), dtype=np.uint8), "RGBA")
+    image = decoded(rendered(source, max_size=50))
+    assert image.tobytes() == source.resize((50, 25), Image.Resampling.LANCZOS).tobytes()
 
 
 def test_downscaling_does_not_bleed_the_colour_of_transparent_pixels():
@@ -260,6 +279,13 @@ def test_without_a_profile_none_is_embedded(fmt):
 
 def test_the_mask_has_no_colour_profile():
     assert not decoded(rendered(cutout(), icc=icc_profile(), channels="alpha")).info.get("icc_profile")
+
+
+@pytest.mark.parametrize("channels", ["rgba", "alpha"])
+def test_a_profile_the_providers_result_carries_is_not_kept(channels):
+    source = encode(cutout(), "PNG", icc_profile=icc_profile())
+    result = render(source, Options(channels=channels), icc_profile=None, max_megapixels=16)
+    assert not decoded(result).info.get("icc_profile")
 
 
 def test_a_profile_that_is_not_rgb_is_not_embedded_in_an_rgb_output():

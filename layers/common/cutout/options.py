@@ -118,7 +118,7 @@ def _background(raw: str) -> Colour | None:
         return None
     if not re.fullmatch(r"#(?:[0-9a-f]{6}|[0-9a-f]{8})", value):
         raise ValueError
-    digits = value[1:].ljust(8, "f")
+    digits = value[1:] if len(value) == 9 else f"{value[1:]}ff"
     return int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16), int(digits[6:8], 16)
 
 
@@ -189,7 +189,7 @@ class OptionSet:
     """What one source says: the variants it names, and options keyed by (variant or None for every
     variant, option)."""
 
-    variants: _Setting | None
+    variants: tuple[str, ...] | None
     options: Mapping[tuple[str | None, str], _Setting]
 
 
@@ -219,7 +219,7 @@ def parse_metadata(metadata: Mapping[str, str]) -> OptionSet:
 
 
 def _option_set(tokens: Iterable[tuple[str, str, str]]) -> OptionSet:
-    variants: _Setting | None = None
+    variants: tuple[str, ...] | None = None
     options: dict[tuple[str | None, str], _Setting] = {}
     for raw_name, raw, origin in tokens:
         scope_name, dot, option = raw_name.lower().rpartition(".")
@@ -229,7 +229,7 @@ def _option_set(tokens: Iterable[tuple[str, str, str]]) -> OptionSet:
         if option == "variants" and not dot:
             if variants is not None:
                 raise OutputOptionsError(f'option "variants" is given twice ({origin})')
-            variants = _Setting(_parsed(label, raw, origin, _variant_names, _VARIANTS_ACCEPTED), origin)
+            variants = _parsed(label, raw, origin, _variant_names, _VARIANTS_ACCEPTED)
             continue
         if option not in _OPTIONS:
             raise OutputOptionsError(f'unknown option "{label}" ({origin}): {_KNOWN}')
@@ -305,7 +305,7 @@ class OutputOptions:
         rule = self.rule_for(key)
         sources = (self.defaults, *((rule.options,) if rule else ()), parse_metadata(metadata))
         _check_scopes(sources)
-        named = next((s.variants.value for s in reversed(sources) if s.variants is not None), (None,))
+        named = next((s.variants for s in reversed(sources) if s.variants is not None), (None,))
         return tuple(Variant(name, _options_of(name, sources)) for name in named)
 
 
@@ -321,7 +321,7 @@ def _check_scopes(sources: tuple[OptionSet, ...]) -> None:
     declared: list[str] = []
     for source in sources:
         if source.variants is not None:
-            declared += [name for name in source.variants.value if name not in declared]
+            declared += [name for name in source.variants if name not in declared]
         for (scope, option), setting in source.options.items():
             if scope is not None and scope not in declared:
                 raise OutputOptionsError(
@@ -334,7 +334,7 @@ def _check_scopes(sources: tuple[OptionSet, ...]) -> None:
 def _options_of(variant: str | None, sources: tuple[OptionSet, ...]) -> Options:
     values: dict[str, Any] = {}
     for option in _OPTIONS:
-        for scope in (variant, None) if variant is not None else (None,):
+        for scope in (variant, None):
             found = [s.options[scope, option] for s in reversed(sources) if (scope, option) in s.options]
             if found:
                 values[option] = found[0].value

@@ -151,13 +151,13 @@ def _on_background(image: Image.Image, options: Options) -> Image.Image:
 def _encoded(image: Image.Image, options: Options, icc_profile: bytes | None) -> bytes:
     """PNG (zlib level 6), WebP (lossless; ``exact`` keeps the colour of transparent pixels, which
     libwebp would otherwise change) or JPEG (quality 90). WebP has no grayscale: a mask is stored as RGB
-    with equal channels."""
-    extra = {"icc_profile": icc_profile} if icc_profile else {}
+    with equal channels. ``icc_profile`` is always given, None included: PNG would otherwise embed the
+    profile the provider's result carried, even in the mask."""
     buffer = io.BytesIO()
     if options.format == "png":
-        image.save(buffer, "PNG", compress_level=PNG_COMPRESS_LEVEL, **extra)
+        image.save(buffer, "PNG", compress_level=PNG_COMPRESS_LEVEL, icc_profile=icc_profile)
     elif options.format == "webp":
-        image.save(buffer, "WEBP", lossless=True, exact=True, **extra)
+        image.save(buffer, "WEBP", lossless=True, exact=True, icc_profile=icc_profile)
     else:
-        image.save(buffer, "JPEG", quality=JPEG_QUALITY, **extra)
+        image.save(buffer, "JPEG", quality=JPEG_QUALITY, icc_profile=icc_profile)
     return buffer.getvalue()
