@@ -40,7 +40,7 @@ from harness import child_figures, print_header
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.append(str(ROOT))
 
-from tests.support.template_env import template_functions  # noqa: E402
+from tests.support.template_env import table_definitions, template_functions  # noqa: E402
 
 MB = 1_000_000
 MIB = 1024**2
@@ -221,6 +221,9 @@ def main() -> int:
         }
         s3 = boto3.client("s3", **aws)
         s3.create_bucket(Bucket=env["OUTPUT_BUCKET"])
+        boto3.client("dynamodb", **aws).create_table(  # the provider's health (cutout.health)
+            TableName=env["RATE_LIMIT_TABLE"], **table_definitions()["RateLimitTable"]
+        )
         secret = boto3.client("secretsmanager", **aws).create_secret(Name="novita", SecretString=API_KEY)
         env.update(
             AWS_ENDPOINT_URL=moto_url,
