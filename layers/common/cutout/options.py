@@ -118,7 +118,7 @@ def _background(raw: str) -> Colour | None:
         return None
     if not re.fullmatch(r"#(?:[0-9a-f]{6}|[0-9a-f]{8})", value):
         raise ValueError
-    digits = value[1:] if len(value) == 9 else f"{value[1:]}ff"
+    digits = f"{value[1:]}ff"  # opaque unless the alpha is given
     return int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16), int(digits[6:8], 16)
 
 

@@ -7,8 +7,9 @@ so no function's cold start loads Pillow for the outputs that are streamed as th
 Order of the steps: decode (refusing more pixels than MAX_INPUT_MEGAPIXELS or Pillow's
 decompression-bomb limit), take the mask (channels=alpha), crop (the box from the full-resolution
 alpha), downscale (Lanczos, on premultiplied alpha, as Pillow's ``resize`` does for RGBA), composite the
-background, encode. Each step replaces the image (the one before is freed), so besides the encoder's own
-memory about two full-size images are alive at once."""
+background, encode. Each step replaces the image (the one before is freed), so the steps hold about two
+full-size images at once; the encoders take memory of their own besides, libwebp's lossless one the most
+(about 25 bytes a pixel: bench/bench_streaming.py measures it)."""
 
 from __future__ import annotations
 
@@ -68,9 +69,9 @@ def subject_box(alpha: Image.Image) -> tuple[int, int, int, int] | None:
     10 % (SUBJECT_ALPHA) is not the subject; what remains is opened (eroded, then dilated) by a 3x3 square,
     which removes specks and lines under 3 pixels wide and gives back the outline of anything wider, so
     one stray pixel far from the subject cannot stretch the box. (A box holding 99.5 % of the alpha mass
-    was the other candidate: it would also cut off thin genuine parts of the subject, an antenna or a
-    strand of hair, whose mass is small but not their width.) What this can still cut: a part of the
-    subject thinner than 3 pixels that sticks out of the rest of it; a margin keeps it.
+    was the other candidate: it would also cut off genuine parts of the subject whose share of the mass is
+    small however wide they are, an antenna or a raised hand.) What this can still cut off: a part of the
+    subject under 3 pixels wide that sticks out of the rest of it by more than the margin.
 
     Erosion and dilation of a 0/255 image are a 3x3 mean (``BoxBlur(1)``) then a threshold: the mean is
     255 only where all nine pixels are, and non-zero where any is (4 times faster than MinFilter and
