@@ -16,6 +16,15 @@ MAX_RESULT_BYTES is raised to 256 MiB for the run (the template's default, 100 M
 result by design). Target: ours grows by less than 64 MB at every size; the naive copy is shown for
 contrast. Each copy is checked in S3 (its size) afterwards.
 
+Then the outputs that options ask for, which cannot stream: ``cutout.rendering.render`` on a 16-MP RGBA
+cutout (4618x3464, a subject over 90 % of each side, noisy like a photograph, a few stray specks) with
+crop=subject format=webp; beside it, for comparison, the default options through render (PNG) and
+format=webp without the crop (the whole frame through the WebP encoder: a subject that fills it). Each
+in a fresh interpreter (this script with ``--render``) that has imported the module and made an sRGB
+profile to embed before it measures. The growth counts the cutout's PNG read into memory (as WriteResult
+would hold the download) and the render. Target (issue 13): crop=subject format=webp grows by at most
+400 MB.
+
 Run: .venv/bin/python bench/bench_streaming.py   (last line: the figures as JSON; exit 1 if a target is
 missed)
 """
@@ -28,6 +37,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,7 +50,7 @@ from harness import child_figures, print_header
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.append(str(ROOT))
 
-from tests.support.template_env import template_functions  # noqa: E402
+from tests.support.template_env import table_definitions, template_functions  # noqa: E402
 
 MB = 1_000_000
 MIB = 1024**2
@@ -50,6 +60,9 @@ MAX_RESULT_BYTES = 256 * MIB
 PIECE = MIB
 API_KEY = "sk_bench_streaming_0123456789abcdef"
 RESULT_PATH = "/results/"
+RENDER_SIZE = (4618, 3464)  # 16.0 MP, 4:3, within MAX_INPUT_MEGAPIXELS' default (16)
+RENDER_CASES = {"defaults": "", "webp": "format=webp", "crop_webp": "crop=subject format=webp"}  # options
+RENDER_TARGET_GROWTH_MB = 400
 
 
 # --- The provider: task-result answers and streamed results -------------------------------------------
@@ -169,6 +182,85 @@ def write(mode: str, size: int) -> None:
     print(json.dumps({**written, "growth_mb": growth_kb * 1024 / MB, "seconds": seconds}))
 
 
+# --- Rendering: one render() in a fresh interpreter ---------------------------------------------------
+
+
+def make_cutout(path: Path) -> int:
+    """Write a 16-MP RGBA cutout PNG to ``path`` (its size in bytes): an elliptical subject over 90 % of
+    each side, colour gradients with noise (so it compresses like a photograph, not like a flat fill),
+    transparent black around it, and a few stray specks in the corners."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    width, height = RENDER_SIZE
+    rng = np.random.default_rng(13)
+    rows, columns = np.mgrid[0:height, 0:width]
+    pixels = np.empty((height, width, 4), np.uint8)
+    pixels[..., 0] = columns * 255 // width
+    pixels[..., 1] = rows * 255 // height
+    pixels[..., 2] = 128
+    pixels[..., :3] = np.clip(pixels[..., :3] + rng.integers(-12, 13, (height, width, 3)), 0, 255)
+    mask = Image.new("L", RENDER_SIZE, 0)
+    ImageDraw.Draw(mask).ellipse((width * 0.05, height * 0.05, width * 0.95, height * 0.95), fill=255)
+    for x, y in ((10, 10), (width - 12, 20), (15, height - 15)):
+        mask.putpixel((x, y), 255)
+    pixels[..., 3] = np.asarray(mask)
+    pixels[pixels[..., 3] == 0, :3] = 0
+    Image.fromarray(pixels, "RGBA").save(path, "PNG")
+    return path.stat().st_size
+
+
+def render_once(case: str, path: str) -> None:
+    """Import cutout.rendering, then read the cutout and render it once with ``case``'s options."""
+    import gc
+
+    sys.path[:0] = [str(ROOT / "layers" / "common")]
+    from PIL import ImageCms
+
+    from cutout.options import resolve
+    from cutout.rendering import render
+
+    (variant,) = resolve(RENDER_CASES[case], "", "uploads/bench.png", {})
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    gc.collect()
+    rss_before = status_kb("VmRSS")
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")
+    started = time.perf_counter()
+    data = Path(path).read_bytes()
+    result = render(data, variant.options, icc_profile=profile, max_megapixels=16)
+    seconds = time.perf_counter() - started
+    growth_kb = status_kb("VmHWM") - rss_before
+    print(
+        json.dumps(
+            {
+                "growth_mb": round(growth_kb * 1024 / MB, 1),
+                "seconds": round(seconds, 2),
+                "output": f"{result.width}x{result.height} {result.content_type}",
+                "output_mb": round(len(result.body) / MB, 1),
+            }
+        )
+    )
+
+
+def measure_rendering() -> tuple[dict[str, Any], float]:
+    """Each render case in a fresh interpreter, and the cutout's size in MB."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "cutout-16mp.png"
+        input_mb = make_cutout(path) / MB
+        env = {**os.environ, "PYTHONPATH": ""}
+        runs = {
+            case: child_figures(
+                [sys.executable, __file__, "--render", case, str(path)],
+                env,
+                timeout=300,
+                failure=f"render() failed with {case}",
+            )
+            for case in RENDER_CASES
+        }
+    return runs, input_mb
+
+
 # --- Parent -------------------------------------------------------------------------------------------
 
 
@@ -221,6 +313,9 @@ def main() -> int:
         }
         s3 = boto3.client("s3", **aws)
         s3.create_bucket(Bucket=env["OUTPUT_BUCKET"])
+        boto3.client("dynamodb", **aws).create_table(  # the provider's health (cutout.health)
+            TableName=env["RATE_LIMIT_TABLE"], **table_definitions()["RateLimitTable"]
+        )
         secret = boto3.client("secretsmanager", **aws).create_secret(Name="novita", SecretString=API_KEY)
         env.update(
             AWS_ENDPOINT_URL=moto_url,
@@ -262,8 +357,39 @@ def main() -> int:
     print(
         f"\n{'PASS' if ok else 'MISS'}  ours grows < {TARGET_GROWTH_MB} MB at every size (worst {worst} MB)"
     )
+
+    rendering, input_mb = measure_rendering()
+    width, height = RENDER_SIZE
     print(
-        json.dumps({"bench": "streaming", "target_growth_mb": TARGET_GROWTH_MB, "figures": figures, "ok": ok})
+        f"\nrender(): peak memory growth (MB = 10^6 bytes) for a {width * height / MB:.1f}-MP RGBA cutout "
+        f"({width}x{height}, PNG {input_mb:.1f} MB, read into memory first)"
+    )
+    header = f"{'options':<26} {'growth MB':>9} {'s':>6}  output"
+    print_header(header)
+    for case, text in RENDER_CASES.items():
+        run = rendering[case]
+        print(
+            f"{text or 'defaults (png)':<26} {run['growth_mb']:>9} {run['seconds']:>6}  {run['output']}, "
+            f"{run['output_mb']} MB"
+        )
+    cropped = rendering["crop_webp"]["growth_mb"]
+    renders = cropped <= RENDER_TARGET_GROWTH_MB
+    print(
+        f"\n{'PASS' if renders else 'MISS'}  render() with crop=subject format=webp grows <= "
+        f"{RENDER_TARGET_GROWTH_MB} MB ({cropped} MB)"
+    )
+    ok = ok and renders
+    print(
+        json.dumps(
+            {
+                "bench": "streaming",
+                "target_growth_mb": TARGET_GROWTH_MB,
+                "figures": figures,
+                "render_target_growth_mb": RENDER_TARGET_GROWTH_MB,
+                "render": {"input_mb": round(input_mb, 1), **rendering},
+                "ok": ok,
+            }
+        )
     )
     return 0 if ok else 1
 
@@ -282,5 +408,7 @@ if __name__ == "__main__":
         serve()
     elif sys.argv[1:2] == ["--write"]:
         write(sys.argv[2], int(sys.argv[3]))
+    elif sys.argv[1:2] == ["--render"]:
+        render_once(sys.argv[2], sys.argv[3])
     else:
         sys.exit(main())

@@ -5,7 +5,7 @@ import struct
 import zlib
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageCms
 
 
 def encode(image: Image.Image, fmt: str, **options) -> bytes:
@@ -39,3 +39,21 @@ def png16(samples: np.ndarray) -> bytes:
         + chunk(b"IDAT", zlib.compress(rows))
         + chunk(b"IEND", b"")
     )
+
+
+def cutout(
+    width: int = 64,
+    height: int = 48,
+    box: tuple[int, int, int, int] = (16, 12, 48, 36),
+    colour: tuple[int, int, int] = (255, 0, 0),
+) -> Image.Image:
+    """A provider's cutout (RGBA): an opaque subject of ``colour`` filling ``box`` (left, top, right,
+    bottom), transparent black around it."""
+    image = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    image.paste((*colour, 255), box)
+    return image
+
+
+def icc_profile(colour_space: str = "sRGB") -> bytes:
+    """A real ICC profile (``sRGB``, or ``LAB`` for one that is not RGB), as a file embeds it."""
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile(colour_space)).tobytes()

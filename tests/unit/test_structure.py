@@ -33,6 +33,32 @@ def test_the_import_check_sees_an_import():
     assert "state" in imported_cutout_modules("sending")
 
 
+def imported_at_load(module: str) -> set[str]:
+    """What importing ``module`` imports: its import statements outside function bodies."""
+    found = set()
+    nodes = list(ast.parse((PACKAGE / f"{module}.py").read_text()).body)
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            continue
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+        nodes.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def test_only_rendering_loads_pillow_and_nothing_loads_rendering_at_import():
+    """Pillow is for the outputs that need it: no function's cold start loads it."""
+    modules = [path.stem for path in PACKAGE.glob("*.py")]
+    assert "PIL" in imported_at_load("rendering")
+    for module in set(modules) - {"rendering"}:
+        imported = imported_at_load(module)
+        assert not any(name.split(".")[0] == "PIL" for name in imported), module
+        assert "cutout.rendering" not in imported, module
+
+
 def modules_loaded_by(function: str, env: dict[str, str]) -> set[str]:
     """The modules a fresh interpreter has loaded after importing functions/<function>/app.py."""
     script = (
