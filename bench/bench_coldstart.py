@@ -64,6 +64,7 @@ from harness import child_figures, print_header
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.append(str(ROOT))
 
+from tests.support.layer_build import elf_machine  # noqa: E402
 from tests.support.template_env import template_functions  # noqa: E402
 
 CHILD = Path(__file__).with_name("coldstart_init.py")
@@ -201,15 +202,6 @@ def native_extensions(layer: Path) -> list[str]:
         shutil.copy(ours.locate_file(native), path.parent)
         replaced.append(f"{theirs.metadata['Name']} {ours.version}: {native.name} for {path.name}")
     return replaced
-
-
-def elf_machine(path: Path) -> int | None:
-    """The ELF e_machine of ``path``, None if it is not an ELF file."""
-    with path.open("rb") as file:
-        header = file.read(20)
-    if header[:4] != b"\x7fELF":
-        return None
-    return int.from_bytes(header[18:20], "little" if header[5] == 1 else "big")
 
 
 def runtime_packages(site: Path) -> None:

@@ -44,15 +44,22 @@ def accepted(tag: str, platforms: set[str]) -> bool:
     return "none" in abis and bool(interpreters & {"py3", f"py{CPYTHON[2:]}", CPYTHON})
 
 
+def elf_machine(path: Path) -> int | None:
+    """The ELF e_machine of ``path``, None if it is not an ELF file."""
+    with path.open("rb") as file:
+        header = file.read(20)
+    if header[:4] != b"\x7fELF":
+        return None
+    return int.from_bytes(header[18:20], "little" if header[5] == 1 else "big")
+
+
 def binary_problems(layer: Path, arch: str) -> list[str]:
     """One line per ELF file built for another architecture, or extension module for another interpreter."""
     problems = []
     for path in sorted(p for p in layer.rglob("*") if p.is_file() and not p.is_symlink()):
-        with path.open("rb") as file:
-            header = file.read(20)
-        if header[:4] != b"\x7fELF":
+        machine = elf_machine(path)
+        if machine is None:
             continue
-        machine = int.from_bytes(header[18:20], "little" if header[5] == 1 else "big")
         if machine != ELF_MACHINES[arch]:
             problems.append(f"{path.relative_to(layer)}: ELF machine {machine}, not {arch}")
         named = EXTENSION_NAME.search(path.name)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.layer_build import elf_machine
 from tests.support.template_env import ROOT
 
 LAYER_SOURCE = ROOT / "layers" / "common"
@@ -61,15 +62,6 @@ def pyc_header(path: Path) -> tuple[bytes, int]:
     """A .pyc's magic number and flags word."""
     header = path.read_bytes()[:8]
     return header[:4], int.from_bytes(header[4:8], "little")
-
-
-def elf_machine(path: Path) -> int | None:
-    """The ELF e_machine of ``path``, None if it is not an ELF file."""
-    with path.open("rb") as file:
-        header = file.read(20)
-    if header[:4] != b"\x7fELF":
-        return None
-    return int.from_bytes(header[18:20], "little" if header[5] == 1 else "big")
 
 
 def files(layer: Path) -> list[Path]:
