@@ -34,7 +34,7 @@ import random
 import statistics
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT / "layers" / "common"))
 
 from cutout import polling  # noqa: E402
 from cutout.novita import ResultImage, TaskResult  # noqa: E402
-from cutout.state import Poll  # noqa: E402
+from cutout.state import ExecutionState, Poll, Slot, SourceObject, Written  # noqa: E402
 
 SEED = 20240505
 TASKS = 1000
@@ -182,6 +182,8 @@ def choice_matches(rule: dict[str, Any], data: Any) -> bool:
         return isinstance(value, str) and value == rule["StringEquals"]
     if "BooleanEquals" in rule:
         return isinstance(value, bool) and value == rule["BooleanEquals"]
+    if "NumericGreaterThan" in rule:
+        return isinstance(value, int | float) and value > rule["NumericGreaterThan"]
     raise AssertionError(f"unsupported Choice rule {rule}")
 
 
@@ -267,25 +269,15 @@ def fixed(seconds: int) -> Callable[[Provider, Clock], dict[str, Callable]]:
     def strategy(provider: Provider, clock: Clock) -> dict[str, Callable]:
         def send(state: dict[str, Any]) -> dict[str, Any]:
             task_id = provider.submit()
-            poll = {
-                "status": "QUEUED",
-                "wait_seconds": seconds,
-                "count": 0,
-                "deadline_passed": False,
-                "reason": "",
-            }
-            return {**state, "task_id": task_id, "submitted_at": clock.now(), "poll": poll}
+            poll = replace(Poll.initial(), wait_seconds=seconds)
+            return {**state, "task_id": task_id, "submitted_at": clock.now(), "poll": poll.to_dict()}
 
         def check_status(event: dict[str, Any]) -> dict[str, Any]:
             result = provider.task_result(event["task_id"])
             count = int(event["count"]) + 1
-            return {
-                "status": result.status,
-                "wait_seconds": seconds,
-                "count": count,
-                "deadline_passed": False,
-                "reason": "",
-            }
+            return Poll(
+                status=result.status, wait_seconds=seconds, count=count, deadline_passed=False, reason=""
+            ).to_dict()
 
         return _functions(send, check_status)
 
@@ -294,7 +286,7 @@ def fixed(seconds: int) -> Callable[[Provider, Clock], dict[str, Callable]]:
 
 def _functions(send: Callable, check_status: Callable) -> dict[str, Callable]:
     def write_result(event: dict[str, Any]) -> dict[str, Any]:
-        return {"bucket": "out", "key": "cutouts/a.png", "bytes": 1}
+        return Written(bucket="out", key="cutouts/a.png", bytes=1).to_dict()
 
     return {
         "${SendFunctionArn}": send,
@@ -304,14 +296,10 @@ def _functions(send: Callable, check_status: Callable) -> dict[str, Callable]:
 
 
 def execution_input() -> dict[str, Any]:
-    """As SubmitFunction starts it (cutout.intake): slot due now, first $.poll from Poll.initial()."""
-    return {
-        "source": {"bucket": "in", "key": "uploads/a.jpg", "version_id": "v1", "etag": None},
-        "task_id": None,
-        "submitted_at": None,
-        "slot": {"at": 0.0, "wait_seconds": 0},
-        "poll": Poll.initial().to_dict(),
-    }
+    """As SubmitFunction starts it (cutout.intake, through cutout.state): slot due now, first $.poll from
+    Poll.initial(). Built by the state module itself, so a field the ASL reads is never missing here."""
+    source = SourceObject("in", "uploads/a.jpg", version_id="v1")
+    return ExecutionState.admitted(source, Slot.due(0.0, 0.0), admitted_at=0.0, attempt=0).to_dict()
 
 
 @dataclass
