@@ -32,6 +32,15 @@ def test_cutout_is_streamed_into_the_output_bucket(world):
         "key": OUTPUT_KEY,
         "bytes": obj["ContentLength"],
         "wait_seconds": 0,
+        "outputs": [
+            {
+                "bucket": OUTPUT_BUCKET,
+                "key": OUTPUT_KEY,
+                "bytes": obj["ContentLength"],
+                "format": "png",
+                "variant": None,
+            }
+        ],
     }
     assert (image.format, image.mode, image.size) == ("PNG", "RGBA", (320, 240))
     assert image.getchannel("A").getextrema() != (255, 255)  # a real alpha channel

@@ -448,6 +448,7 @@ def test_the_execution_input_is_the_admitted_state_with_its_slot(admission):
         "poll": Poll.initial().to_dict(),
         "attempt": 0,
         "superseded": False,
+        "variants": [],
     }
     assert ExecutionState.from_event(started).slot == Slot(pytest.approx(slot_at, abs=1e-5), 6)
 

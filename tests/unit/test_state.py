@@ -9,6 +9,7 @@ from cutout.state import (
     ExecutionState,
     FailureRequest,
     FailureWritten,
+    OutputWritten,
     Poll,
     PollRequest,
     ResultRequest,
@@ -217,12 +218,22 @@ def test_a_failure_request_with_zero_polls_keeps_the_zero():
 
 
 def test_what_write_result_and_record_failure_return_names_every_field():
-    written = Written(bucket="cutout-output", key="cutouts/a.png", bytes=48_213)
+    output = OutputWritten(bucket="cutout-output", key="cutouts/a.png", bytes=48_213, format="png")
+    written = Written(bucket="cutout-output", key="cutouts/a.png", bytes=48_213, outputs=(output,))
     assert written.to_dict() == {
         "bucket": "cutout-output",
         "key": "cutouts/a.png",
         "bytes": 48_213,
         "wait_seconds": 0,
+        "outputs": [
+            {
+                "bucket": "cutout-output",
+                "key": "cutouts/a.png",
+                "bytes": 48_213,
+                "format": "png",
+                "variant": None,
+            }
+        ],
     }
     recorded = FailureWritten(bucket="cutout-output", key="failures/uploads/a.jpg.json")
     assert recorded.to_dict() == {"bucket": "cutout-output", "key": "failures/uploads/a.jpg.json"}

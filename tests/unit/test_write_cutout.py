@@ -26,7 +26,7 @@ from cutout.results import (
     metadata_size,
     write_cutout,
 )
-from cutout.state import SourceObject, Written
+from cutout.state import OutputWritten, SourceObject, Written
 from tests.support.events import load_event
 from tests.support.fake_http import FakePoolManager, FakeResponse
 from tests.support.fakes import Clock, FakeS3, FakeTable, client_error, provider_health
@@ -113,7 +113,10 @@ def with_existing_cutout(settings, sequencer: str | None) -> FakeS3:
 def test_the_cutout_is_streamed_to_the_output_key_and_its_size_returned(settings):
     written, s3, _ = write(settings, task_result(), download())
 
-    assert written == Written(bucket=settings.output_bucket, key=OUTPUT_KEY, bytes=len(CUTOUT))
+    output = OutputWritten(settings.output_bucket, OUTPUT_KEY, bytes=len(CUTOUT), format="png")
+    assert written == Written(
+        bucket=settings.output_bucket, key=OUTPUT_KEY, bytes=len(CUTOUT), outputs=(output,)
+    )
     assert s3.objects[(settings.output_bucket, OUTPUT_KEY)]["Body"] == CUTOUT
 
 

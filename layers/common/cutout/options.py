@@ -92,6 +92,25 @@ class Options:
     def content_type(self) -> str:
         return FORMATS[self.format].content_type
 
+    def text(self) -> str:
+        """Every option, in the syntax it is given in: what an execution carries, read back by
+        :meth:`from_text`."""
+        background = (
+            "transparent" if self.background is None else "#{:02x}{:02x}{:02x}{:02x}".format(*self.background)
+        )
+        margin = f"{self.margin.amount:g}%" if self.margin.percent else f"{int(self.margin.amount)}px"
+        return (
+            f"format={self.format} background={background} crop={self.crop} margin={margin} "
+            f"channels={self.channels} max_size={self.max_size or 'none'}"
+        )
+
+    @classmethod
+    def from_text(cls, text: str) -> Options:
+        return _options_of(None, (parse_text(text, "carried by the execution"),))
+
+
+DEFAULT = Options()
+
 
 @dataclass(frozen=True)
 class Variant:
@@ -99,6 +118,19 @@ class Variant:
 
     name: str | None
     options: Options
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"variant": self.name, "options": self.options.text()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Variant:
+        name = data["variant"]
+        return cls(None if name is None else str(name), Options.from_text(str(data["options"])))
+
+
+def is_default(variants: tuple[Variant, ...]) -> bool:
+    """Whether ``variants`` is the one cutout every upload had before options: streamed as it came."""
+    return variants == (Variant(None, DEFAULT),)
 
 
 # --- values -------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from cutout.outcomes import (
 )
 from cutout.settings import Settings
 from cutout.sources import still_current
-from cutout.state import SourceObject, Written
+from cutout.state import OutputWritten, SourceObject, Written
 from cutout.urls import is_loopback, redact
 
 DOWNLOAD_TIMEOUT = urllib3.Timeout(connect=3.05, read=30.0)
@@ -44,6 +44,7 @@ _SNIFF_BYTES = 32
 # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingMetadata.html)
 USER_METADATA_LIMIT = 2048
 _MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+_FORMAT_NAMES = {"png": "png", "jpeg": "jpg", "webp": "webp"}  # cutout.imaging's names -> the options'.
 _GENERIC_TYPES = ("", "application/octet-stream", "binary/octet-stream")
 
 
@@ -164,7 +165,8 @@ def write_cutout(
     metrics.add_metric(name="CutoutsWritten", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="CutoutBytes", unit=MetricUnit.Bytes, value=stream.bytes_read)
     logger.info("cutout written", extra={"output_key": key, "bytes": stream.bytes_read})
-    return Written(bucket=settings.output_bucket, key=key, bytes=stream.bytes_read)
+    output = OutputWritten(settings.output_bucket, key, stream.bytes_read, _FORMAT_NAMES[image_format])
+    return Written(bucket=settings.output_bucket, key=key, bytes=stream.bytes_read, outputs=(output,))
 
 
 def _wait(settings: Settings, key: str, outage: Outage, health: ProviderParts) -> Written:

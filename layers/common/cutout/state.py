@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from cutout.errors import MalformedMessageError
+from cutout.options import Variant
 
 MIN_WAIT_SECONDS = 1  # a Wait state counts whole seconds
 # The state machine's TimeoutSeconds is a static number in the ASL (DefinitionSubstitutions are strings
@@ -139,13 +140,28 @@ class ExecutionState:
         0  # 0: the upload's own notification; n >= 1: the n-th reprocess request (ReprocessRequest)
     )
     superseded: bool = False  # the object changed before it was submitted: the execution ends, no outcome
+    # The outputs the upload asked for (cutout.options), resolved at admission; none: the one default
+    # cutout, streamed as it came.
+    variants: tuple[Variant, ...] = ()
 
     @classmethod
     def admitted(
-        cls, source: SourceObject, slot: Slot, admitted_at: float, attempt: int = 0
+        cls,
+        source: SourceObject,
+        slot: Slot,
+        admitted_at: float,
+        attempt: int = 0,
+        variants: tuple[Variant, ...] = (),
     ) -> ExecutionState:
         """The first state, as SubmitFunction starts the execution: not submitted yet."""
-        return cls(source=source, slot=slot, poll=Poll.initial(), admitted_at=admitted_at, attempt=attempt)
+        return cls(
+            source=source,
+            slot=slot,
+            poll=Poll.initial(),
+            admitted_at=admitted_at,
+            attempt=attempt,
+            variants=variants,
+        )
 
     def rescheduled(self, slot: Slot) -> ExecutionState:
         """Not submitted (yet): wait for ``slot``."""
@@ -170,6 +186,7 @@ class ExecutionState:
             "poll": self.poll.to_dict(),
             "attempt": self.attempt,
             "superseded": self.superseded,
+            "variants": variants_to_list(self.variants),
         }
 
     @classmethod
@@ -186,7 +203,17 @@ class ExecutionState:
             submitted_at=None if submitted_at is None else float(submitted_at),
             attempt=int(event.get("attempt", 0)),  # an execution started before attempts existed: 0
             superseded=bool(event.get("superseded", False)),
+            variants=variants_from_list(event.get("variants")),
         )
+
+
+def variants_to_list(variants: tuple[Variant, ...]) -> list[dict[str, Any]]:
+    return [variant.to_dict() for variant in variants]
+
+
+def variants_from_list(data: list[dict[str, Any]] | None) -> tuple[Variant, ...]:
+    """An execution started before options existed carries none: the default cutout."""
+    return tuple(Variant.from_dict(item) for item in data or ())
 
 
 @dataclass(frozen=True)
@@ -212,11 +239,15 @@ class PollRequest:
 
 @dataclass(frozen=True)
 class ResultRequest:
-    """WriteResultFunction's event: the finished task of one object version."""
+    """WriteResultFunction's event: the finished task of one object version, the outputs it asked for,
+    and when it was admitted and submitted (for the completion event)."""
 
     source: SourceObject
     task_id: str
     attempt: int = 0
+    variants: tuple[Variant, ...] = ()
+    admitted_at: float | None = None
+    submitted_at: float | None = None
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> ResultRequest:
@@ -224,7 +255,29 @@ class ResultRequest:
             source=SourceObject.from_dict(event["source"]),
             task_id=str(event["task_id"]),
             attempt=int(event.get("attempt", 0)),
+            variants=variants_from_list(event.get("variants")),
+            admitted_at=_optional_time(event.get("admitted_at")),
+            submitted_at=_optional_time(event.get("submitted_at")),
         )
+
+
+def _optional_time(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class OutputWritten:
+    """One output written for an upload: where, how large, its format (``png``, ``webp``, ``jpg``) and
+    its variant (None for the single output of an upload without variants)."""
+
+    bucket: str
+    key: str
+    bytes: int
+    format: str
+    variant: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -238,9 +291,16 @@ class Written:
     key: str
     bytes: int
     wait_seconds: int = 0
+    outputs: tuple[OutputWritten, ...] = ()  # every output written, the first at ``key``
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "bucket": self.bucket,
+            "key": self.key,
+            "bytes": self.bytes,
+            "wait_seconds": self.wait_seconds,
+            "outputs": [output.to_dict() for output in self.outputs],
+        }
 
 
 @dataclass(frozen=True)
@@ -253,6 +313,8 @@ class FailureRequest:
     failure: dict[str, Any]
     polls: int | None
     attempt: int = 0
+    admitted_at: float | None = None
+    submitted_at: float | None = None
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> FailureRequest:
@@ -263,6 +325,8 @@ class FailureRequest:
             failure=dict(event["failure"]),
             polls=None if polls is None else int(polls),
             attempt=int(event.get("attempt", 0)),
+            admitted_at=_optional_time(event.get("admitted_at")),
+            submitted_at=_optional_time(event.get("submitted_at")),
         )
 
 
