@@ -46,6 +46,7 @@ def target_of_stack(stack: str) -> Target:
         input_prefix=env.get("INPUT_PREFIX", ""),
         output_prefix=env["OUTPUT_PREFIX"],
         failure_prefix=env["FAILURE_PREFIX"],
+        variant_prefix=env.get("VARIANT_PREFIX", "variants/"),
     )
 
 

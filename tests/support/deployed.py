@@ -130,6 +130,7 @@ class DeployedStack:
             input_prefix=self.parameters["InputPrefix"],
             output_prefix=self.parameters["OutputPrefix"],
             failure_prefix=self.parameters["FailurePrefix"],
+            variant_prefix=self.parameters["VariantPrefix"],
         )
         self.submissions_per_minute = int(self.outputs["SubmissionsPerMinute"])
         self.log_groups = self.outputs["FunctionLogGroups"].split(",")

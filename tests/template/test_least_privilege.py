@@ -14,6 +14,7 @@ SECRET = {"Fn::If": ["CreateApiKeySecret", {"Ref": "NovitaApiKeySecret"}, {"Ref"
 UPLOADS = {"Fn::Sub": "${InputBucket.Arn}/*"}
 FAILURE_RECORDS = {"Fn::Sub": "${OutputBucket.Arn}/${FailurePrefix}*"}
 CUTOUTS = {"Fn::Sub": "${OutputBucket.Arn}/${OutputPrefix}*"}
+VARIANTS = {"Fn::Sub": "${OutputBucket.Arn}/${VariantPrefix}*"}
 SCHEDULE = {"Fn::GetAtt": ["RateLimitTable", "Arn"]}
 # cutout.health's items only (one per part of the provider), not the schedule or the spend count
 PROVIDER_HEALTH = (
@@ -43,7 +44,11 @@ DECRYPT_UPLOADS = (
 # a missing one is missing: S3 answers a HEAD of a missing key with 404 only to a caller allowed
 # s3:ListBucket, and a HEAD carries no prefix, so an s3:prefix condition would turn every 404 into a 403.
 OUTCOMES = {
-    "ReadAndReplaceOutcomes": ({"s3:GetObject", "s3:DeleteObject"}, [CUTOUTS, FAILURE_RECORDS], None),
+    "ReadAndReplaceOutcomes": (
+        {"s3:GetObject", "s3:DeleteObject"},
+        [CUTOUTS, FAILURE_RECORDS, VARIANTS],
+        None,
+    ),
     "SeeWhetherAnOutcomeExists": ({"s3:ListBucket"}, {"Fn::GetAtt": ["OutputBucket", "Arn"]}, None),
 }
 
@@ -90,7 +95,7 @@ EXPECTED = {
     },
     "WriteResultFunction": {
         "SeeWhetherTheUploadChanged": ({"s3:GetObject"}, UPLOADS, None),
-        "WriteCutouts": ({"s3:PutObject", "s3:AbortMultipartUpload"}, CUTOUTS, None),
+        "WriteCutouts": ({"s3:PutObject", "s3:AbortMultipartUpload"}, [CUTOUTS, VARIANTS], None),
         **API_KEY,
         "ShareProviderHealth": PROVIDER_HEALTH,
         **OUTCOMES,

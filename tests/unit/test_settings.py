@@ -209,7 +209,44 @@ def test_results_and_failures_need_different_prefixes(env):
     env["FAILURE_PREFIX"] = env["OUTPUT_PREFIX"]
     with pytest.raises(ConfigurationError) as refused:
         Settings.from_env(env)
-    assert str(refused.value) == "OUTPUT_PREFIX and FAILURE_PREFIX must differ"
+    assert str(refused.value) == (
+        "OUTPUT_PREFIX ('cutouts/') must not start with FAILURE_PREFIX ('cutouts/'): each kind of output "
+        "has a prefix of its own"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "other"),
+    [
+        ("VARIANT_PREFIX", "cutouts/variants/", "OUTPUT_PREFIX"),
+        ("OUTPUT_PREFIX", "failures/ok/", "FAILURE_PREFIX"),
+    ],
+)
+def test_no_output_prefix_may_lie_within_another(env, name, value, other):
+    env[name] = value
+    with pytest.raises(ConfigurationError, match=f"^{name} .* must not start with {other} "):
+        Settings.from_env(env)
+
+
+def test_variants_have_a_prefix_of_their_own(env):
+    assert Settings.from_env(env).variant_prefix == "variants/"
+    env["VARIANT_PREFIX"] = "sizes/"
+    assert Settings.from_env(env).variant_prefix == "sizes/"
+
+
+def test_the_stacks_output_options_are_parsed_at_cold_start(env):
+    env["OUTPUT_OPTIONS"] = "format=webp"
+    env["OUTPUT_OPTION_RULES"] = "uploads/products/: background=#ffffff crop=subject"
+    (variant,) = Settings.from_env(env).output_options.resolve("uploads/products/a.jpg", {})
+    assert (variant.options.format, variant.options.crop) == ("webp", "subject")
+
+
+def test_bad_stack_output_options_are_a_configuration_error(env):
+    env["OUTPUT_OPTION_RULES"] = "uploads/: format=gif"
+    with pytest.raises(
+        ConfigurationError, match=r'^OUTPUT_OPTIONS or OUTPUT_OPTION_RULES: option "format" = "gif"'
+    ):
+        Settings.from_env(env)
 
 
 def test_only_trailing_slashes_are_trimmed_from_the_provider_url(env):

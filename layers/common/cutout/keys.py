@@ -35,7 +35,7 @@ def skip_reason(key: str, settings: Settings) -> str | None:
     suffix: an upload with another suffix gets a failure record that says what is accepted)."""
     if key.endswith("/"):
         return "folder marker"
-    for prefix in (settings.output_prefix, settings.failure_prefix):
+    for prefix in (settings.output_prefix, settings.failure_prefix, settings.variant_prefix):
         if settings.input_bucket == settings.output_bucket and key.startswith(prefix):
             return f"under the output prefix {prefix!r} (would recurse)"
     if not key.startswith(settings.input_prefix):
@@ -55,15 +55,32 @@ class Layout(Protocol):
     def output_prefix(self) -> str: ...
     @property
     def failure_prefix(self) -> str: ...
+    @property
+    def variant_prefix(self) -> str: ...
 
 
-def output_key(key: str, settings: Layout) -> str:
-    """``<output prefix><key without input prefix, extension replaced by .png>``."""
+# Every extension an upload's cutout may have (cutout.options.FORMATS): where its outcome is looked for.
+CUTOUT_EXTENSIONS = (".png", ".webp", ".jpg")
+
+
+def output_key(key: str, settings: Layout, extension: str = ".png") -> str:
+    """``<output prefix><key without input prefix, its extension replaced by extension>``: the cutout (an
+    upload's only output, or the first of its variants)."""
+    return _fit(settings.output_prefix, _stem(key, settings), extension, key)
+
+
+def variant_key(key: str, settings: Layout, variant: str, extension: str) -> str:
+    """``<variant prefix><variant>/<key without input prefix, its extension replaced>``: each variant of
+    an upload but the first. Apart from the cutouts' prefix, so that no upload's cutout can take a
+    variant's key (``a.thumb.jpg``'s cutout and ``a.jpg``'s variant ``thumb`` would both be ``a.thumb.png``
+    under one prefix)."""
+    return _fit(f"{settings.variant_prefix}{variant}/", _stem(key, settings), extension, key)
+
+
+def _stem(key: str, settings: Layout) -> str:
     relative = key.removeprefix(settings.input_prefix)
     stem, dot, extension = relative.rpartition(".")
-    if not dot or "/" in extension:
-        stem = relative
-    return _fit(settings.output_prefix, stem, ".png", key)
+    return stem if dot and "/" not in extension else relative
 
 
 def failure_key(key: str, settings: Layout) -> str:

@@ -32,6 +32,7 @@ class Target:
     input_prefix: str
     output_prefix: str
     failure_prefix: str
+    variant_prefix: str = "variants/"
 
 
 def next_attempt(s3: Any, layout: Layout, key: str) -> int:

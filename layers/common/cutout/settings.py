@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from cutout.errors import ConfigurationError
+from cutout.options import OutputOptions, OutputOptionsError
 from cutout.urls import is_loopback
 
 # The template's MaxBacklogDays allows up to this; the state machine's TimeoutSeconds is derived from it.
@@ -44,6 +45,9 @@ class Settings:
     dead_letter_queue_url: str | None = None
     presign_role_arn: str | None = None  # the role whose credentials sign presigned URLs (cutout.aws)
     remove_outputs_on_delete: bool = False  # deleting an upload removes its outputs (cutout.removals)
+    variant_prefix: str = "variants/"  # where variants other than the first go (cutout.keys.variant_key)
+    # the stack's defaults and prefix rules; none: every upload gets today's cutout unless it asks
+    output_options: OutputOptions = field(default_factory=lambda: OutputOptions.parse("", ""))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, require: tuple[str, ...] = ()) -> Settings:
@@ -79,9 +83,21 @@ class Settings:
             dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL") or None,
             presign_role_arn=env.get("PRESIGN_ROLE_ARN") or None,
             remove_outputs_on_delete=_flag(env, "REMOVE_OUTPUTS_ON_DELETE"),
+            variant_prefix=env.get("VARIANT_PREFIX") or "variants/",
+            output_options=_output_options(env),
         )
-        if settings.output_prefix == settings.failure_prefix:
-            raise ConfigurationError("OUTPUT_PREFIX and FAILURE_PREFIX must differ")
+        prefixes = {
+            "OUTPUT_PREFIX": settings.output_prefix,
+            "FAILURE_PREFIX": settings.failure_prefix,
+            "VARIANT_PREFIX": settings.variant_prefix,
+        }
+        for name, prefix in prefixes.items():
+            for other, other_prefix in prefixes.items():
+                if name != other and prefix.startswith(other_prefix):
+                    raise ConfigurationError(
+                        f"{name} ({prefix!r}) must not start with {other} ({other_prefix!r}): each kind of "
+                        "output has a prefix of its own"
+                    )
         for name in require:
             settings.needed(name)
         return settings
@@ -98,6 +114,13 @@ class Settings:
         if not isinstance(value, str) or not value:
             raise ConfigurationError(f"{name.upper()} is required by this function but not set")
         return value
+
+
+def _output_options(env: Mapping[str, str]) -> OutputOptions:
+    try:
+        return OutputOptions.parse(env.get("OUTPUT_OPTIONS", ""), env.get("OUTPUT_OPTION_RULES", ""))
+    except OutputOptionsError as exc:
+        raise ConfigurationError(f"OUTPUT_OPTIONS or OUTPUT_OPTION_RULES: {exc}") from None
 
 
 def _text(env: Mapping[str, str], name: str) -> str:
