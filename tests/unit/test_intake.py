@@ -15,6 +15,7 @@ from cutout.imaging import probe
 from cutout.intake import HEAD_BYTES, LONG_HEAD_BYTES, MAX_WAITING_EXECUTIONS, Intake
 from cutout.keys import execution_name, failure_key, output_key
 from cutout.observability import logger
+from cutout.options import OutputOptions
 from cutout.pacing import SubmissionPacer
 from cutout.state import ExecutionState, Poll, ReprocessRequest, Slot, SourceObject
 from tests.support.events import load_event
@@ -68,9 +69,12 @@ class Admission:
             settings=self.settings, s3=self.s3, sfn=self.sfn, pacer=self.pacer, clock=self.clock
         )
 
-    def upload(self, key: str, body: bytes) -> str:
+    def upload(self, key: str, body: bytes, metadata: dict[str, str] | None = None) -> str:
         """Put the object and hand admission its notification (named by the ETag S3 gave it)."""
-        etag = self.s3.put_object(Bucket=self.settings.input_bucket, Key=key, Body=body)["ETag"].strip('"')
+        put = self.s3.put_object(
+            Bucket=self.settings.input_bucket, Key=key, Body=body, Metadata=metadata or {}
+        )
+        etag = put["ETag"].strip('"')
         return self.intake.process_object(SourceObject(self.settings.input_bucket, key, etag=etag))
 
     def source(self, key: str) -> SourceObject:
@@ -701,3 +705,61 @@ def test_a_deletion_of_what_is_not_ours_is_skipped(settings, key):
     admission = Admission(settings, remove_outputs_on_delete=True)
     assert admission.intake.process_message(removal(admission, key, versionId="v1")) == ["skipped"]
     assert admission.s3.reads == []
+
+
+# --- output options -----------------------------------------------------------------------------------
+def started_variants(admission: Admission, key: str) -> list[dict[str, str | None]]:
+    started = json.loads(admission.sfn.executions[execution_name(admission.source(key))]["input"])
+    return started["variants"]
+
+
+def test_an_upload_without_options_carries_none_and_is_streamed_as_it_came(admission):
+    admission.upload("uploads/a.jpg", photo(), {"photographer": "ann"})
+    assert started_variants(admission, "uploads/a.jpg") == []
+
+
+def test_options_in_the_uploads_metadata_are_resolved_at_admission_and_carried(admission):
+    admission.upload("uploads/a.jpg", photo(), {"cutout-format": "webp", "cutout-crop": "subject"})
+    assert started_variants(admission, "uploads/a.jpg") == [
+        {
+            "variant": None,
+            "options": (
+                "format=webp background=transparent crop=subject margin=0px channels=rgba max_size=none"
+            ),
+        }
+    ]
+
+
+def test_the_longest_prefix_rule_applies_over_the_stack_default_and_metadata_over_both(settings):
+    admission = Admission(
+        settings,
+        output_options=OutputOptions.parse(
+            "format=webp", "uploads/: max_size=512; uploads/products/: background=#ffffff crop=subject"
+        ),
+    )
+    admission.upload("uploads/products/shoe.jpg", photo(), {"cutout-crop": "none"})
+    [variant] = started_variants(admission, "uploads/products/shoe.jpg")
+    assert variant["options"] == (
+        "format=webp background=#ffffffff crop=none margin=0px channels=rgba max_size=none"
+    )
+
+
+def test_named_variants_are_carried_in_order(admission):
+    metadata = {"cutout-variants": "full,thumb", "cutout-thumb.max-size": "256", "cutout-thumb.format": "jpg"}
+    admission.upload("uploads/a.jpg", photo(), metadata)
+    assert [
+        (v["variant"], v["options"].split()[0]) for v in started_variants(admission, "uploads/a.jpg")
+    ] == [
+        ("full", "format=png"),
+        ("thumb", "format=jpg"),
+    ]
+
+
+def test_a_bad_option_is_refused_at_admission_naming_the_option_and_what_is_accepted(admission):
+    assert admission.upload("uploads/a.jpg", photo(), {"cutout-format": "gif"}) == "rejected"
+    assert rejection(admission, "uploads/a.jpg") == (
+        "OutputOptionsError",
+        'option "format" = "gif" (from the object\'s metadata cutout-format): accepted are png, webp, jpg '
+        "(or jpeg)",
+    )
+    assert admission.sfn.executions == {}

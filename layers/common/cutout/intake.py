@@ -29,6 +29,7 @@ from cutout.imaging import ACCEPTED_FORMATS, probe
 from cutout.keys import execution_name, skip_reason
 from cutout.messages import Created, Item, Removed, S3TestEvent, read_message
 from cutout.observability import logger, metrics
+from cutout.options import Variant, is_default
 from cutout.pacing import SubmissionPacer
 from cutout.removals import remove_outputs
 from cutout.settings import Settings
@@ -113,7 +114,8 @@ class Intake:
             return "skipped"
         try:
             self._check_suffix(source.key)
-            source = self._inspect(source, pin=attempt > 0)
+            source, metadata = self._inspect(source, pin=attempt > 0)
+            variants = self._settings.output_options.resolve(source.key, metadata)
         except SourceChangedError as exc:
             # An unversioned key overwritten since this notification: the newer upload has its own; a
             # failure record here would name this upload for the newer bytes.
@@ -125,7 +127,7 @@ class Intake:
                 self._s3, self._settings, source, error=type(exc).__name__, reason=str(exc), attempt=attempt
             )
             return "rejected"
-        return self._start_execution(source, attempt)
+        return self._start_execution(source, attempt, () if is_default(variants) else variants)
 
     def _check_suffix(self, key: str) -> None:
         """An upload under the input prefix whose name does not end in an accepted suffix is refused
@@ -142,10 +144,11 @@ class Intake:
             f"(AcceptedSuffixes) whose content is {formats}"
         )
 
-    def _inspect(self, source: SourceObject, pin: bool = False) -> SourceObject:
+    def _inspect(self, source: SourceObject, pin: bool = False) -> tuple[SourceObject, dict[str, str]]:
         """Is the object there, within the size limits, and really an image the provider accepts? Returns
-        the source; with ``pin`` (a reprocess request), pinned to the version id and ETag that HEAD saw,
-        so a request without a version id takes the object as it is now and reads only that."""
+        the source and its user metadata (where its output options are); with ``pin`` (a reprocess
+        request), the source pinned to the version id and ETag that HEAD saw, so a request without a
+        version id takes the object as it is now and reads only that."""
         head = read(self._s3.head_object, **source.pinned_read())
         if pin:
             source = replace(
@@ -174,13 +177,13 @@ class Intake:
                 f"image is {info.width}x{info.height} ({info.megapixels:.1f} MP), "
                 f"over MAX_INPUT_MEGAPIXELS ({self._settings.max_input_megapixels:g})"
             )
-        return source
+        return source, dict(head.get("Metadata") or {})
 
     def _head(self, source: SourceObject, length: int) -> bytes:
         response = read(self._s3.get_object, Range=f"bytes=0-{length - 1}", **source.pinned_read())
         return bytes(response["Body"].read())
 
-    def _start_execution(self, source: SourceObject, attempt: int) -> str:
+    def _start_execution(self, source: SourceObject, attempt: int, variants: tuple[Variant, ...]) -> str:
         name = execution_name(source, attempt)
         if self._started(name):  # a duplicate notification: it must not take a slot from the schedule
             logger.info("duplicate: execution already exists", extra={"execution": name})
@@ -199,7 +202,9 @@ class Intake:
                 self._s3, self._settings, source, error=type(exc).__name__, reason=reason, attempt=attempt
             )
             return "rejected"
-        state = ExecutionState.admitted(source, Slot.due(slot_at, now), admitted_at=now, attempt=attempt)
+        state = ExecutionState.admitted(
+            source, Slot.due(slot_at, now), admitted_at=now, attempt=attempt, variants=variants
+        )
         try:
             self._sfn.start_execution(
                 stateMachineArn=self._settings.state_machine_arn, name=name, input=json.dumps(state.to_dict())
