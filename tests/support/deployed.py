@@ -27,7 +27,7 @@ from PIL import Image
 from cutout.apikey import ApiKey
 from cutout.keys import execution_name
 from cutout.outcomes import Outcome as StoredOutcome
-from cutout.outcomes import cutout_outcome, failure_outcome
+from cutout.outcomes import all_outcomes, cutout_outcome, failure_outcome
 from cutout.reprocessing import Target
 from cutout.state import SourceObject
 from tests.support.events import s3_notification
@@ -206,7 +206,7 @@ class DeployedStack:
 
     def _stored(self, key: str) -> list[StoredOutcome]:
         s3 = self.client("s3")
-        return [o for o in (cutout_outcome(s3, self.target, key), failure_outcome(s3, self.target, key)) if o]
+        return all_outcomes(s3, self.target, key)
 
     def _settled(self, upload: SourceObject) -> bool:
         stored = self._stored(upload.key)

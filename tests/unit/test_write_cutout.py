@@ -315,8 +315,12 @@ def test_the_existing_cutout_is_looked_up_at_the_output_key(settings):
     s3 = HeadFails("NoSuchKey")  # some S3-compatible stores name a missing key so
     written, _, _ = write(settings, task_result(), download(), s3=s3)
 
-    # before it decides to write, and again for the condition of its write (nothing there: IfNoneMatch)
-    assert s3.heads == [{"Bucket": settings.output_bucket, "Key": OUTPUT_KEY}] * 2
+    # before it decides to write, in each format a cutout may have; again for the condition of its write
+    # (nothing there: IfNoneMatch); and after, for a cutout of the key in another format to replace
+    stem = OUTPUT_KEY.removesuffix(".png")
+    every_format = [f"{stem}.png", f"{stem}.webp", f"{stem}.jpg"]
+    looked_up = [*every_format, OUTPUT_KEY, *every_format]
+    assert s3.heads == [{"Bucket": settings.output_bucket, "Key": key} for key in looked_up]
     assert written.bytes == len(CUTOUT)
 
 

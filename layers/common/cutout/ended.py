@@ -17,7 +17,7 @@ from typing import Any
 
 from cutout.errors import ExecutionInputUnreadableError
 from cutout.failures import failure_reason, write_failure_record
-from cutout.keys import failure_key, output_key, sequencer_after
+from cutout.keys import CUTOUT_EXTENSIONS, failure_key, output_key, sequencer_after
 from cutout.observability import logger
 from cutout.settings import Settings
 from cutout.state import ExecutionState, SourceObject
@@ -119,8 +119,10 @@ def existing_outcome(s3: Any, settings: Settings, source: SourceObject, attempt:
             return "its failure record"
         if sequencer_after(theirs.sequencer, source.sequencer):
             return "a newer upload's failure record"
-    metadata = _metadata(s3, settings.output_bucket, output_key(source.key, settings))
-    if metadata is not None:
+    for extension in CUTOUT_EXTENSIONS:
+        metadata = _metadata(s3, settings.output_bucket, output_key(source.key, settings, extension))
+        if metadata is None:
+            continue
         if metadata.get("source-version") == source.revision and int(metadata.get("attempt", 0)) >= attempt:
             return "its cutout"
         if sequencer_after(metadata.get("source-sequencer"), source.sequencer):

@@ -18,7 +18,15 @@ from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
-from cutout.keys import Layout, failure_key, key_digest, output_key, sequencer_after
+from cutout.keys import (
+    CUTOUT_EXTENSIONS,
+    Layout,
+    failure_key,
+    key_digest,
+    output_key,
+    sequencer_after,
+    variant_key,
+)
 from cutout.observability import logger
 from cutout.state import SourceObject
 
@@ -36,6 +44,12 @@ class Outcome:
     sequencer: str | None
     attempt: int
     etag: str | None = None  # the stored object's own ETag: a conditional write replaces only this one
+    variant_keys: tuple[str, ...] = ()  # a cutout's other outputs: its variants but the first
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every output of this outcome."""
+        return (self.key, *self.variant_keys)
 
     def is_of(self, source: SourceObject) -> bool:
         """Whether this is an outcome of the same upload: same bucket and key, and a version id or ETag in
@@ -49,13 +63,36 @@ class Outcome:
         return sequencer_after(source.sequencer, self.sequencer)
 
 
+VARIANTS_METADATA = "variants"  # on a cutout: its other variants, "<name><extension>" separated by spaces
+
+
+def variants_metadata(outputs: list[tuple[str, str]]) -> str:
+    """``outputs`` ((variant name, extension) of each variant but the first) as the cutout records them."""
+    return " ".join(f"{name}{extension}" for name, extension in outputs)
+
+
+def cutout_outcomes(s3: Any, settings: Layout, key: str) -> list[Outcome]:
+    """The cutouts of upload ``key``, one per extension a cutout may have (``CUTOUT_EXTENSIONS``): none,
+    one, or for a moment two, while a cutout in a new format replaces one in another."""
+    found = (cutout_at(s3, settings, key, output_key(key, settings, ext)) for ext in CUTOUT_EXTENSIONS)
+    return [outcome for outcome in found if outcome is not None]
+
+
 def cutout_outcome(s3: Any, settings: Layout, key: str) -> Outcome | None:
-    """The cutout of upload ``key``, from its user metadata; None when there is none."""
-    location = output_key(key, settings)
+    """The cutout of upload ``key`` in whichever format it is; None when there is none."""
+    return next(iter(cutout_outcomes(s3, settings, key)), None)
+
+
+def cutout_at(s3: Any, settings: Layout, key: str, location: str) -> Outcome | None:
+    """The cutout of upload ``key`` at ``location``, from its user metadata; None when there is none."""
     head = _read(s3.head_object, Bucket=settings.output_bucket, Key=location)
     if head is None:
         return None
     metadata = head.get("Metadata", {})
+    variants = []
+    for entry in metadata.get(VARIANTS_METADATA, "").split():
+        name, dot, extension = entry.partition(".")
+        variants.append(variant_key(key, settings, name, f"{dot}{extension}"))
     return Outcome(
         key=location,
         bucket=metadata.get("source-bucket", ""),
@@ -67,6 +104,7 @@ def cutout_outcome(s3: Any, settings: Layout, key: str) -> Outcome | None:
         sequencer=metadata.get("source-sequencer"),
         attempt=int(metadata.get("attempt", 0)),
         etag=head.get("ETag"),
+        variant_keys=tuple(variants),
     )
 
 
@@ -108,14 +146,18 @@ def newer_outcome(
 ) -> Outcome | None:
     """An outcome of the key that the one about to be written must not replace: a newer upload's or a
     later request's, of either kind; and, for a failure record, a cutout of the same request."""
-    for outcome in (cutout_outcome(s3, settings, source.key), failure_outcome(s3, settings, source.key)):
-        if outcome is None:
-            continue
+    for outcome in all_outcomes(s3, settings, source.key):
         standing = rank(outcome, source, attempt)
-        is_cutout = outcome.key == output_key(source.key, settings)
+        is_cutout = outcome.key != failure_key(source.key, settings)
         if standing == NEWER or (failure and is_cutout and standing == SAME):
             return outcome
     return None
+
+
+def all_outcomes(s3: Any, settings: Layout, key: str) -> list[Outcome]:
+    """Every outcome the output bucket holds for upload ``key``: its cutouts, then its failure record."""
+    record = failure_outcome(s3, settings, key)
+    return [*cutout_outcomes(s3, settings, key), *([record] if record else [])]
 
 
 def write_condition(existing: Outcome | None) -> dict[str, str]:
@@ -136,30 +178,34 @@ def lost_race(exc: ClientError) -> bool:
     )
 
 
-def settle_after_cutout(s3: Any, settings: Layout, source: SourceObject, attempt: int) -> None:
-    """After the cutout of ``source`` was written: the key's failure record goes unless it is newer; a
-    newer one (written meanwhile by a newer upload's execution) makes this cutout go instead."""
-    record = failure_outcome(s3, settings, source.key)
-    if record is None:
-        return
-    if rank(record, source, attempt) == NEWER:
-        mine = cutout_outcome(s3, settings, source.key)
+def settle_after_cutout(
+    s3: Any, settings: Layout, source: SourceObject, attempt: int, written: str | None = None
+) -> None:
+    """After the cutout of ``source`` was written at ``written`` (default: as a PNG): the key's other
+    outcomes (its failure record, a cutout in another format) go unless one is newer; a newer one
+    (written meanwhile by a newer upload's execution) makes this cutout go instead."""
+    written = written or output_key(source.key, settings)
+    outcomes = all_outcomes(s3, settings, source.key)
+    others = [outcome for outcome in outcomes if outcome.key != written]
+    if any(rank(other, source, attempt) == NEWER for other in others):
+        mine = next((outcome for outcome in outcomes if outcome.key == written), None)
         if mine is not None and rank(mine, source, attempt) == SAME:
-            _delete(s3, settings, mine, "cutout withdrawn: a newer upload's failure record stands")
-    else:
-        _delete(s3, settings, record, "failure record replaced by the cutout")
+            _delete(s3, settings, mine, "cutout withdrawn: a newer upload's outcome stands")
+        return
+    for other in others:
+        _delete(s3, settings, other, "outcome replaced by the cutout")
 
 
 def settle_after_failure(s3: Any, settings: Layout, source: SourceObject, attempt: int) -> None:
-    """After the failure record of ``source`` was written: the key's cutout goes if it is older; a newer
-    one, or the same request's, makes this record go instead."""
-    cutout = cutout_outcome(s3, settings, source.key)
-    if cutout is None:
-        return
-    if rank(cutout, source, attempt) == OLDER:
-        _delete(s3, settings, cutout, "cutout replaced by the failure record")
-        return
-    mine = failure_outcome(s3, settings, source.key)
+    """After the failure record of ``source`` was written: the key's cutouts go if they are older; a
+    newer one, or the same request's, makes this record go instead."""
+    standing = False
+    for cutout in cutout_outcomes(s3, settings, source.key):
+        if rank(cutout, source, attempt) == OLDER:
+            _delete(s3, settings, cutout, "cutout replaced by the failure record")
+        else:
+            standing = True
+    mine = failure_outcome(s3, settings, source.key) if standing else None
     if mine is not None and rank(mine, source, attempt) == SAME:
         _delete(s3, settings, mine, "failure record withdrawn: a newer outcome stands")
 
@@ -176,7 +222,28 @@ def delete_outcome(s3: Any, settings: Layout, outcome: Outcome) -> bool:
             raise
         logger.info("not deleted: replaced since it was read", extra={"replaced_key": outcome.key})
         return False
+    delete_variants(s3, settings, outcome)
     return True
+
+
+def delete_variants(s3: Any, settings: Layout, outcome: Outcome, keep: frozenset[str] = frozenset()) -> None:
+    """Delete the variants of cutout ``outcome`` (but those in ``keep``), each only while it is still
+    that outcome's: a variant at the same key written since by a newer outcome stays."""
+    for key in outcome.variant_keys:
+        if key in keep:
+            continue
+        head = _read(s3.head_object, Bucket=settings.output_bucket, Key=key)
+        if head is None:
+            continue
+        metadata = head.get("Metadata", {})
+        revisions = {metadata.get("source-version"), metadata.get("source-etag")} - {None}
+        if not (revisions & outcome.revisions) or int(metadata.get("attempt", 0)) != outcome.attempt:
+            continue
+        try:
+            s3.delete_object(Bucket=settings.output_bucket, Key=key, IfMatch=head["ETag"])
+        except ClientError as exc:
+            if not lost_race(exc):
+                raise
 
 
 def _delete(s3: Any, settings: Layout, outcome: Outcome, message: str) -> None:

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from cutout.keys import sequencer_after
 from cutout.observability import logger, metrics
-from cutout.outcomes import Outcome, cutout_outcome, delete_outcome, failure_outcome
+from cutout.outcomes import Outcome, all_outcomes, delete_outcome
 from cutout.settings import Settings
 from cutout.state import SourceObject
 
@@ -33,14 +33,10 @@ def remove_outputs(s3: Any, settings: Settings, removed: SourceObject) -> list[s
     """Delete the outputs that ``removed`` (a deleted version, or a deleted key: no version id) leaves
     without a source; returns their keys."""
     key_gone = removed.version_id is None and not _exists(s3, removed)
-    gone = []
-    for outcome in (cutout_outcome(s3, settings, removed.key), failure_outcome(s3, settings, removed.key)):
-        if (
-            outcome is not None
-            and _orphaned(outcome, removed, key_gone)
-            and delete_outcome(s3, settings, outcome)
-        ):
-            gone.append(outcome.key)
+    gone: list[str] = []
+    for outcome in all_outcomes(s3, settings, removed.key):
+        if _orphaned(outcome, removed, key_gone) and delete_outcome(s3, settings, outcome):
+            gone.extend(outcome.keys)
     if gone:
         metrics.add_metric(name="OutputsRemoved", unit=MetricUnit.Count, value=len(gone))
         logger.info("outputs of a deleted upload removed", extra={"removed_keys": gone})

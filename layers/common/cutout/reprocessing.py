@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cutout.keys import LONG_KEYS, Layout
-from cutout.outcomes import cutout_outcome, failure_outcome
+from cutout.outcomes import all_outcomes
 from cutout.state import ReprocessRequest, SourceObject
 
 
@@ -38,8 +38,7 @@ class Target:
 def next_attempt(s3: Any, layout: Layout, key: str) -> int:
     """1 + the attempt recorded on the key's current outcome (its cutout or failure record, the higher
     when both are there); 1 when it has none."""
-    outcomes = [outcome(s3, layout, key) for outcome in (cutout_outcome, failure_outcome)]
-    return 1 + max((o.attempt for o in outcomes if o is not None), default=0)
+    return 1 + max((outcome.attempt for outcome in all_outcomes(s3, layout, key)), default=0)
 
 
 def request_reprocess(

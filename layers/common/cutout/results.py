@@ -23,7 +23,7 @@ from cutout.novita import NovitaClient
 from cutout.observability import logger, metrics
 from cutout.outcomes import (
     WRITE_ATTEMPTS,
-    cutout_outcome,
+    cutout_at,
     lost_race,
     newer_outcome,
     settle_after_cutout,
@@ -223,7 +223,7 @@ def _put_unless_superseded(
     """One PutObject conditional on what the key held when read (an older cutout, or nothing), read again
     after a lost race; False when a newer outcome turned up meanwhile."""
     for _ in range(WRITE_ATTEMPTS):
-        condition = write_condition(cutout_outcome(s3, settings, source.key))
+        condition = write_condition(cutout_at(s3, settings, source.key, key))
         try:
             s3.put_object(Bucket=settings.output_bucket, Key=key, Body=body, **extra, **condition)
             return True
