@@ -39,5 +39,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         task_id=request.task_id,
         health=health,
         attempt=request.attempt,
+        variants=request.variants,
     )
     return written.to_dict()

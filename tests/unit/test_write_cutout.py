@@ -2,6 +2,7 @@
 bucket (or leave a newer upload's cutout alone), with the errors a failure record will show."""
 
 import hashlib
+import io
 import json
 from dataclasses import replace
 from unittest import mock
@@ -11,12 +12,13 @@ import pytest
 import urllib3
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
-from PIL import Image
+from PIL import Image, ImageCms
 
 from cutout.errors import ProviderOutageError, ResultDownloadError, ResultRejectedError
 from cutout.failures import write_failure_record
 from cutout.novita import RESULT_PATH, NovitaClient
 from cutout.observability import metrics
+from cutout.options import Options, Variant
 from cutout.outcomes import cutout_outcome
 from cutout.results import (
     DOWNLOAD_TIMEOUT,
@@ -539,3 +541,159 @@ def test_the_cutout_of_a_reprocessed_upload_replaces_its_failure_record(settings
     write_failure_record(s3, settings, SOURCE, error="ProviderTaskFailedError", reason="no subject")
     write(settings, task_result(), download(), s3=s3, attempt=1)
     assert list(s3.objects) == [(settings.output_bucket, OUTPUT_KEY)]
+
+
+# --- with output options: rendered, one output per variant ---------------------------------------------
+def cutout_with_subject() -> bytes:
+    """A 64x48 cutout whose subject (opaque) is the box (16, 12)-(48, 36), the rest transparent."""
+    image = Image.new("RGBA", (64, 48), (0, 0, 0, 0))
+    image.paste(Image.new("RGBA", (32, 24), (200, 30, 30, 255)), (16, 12))
+    return encode(image, "PNG")
+
+
+def variants(*texts: str, names: tuple[str | None, ...] = (None,)) -> tuple[Variant, ...]:
+    return tuple(Variant(name, Options.from_text(text)) for name, text in zip(names, texts, strict=True))
+
+
+def write_variants(settings, chosen, *, s3=None, source: SourceObject = SOURCE, attempt: int = 0):
+    s3 = s3 or FakeS3()
+    http = FakePoolManager(task_result(), download(cutout_with_subject()))
+    novita = NovitaClient(settings.provider_base_url, lambda: "sk-test-key", http)  # type: ignore[arg-type]
+    written = write_cutout(
+        novita=novita,  # type: ignore[arg-type]
+        s3=s3,
+        http=http,  # type: ignore[arg-type]
+        settings=settings,
+        source=source,
+        task_id=TASK_ID,
+        health=healthy(settings),
+        attempt=attempt,
+        variants=chosen,
+    )
+    return written, s3
+
+
+def stored_image(s3: FakeS3, settings, key: str) -> Image.Image:
+    return Image.open(io.BytesIO(s3.objects[(settings.output_bucket, key)]["Body"]))
+
+
+def test_one_variant_with_options_is_rendered_to_the_cutout_key_with_its_formats_extension(settings):
+    written, s3 = write_variants(settings, variants("format=webp crop=subject background=#00ff00"))
+    key = "cutouts/my holiday photo(1).webp"
+    image = stored_image(s3, settings, key)
+    assert (image.format, image.size) == ("WEBP", (32, 24))
+    assert image.convert("RGB").getpixel((0, 0)) == (200, 30, 30)
+    assert s3.objects[(settings.output_bucket, key)]["ContentType"] == "image/webp"
+    assert written == Written(
+        settings.output_bucket,
+        key,
+        bytes=len(s3.objects[(settings.output_bucket, key)]["Body"]),
+        outputs=(OutputWritten(settings.output_bucket, key, written.bytes, "webp", None),),
+    )
+
+
+def test_named_variants_go_the_first_to_the_cutout_key_the_others_under_the_variant_prefix(settings):
+    chosen = variants("format=png", "format=jpg max_size=32", names=("full", "thumb"))
+    written, s3 = write_variants(settings, chosen)
+    full, thumb = "cutouts/my holiday photo(1).png", "variants/thumb/my holiday photo(1).jpg"
+    assert [(o.key, o.format, o.variant) for o in written.outputs] == [
+        (full, "png", "full"),
+        (thumb, "jpg", "thumb"),
+    ]
+    assert stored_image(s3, settings, thumb).size == (32, 24)
+    assert s3.objects[(settings.output_bucket, full)]["Metadata"]["variants"] == "thumb.jpg"
+    assert s3.objects[(settings.output_bucket, thumb)]["Metadata"]["variant"] == "thumb"
+    # the cutout's outcome knows its variant
+    assert cutout_outcome(s3, settings, SOURCE.key).variant_keys == (thumb,)
+
+
+def test_the_sources_colour_profile_is_embedded_in_the_rendered_outputs(settings):
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    s3 = FakeS3()
+    s3.put_object(Bucket=SOURCE.bucket, Key=SOURCE.key, Body=photo(icc_profile=profile))
+    source = replace(
+        SOURCE, version_id=None, etag=s3.head_object(Bucket=SOURCE.bucket, Key=SOURCE.key)["ETag"].strip('"')
+    )
+    written, s3 = write_variants(settings, variants("format=webp"), s3=s3, source=source)
+    assert stored_image(s3, settings, written.key).info["icc_profile"] == profile
+
+
+def test_a_cutout_in_a_new_format_replaces_the_older_uploads_cutout_and_its_variants(settings):
+    s3 = FakeS3()
+    older = replace(SOURCE, version_id="v-old", etag="e-old", sequencer=OLDER)
+    write_variants(
+        settings, variants("format=png", "format=jpg", names=("full", "thumb")), s3=s3, source=older
+    )
+    newer = replace(SOURCE, sequencer=NEWER)
+    written, s3 = write_variants(settings, variants("format=webp"), s3=s3, source=newer)
+    assert sorted(key for _, key in s3.objects) == [written.key]
+
+
+def test_a_cutout_rewritten_without_a_variant_drops_only_that_variant(settings):
+    s3 = FakeS3()
+    older = replace(SOURCE, version_id="v-old", etag="e-old", sequencer=OLDER)
+    chosen = variants("format=png", "format=jpg", "format=webp", names=("full", "thumb", "small"))
+    write_variants(settings, chosen, s3=s3, source=older)
+    newer = replace(SOURCE, sequencer=NEWER)
+    write_variants(settings, chosen[:2], s3=s3, source=newer)
+    assert sorted(key for _, key in s3.objects) == [
+        "cutouts/my holiday photo(1).png",
+        "variants/thumb/my holiday photo(1).jpg",
+    ]
+    assert (
+        s3.objects[(settings.output_bucket, "variants/thumb/my holiday photo(1).jpg")]["Metadata"][
+            "source-sequencer"
+        ]
+        == NEWER
+    )
+
+
+def test_no_variant_is_left_behind_when_a_newer_upload_stands(settings):
+    s3 = FakeS3()
+    write_variants(settings, variants("format=webp"), s3=s3, source=replace(SOURCE, sequencer=NEWER))
+    older = replace(SOURCE, version_id="v-old", etag="e-old", sequencer=OLDER)
+    written, s3 = write_variants(
+        settings, variants("format=png", "format=jpg", names=("a", "b")), s3=s3, source=older
+    )
+    assert (written.bytes, written.outputs) == (0, ())
+    assert sorted(key for _, key in s3.objects) == ["cutouts/my holiday photo(1).webp"]
+
+
+class NewerArrivesMidWrite(FakeS3):
+    """A newer upload's cutout lands while the older one's variants are being written."""
+
+    def __init__(self, settings) -> None:
+        super().__init__()
+        self.settings = settings
+
+    def put_object(self, **kwargs):
+        answer = super().put_object(**kwargs)
+        if kwargs["Key"].startswith(self.settings.variant_prefix):
+            newer = replace(SOURCE, sequencer=NEWER)
+            metadata = {"source-bucket": newer.bucket, "source-key": quote(newer.key, safe="/")}
+            metadata |= {"source-version": newer.revision, "source-sequencer": NEWER, "attempt": "0"}
+            super().put_object(
+                Bucket=self.settings.output_bucket,
+                Key="cutouts/my holiday photo(1).webp",
+                Body=b"newer",
+                Metadata=metadata,
+            )
+        return answer
+
+
+def test_variants_written_before_a_newer_cutout_stood_up_are_deleted_again(settings):
+    s3 = NewerArrivesMidWrite(settings)
+    older = replace(SOURCE, version_id="v-old", etag="e-old", sequencer=OLDER)
+    written, s3 = write_variants(
+        settings, variants("format=png", "format=jpg", names=("a", "b")), s3=s3, source=older
+    )
+    assert (written.bytes, written.outputs) == (0, ())
+    assert sorted(key for _, key in s3.objects) == ["cutouts/my holiday photo(1).webp"]
+
+
+def test_a_failure_record_of_a_newer_upload_replaces_every_output_of_the_older_cutout(settings):
+    s3 = FakeS3()
+    older = replace(SOURCE, version_id="v-old", etag="e-old", sequencer=OLDER)
+    write_variants(settings, variants("format=png", "format=jpg", names=("a", "b")), s3=s3, source=older)
+    write_failure_record(s3, settings, replace(SOURCE, sequencer=NEWER), error="E", reason="r")
+    assert sorted(key for _, key in s3.objects) == ["failures/uploads/my holiday photo(1).jpg.json"]

@@ -180,10 +180,10 @@ def lost_race(exc: ClientError) -> bool:
 
 def settle_after_cutout(
     s3: Any, settings: Layout, source: SourceObject, attempt: int, written: str | None = None
-) -> None:
+) -> bool:
     """After the cutout of ``source`` was written at ``written`` (default: as a PNG): the key's other
     outcomes (its failure record, a cutout in another format) go unless one is newer; a newer one
-    (written meanwhile by a newer upload's execution) makes this cutout go instead."""
+    (written meanwhile by a newer upload's execution) makes this cutout go instead. Whether it stands."""
     written = written or output_key(source.key, settings)
     outcomes = all_outcomes(s3, settings, source.key)
     others = [outcome for outcome in outcomes if outcome.key != written]
@@ -191,9 +191,10 @@ def settle_after_cutout(
         mine = next((outcome for outcome in outcomes if outcome.key == written), None)
         if mine is not None and rank(mine, source, attempt) == SAME:
             _delete(s3, settings, mine, "cutout withdrawn: a newer upload's outcome stands")
-        return
+        return False
     for other in others:
         _delete(s3, settings, other, "outcome replaced by the cutout")
+    return True
 
 
 def settle_after_failure(s3: Any, settings: Layout, source: SourceObject, attempt: int) -> None:
@@ -239,11 +240,16 @@ def delete_variants(s3: Any, settings: Layout, outcome: Outcome, keep: frozenset
         revisions = {metadata.get("source-version"), metadata.get("source-etag")} - {None}
         if not (revisions & outcome.revisions) or int(metadata.get("attempt", 0)) != outcome.attempt:
             continue
-        try:
-            s3.delete_object(Bucket=settings.output_bucket, Key=key, IfMatch=head["ETag"])
-        except ClientError as exc:
-            if not lost_race(exc):
-                raise
+        delete_output(s3, settings, key, head.get("ETag"))
+
+
+def delete_output(s3: Any, settings: Layout, key: str, etag: str | None) -> None:
+    """Delete output ``key`` if it is still the object whose ETag is ``etag`` (gone or replaced: left)."""
+    try:
+        s3.delete_object(Bucket=settings.output_bucket, Key=key, **({"IfMatch": etag} if etag else {}))
+    except ClientError as exc:
+        if not (lost_race(exc) or exc.response.get("Error", {}).get("Code") in _MISSING):
+            raise
 
 
 def _delete(s3: Any, settings: Layout, outcome: Outcome, message: str) -> None:

@@ -18,15 +18,20 @@ from botocore.exceptions import ClientError
 from cutout.errors import OUTAGE_ERRORS, OutcomeConflictError, ResultDownloadError, ResultRejectedError
 from cutout.health import Outage, ProviderHealth, Wait
 from cutout.imaging import probe
-from cutout.keys import key_digest, output_key
+from cutout.keys import key_digest, output_key, variant_key
 from cutout.novita import NovitaClient
 from cutout.observability import logger, metrics
+from cutout.options import Variant
 from cutout.outcomes import (
+    VARIANTS_METADATA,
     WRITE_ATTEMPTS,
     cutout_at,
+    delete_output,
+    delete_variants,
     lost_race,
     newer_outcome,
     settle_after_cutout,
+    variants_metadata,
     write_condition,
 )
 from cutout.settings import Settings
@@ -40,6 +45,7 @@ DOWNLOAD_TIMEOUT = urllib3.Timeout(connect=3.05, read=30.0)
 TRANSFER = TransferConfig(multipart_threshold=8 * 1024**2, multipart_chunksize=8 * 1024**2, max_concurrency=2)
 TRANSFER.max_in_memory_upload_chunks = 2
 _SNIFF_BYTES = 32
+SOURCE_HEAD_BYTES = 1024 * 1024  # enough for the colour profile of nearly every upload (cutout.intake)
 # S3's limit on an object's user-defined metadata, names and values in UTF-8 bytes
 # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingMetadata.html)
 USER_METADATA_LIMIT = 2048
@@ -105,14 +111,17 @@ def write_cutout(
     task_id: str,
     health: ProviderParts,
     attempt: int = 0,
+    variants: tuple[Variant, ...] = (),
 ) -> Written:
     """Fetch the finished task's result URL afresh (it is never carried in state, and one that expired
-    while the provider or S3 was unavailable is simply asked for again), check it, stream it into
-    ``<output prefix><key>.png``, then remove the failure record it replaces (``cutout.outcomes``).
-    Idempotent: a second write of the same task overwrites the same key with the same image. While
-    task-result or the result host is unavailable nothing is written and ``wait_seconds`` says when to
-    try again (``cutout.health``); past MaxProviderOutageSeconds: ProviderOutageError."""
-    key = output_key(source.key, settings)
+    while the provider or S3 was unavailable is simply asked for again), check it, and write it: without
+    ``variants`` (the default options) streamed into ``<output prefix><key>.png``; with them, rendered as
+    each variant asks (:func:`_write_variants`). Then remove the outcomes it replaces
+    (``cutout.outcomes``). Idempotent: a second write of the same task overwrites the same keys with the
+    same images. While task-result or the result host is unavailable nothing is written and
+    ``wait_seconds`` says when to try again (``cutout.health``); past MaxProviderOutageSeconds:
+    ProviderOutageError."""
+    key = output_key(source.key, settings, variants[0].options.extension if variants else ".png")
     if _superseded(s3, settings, source, attempt):
         return Written(bucket=settings.output_bucket, key=key, bytes=0)
     if not still_current(s3, source, gone_is_current=True):
@@ -150,6 +159,8 @@ def write_cutout(
     health.downloads.succeeded(asked)
     try:
         stream, image_format = _checked_stream(response, settings.max_result_bytes)
+        if variants:
+            return _write_variants(s3, settings, source, task_id, attempt, stream.read(), variants)
         extra = {"ContentType": _MIME[image_format], "Metadata": _metadata(source, task_id, attempt)}
         body = stream.read(TRANSFER.multipart_threshold)
         if len(body) < TRANSFER.multipart_threshold:
@@ -161,12 +172,87 @@ def write_cutout(
             )
     finally:
         response.release_conn()
-    settle_after_cutout(s3, settings, source, attempt)
+    if not settle_after_cutout(s3, settings, source, attempt):
+        return Written(bucket=settings.output_bucket, key=key, bytes=0)
     metrics.add_metric(name="CutoutsWritten", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="CutoutBytes", unit=MetricUnit.Bytes, value=stream.bytes_read)
     logger.info("cutout written", extra={"output_key": key, "bytes": stream.bytes_read})
     output = OutputWritten(settings.output_bucket, key, stream.bytes_read, _FORMAT_NAMES[image_format])
     return Written(bucket=settings.output_bucket, key=key, bytes=stream.bytes_read, outputs=(output,))
+
+
+def _write_variants(
+    s3: Any,
+    settings: Settings,
+    source: SourceObject,
+    task_id: str,
+    attempt: int,
+    cutout: bytes,
+    variants: tuple[Variant, ...],
+) -> Written:
+    """Render ``cutout`` once per variant (one at a time: one rendered image in memory) and write each:
+    the variants but the first under the variant prefix, then the first, the cutout, under the output
+    prefix, conditionally like a streamed one and listing the others in its metadata: the cutout is
+    written last, so an outcome that is found is whole."""
+    from cutout.rendering import icc_profile_of, render  # Pillow: only here, only when asked for
+
+    icc_profile = icc_profile_of(_source_head(s3, source))
+    first, *others = variants
+    outputs = []
+    etags: dict[str, str | None] = {}
+    for variant in others:
+        name = str(variant.name)
+        key = variant_key(source.key, settings, name, variant.options.extension)
+        rendered = render(
+            cutout, variant.options, icc_profile=icc_profile, max_megapixels=settings.max_input_megapixels
+        )
+        metadata = {**_metadata(source, task_id, attempt), "variant": name}
+        put = s3.put_object(
+            Bucket=settings.output_bucket,
+            Key=key,
+            Body=rendered.body,
+            ContentType=rendered.content_type,
+            Metadata=metadata,
+        )
+        outputs.append(_output(settings, key, len(rendered.body), variant))
+        etags[key] = put.get("ETag")
+    key = output_key(source.key, settings, first.options.extension)
+    rendered = render(
+        cutout, first.options, icc_profile=icc_profile, max_megapixels=settings.max_input_megapixels
+    )
+    listed = variants_metadata([(str(v.name), v.options.extension) for v in others])
+    metadata = {**_metadata(source, task_id, attempt), **({VARIANTS_METADATA: listed} if listed else {})}
+    if first.name:
+        metadata["variant"] = first.name
+    extra = {"ContentType": rendered.content_type, "Metadata": metadata}
+    keep = frozenset(output.key for output in outputs)
+    if not _put_unless_superseded(s3, settings, key, rendered.body, extra, source, attempt, keep):
+        for written, etag in etags.items():  # a newer outcome stood up meanwhile: these are nobody's
+            delete_output(s3, settings, written, etag)
+        return Written(bucket=settings.output_bucket, key=key, bytes=0)
+    if not settle_after_cutout(s3, settings, source, attempt, written=key):
+        return Written(bucket=settings.output_bucket, key=key, bytes=0)
+    outputs.insert(0, _output(settings, key, len(rendered.body), first))
+    metrics.add_metric(name="CutoutsWritten", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="CutoutBytes", unit=MetricUnit.Bytes, value=len(rendered.body))
+    metrics.add_metric(name="VariantsWritten", unit=MetricUnit.Count, value=len(outputs))
+    logger.info("cutout written", extra={"output_keys": [output.key for output in outputs]})
+    return Written(bucket=settings.output_bucket, key=key, bytes=len(rendered.body), outputs=tuple(outputs))
+
+
+def _output(settings: Settings, key: str, size: int, variant: Variant) -> OutputWritten:
+    return OutputWritten(settings.output_bucket, key, size, variant.options.format, variant.name)
+
+
+def _source_head(s3: Any, source: SourceObject) -> bytes:
+    """The upload's first bytes, where its colour profile is (a JPEG's APP2, a PNG's iCCP: before the
+    pixels); empty when it cannot be read (gone since: the cutout is written without a profile)."""
+    try:
+        response = s3.get_object(Range=f"bytes=0-{SOURCE_HEAD_BYTES - 1}", **source.pinned_read())
+    except ClientError as exc:
+        logger.warning("source unreadable: no colour profile", extra={"error": exc.response.get("Error")})
+        return b""
+    return bytes(response["Body"].read())
 
 
 def _wait(settings: Settings, key: str, outage: Outage, health: ProviderParts) -> Written:
@@ -219,13 +305,19 @@ def _put_unless_superseded(
     extra: dict[str, Any],
     source: SourceObject,
     attempt: int,
+    keep: frozenset[str] = frozenset(),
 ) -> bool:
     """One PutObject conditional on what the key held when read (an older cutout, or nothing), read again
-    after a lost race; False when a newer outcome turned up meanwhile."""
+    after a lost race; False when a newer outcome turned up meanwhile. The cutout it replaced takes its
+    variants with it, but those at keys in ``keep`` (just written: the new cutout's own)."""
     for _ in range(WRITE_ATTEMPTS):
-        condition = write_condition(cutout_at(s3, settings, source.key, key))
+        replaced = cutout_at(s3, settings, source.key, key)
         try:
-            s3.put_object(Bucket=settings.output_bucket, Key=key, Body=body, **extra, **condition)
+            s3.put_object(
+                Bucket=settings.output_bucket, Key=key, Body=body, **extra, **write_condition(replaced)
+            )
+            if replaced is not None:
+                delete_variants(s3, settings, replaced, keep)
             return True
         except ClientError as exc:
             if not lost_race(exc):
