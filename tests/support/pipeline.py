@@ -56,10 +56,21 @@ class Pipeline:
         """Where the failure record of upload ``key`` is written."""
         return failure_key(key, self.settings)
 
-    def run(self, key: str, body: bytes, timeout: float = 60) -> Outcome:
-        """Upload and wait until the upload has its outcome."""
-        put = self.stack.upload(key, body)
+    def run(
+        self, key: str, body: bytes, timeout: float = 60, metadata: dict[str, str] | None = None
+    ) -> Outcome:
+        """Upload (with ``metadata``: the object's user metadata, x-amz-meta-*) and wait until the upload
+        has its outcome."""
+        if metadata:
+            put = self.s3.put_object(Bucket=self.input_bucket, Key=key, Body=body, Metadata=metadata)
+        else:
+            put = self.stack.upload(key, body)
         return self.outcome(key, put, timeout)
+
+    def output(self, key: str) -> tuple[Image.Image, dict[str, Any]]:
+        """The output at ``key`` of the output bucket: its image and its object (headers, metadata)."""
+        response = self.s3.get_object(Bucket=self.output_bucket, Key=key)
+        return Image.open(io.BytesIO(response.pop("Body").read())), response
 
     def outcome(self, key: str, put: dict[str, Any], timeout: float = 60) -> Outcome:
         """The execution of this object version (moto's S3 notifications carry no version id, so the
