@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from cutout.errors import ResultDownloadError, ResultRejectedError
-from cutout.keys import output_key
+from cutout.keys import output_key, variant_key
 from tests.support.events import load_event
 from tests.support.images import photo
 from tests.support.world import INPUT_BUCKET, OUTPUT_BUCKET, SETTINGS
@@ -114,3 +114,20 @@ def test_an_older_upload_never_overwrites_a_newer_ones_cutout(world):
     obj = world.output(OUTPUT_KEY)
     assert obj["Metadata"]["source-sequencer"] == "0055AED6DCD90281E6"
     assert Image.open(io.BytesIO(obj["Body"].read())).size == (90, 60)
+
+
+def test_the_variants_an_upload_asked_for_are_each_written(world):
+    task_id = world.finished_task(KEY, photo(320, 240))
+    event = {**load_event("write_result_variants.json"), "task_id": task_id}
+    event["source"]["bucket"] = INPUT_BUCKET
+
+    result = world.invoke(world.load("write_result"), event)
+
+    thumb_key = variant_key(KEY, SETTINGS, "thumb", ".webp")
+    assert [(o["key"], o["format"], o["variant"]) for o in result["outputs"]] == [
+        (OUTPUT_KEY, "png", "full"),
+        (thumb_key, "webp", "thumb"),
+    ]
+    thumb = Image.open(io.BytesIO(world.output(thumb_key)["Body"].read()))
+    assert thumb.format == "WEBP"
+    assert max(thumb.size) <= 256

@@ -189,7 +189,20 @@ def test_a_poll_request_normalises_loose_json_types():
 def test_a_result_request_reads_the_write_result_event():
     event = load_event("write_result.json")
     request = ResultRequest.from_event(event)
-    assert request == ResultRequest(SourceObject.from_dict(event["source"]), str(event["task_id"]))
+    assert request == ResultRequest(
+        SourceObject.from_dict(event["source"]),
+        str(event["task_id"]),
+        admitted_at=1764493200.118,
+        submitted_at=1764493206.402,
+    )
+
+
+def test_a_result_request_reads_the_variants_it_is_to_write():
+    request = ResultRequest.from_event(load_event("write_result_variants.json"))
+    assert [(v.name, v.options.format, v.options.max_size) for v in request.variants] == [
+        ("full", "png", None),
+        ("thumb", "webp", 256),
+    ]
     assert ResultRequest.from_event({"source": SOURCE.to_dict(), "task_id": 42}).task_id == "42"
 
 
@@ -200,6 +213,8 @@ def test_a_failure_request_reads_a_catch_event():
         task_id="8f0b7c0e-5b1a-4e0f-9a57-2f3e8d1c6b4a",
         failure=event["failure"],
         polls=3,
+        admitted_at=1764493200.118,
+        submitted_at=1764493206.402,
     )
 
 
