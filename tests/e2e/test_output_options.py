@@ -116,3 +116,11 @@ def test_an_upload_again_in_another_format_replaces_every_output_of_the_first(pi
     assert pipeline.run("uploads/again.jpg", photo(), metadata=metadata).execution["status"] == "SUCCEEDED"
     assert pipeline.run("uploads/again.jpg", photo(), metadata={"cutout-format": "webp"}).cutout is None
     assert sorted(k for k in pipeline.output_keys() if "again" in k) == ["cutouts/again.webp"]
+
+
+def test_a_cutout_without_options_keeps_the_uploads_colour_profile_too(pipeline):
+    profile = icc_profile()
+    outcome = pipeline.run("uploads/profiled.jpg", photo(160, 120, "JPEG", icc_profile=profile))
+    assert outcome.execution["status"] == "SUCCEEDED"
+    image, _ = output_of(pipeline, "uploads/profiled.jpg", ".png")
+    assert (image.format, image.info["icc_profile"]) == ("PNG", profile)

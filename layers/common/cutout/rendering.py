@@ -162,15 +162,3 @@ def _encoded(image: Image.Image, options: Options, icc_profile: bytes | None) ->
     else:
         image.save(buffer, "JPEG", quality=JPEG_QUALITY, icc_profile=icc_profile)
     return buffer.getvalue()
-
-
-def icc_profile_of(head: bytes) -> bytes | None:
-    """The ICC profile in ``head``, an upload's first bytes (``Image.open`` reads the headers only: a
-    JPEG's APP2 segments, a PNG's iCCP chunk); None when there is none or the header cannot be read
-    (truncated before the profile ended, or a format Pillow does not open here)."""
-    try:
-        with Image.open(io.BytesIO(head)) as image:
-            profile = image.info.get("icc_profile")
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return None
-    return profile if isinstance(profile, bytes) and profile else None

@@ -34,6 +34,7 @@ from cutout.outcomes import (
     variants_metadata,
     write_condition,
 )
+from cutout.profiles import Readable, WithProfile, icc_profile
 from cutout.settings import Settings
 from cutout.sources import still_current
 from cutout.state import OutputWritten, SourceObject, Written
@@ -161,24 +162,27 @@ def write_cutout(
         stream, image_format = _checked_stream(response, settings.max_result_bytes)
         if variants:
             return _write_variants(s3, settings, source, task_id, attempt, stream.read(), variants)
+        profile = icc_profile(_source_head(s3, source)) if image_format == "png" else None
+        output: Readable = WithProfile(stream, profile) if profile else stream
         extra = {"ContentType": _MIME[image_format], "Metadata": _metadata(source, task_id, attempt)}
-        body = stream.read(TRANSFER.multipart_threshold)
+        body = output.read(TRANSFER.multipart_threshold)
         if len(body) < TRANSFER.multipart_threshold:
             if not _put_unless_superseded(s3, settings, key, body, extra, source, attempt):
                 return Written(bucket=settings.output_bucket, key=key, bytes=0)
         else:  # larger than one part: up in parts, without a condition (see the README's remaining races)
             s3.upload_fileobj(
-                _Prefixed(body, stream), settings.output_bucket, key, ExtraArgs=extra, Config=TRANSFER
+                _Prefixed(body, output), settings.output_bucket, key, ExtraArgs=extra, Config=TRANSFER
             )
     finally:
         response.release_conn()
+    size = output.bytes_written if isinstance(output, WithProfile) else stream.bytes_read
     if not settle_after_cutout(s3, settings, source, attempt):
         return Written(bucket=settings.output_bucket, key=key, bytes=0)
     metrics.add_metric(name="CutoutsWritten", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="CutoutBytes", unit=MetricUnit.Bytes, value=stream.bytes_read)
-    logger.info("cutout written", extra={"output_key": key, "bytes": stream.bytes_read})
-    output = OutputWritten(settings.output_bucket, key, stream.bytes_read, _FORMAT_NAMES[image_format])
-    return Written(bucket=settings.output_bucket, key=key, bytes=stream.bytes_read, outputs=(output,))
+    metrics.add_metric(name="CutoutBytes", unit=MetricUnit.Bytes, value=size)
+    logger.info("cutout written", extra={"output_key": key, "bytes": size, "icc_profile": bool(profile)})
+    written = OutputWritten(settings.output_bucket, key, size, _FORMAT_NAMES[image_format])
+    return Written(bucket=settings.output_bucket, key=key, bytes=size, outputs=(written,))
 
 
 def _write_variants(
@@ -194,9 +198,9 @@ def _write_variants(
     the variants but the first under the variant prefix, then the first, the cutout, under the output
     prefix, conditionally like a streamed one and listing the others in its metadata: the cutout is
     written last, so an outcome that is found is whole."""
-    from cutout.rendering import icc_profile_of, render  # Pillow: only here, only when asked for
+    from cutout.rendering import render  # Pillow: only here, only when asked for
 
-    icc_profile = icc_profile_of(_source_head(s3, source))
+    profile = icc_profile(_source_head(s3, source))
     first, *others = variants
     outputs = []
     etags: dict[str, str | None] = {}
@@ -204,7 +208,7 @@ def _write_variants(
         name = str(variant.name)
         key = variant_key(source.key, settings, name, variant.options.extension)
         rendered = render(
-            cutout, variant.options, icc_profile=icc_profile, max_megapixels=settings.max_input_megapixels
+            cutout, variant.options, icc_profile=profile, max_megapixels=settings.max_input_megapixels
         )
         metadata = {**_metadata(source, task_id, attempt), "variant": name}
         put = s3.put_object(
@@ -218,7 +222,7 @@ def _write_variants(
         etags[key] = put.get("ETag")
     key = output_key(source.key, settings, first.options.extension)
     rendered = render(
-        cutout, first.options, icc_profile=icc_profile, max_megapixels=settings.max_input_megapixels
+        cutout, first.options, icc_profile=profile, max_megapixels=settings.max_input_megapixels
     )
     listed = variants_metadata([(str(v.name), v.options.extension) for v in others])
     metadata = {**_metadata(source, task_id, attempt), **({VARIANTS_METADATA: listed} if listed else {})}
@@ -250,7 +254,7 @@ def _source_head(s3: Any, source: SourceObject) -> bytes:
     try:
         response = s3.get_object(Range=f"bytes=0-{SOURCE_HEAD_BYTES - 1}", **source.pinned_read())
     except ClientError as exc:
-        logger.warning("source unreadable: no colour profile", extra={"error": exc.response.get("Error")})
+        logger.info("source unreadable: no colour profile", extra={"error": exc.response.get("Error")})
         return b""
     return bytes(response["Body"].read())
 
@@ -330,7 +334,7 @@ def _put_unless_superseded(
 class _Prefixed:
     """``head`` then the rest of ``stream``, read as one file-like object."""
 
-    def __init__(self, head: bytes, stream: CappedStream) -> None:
+    def __init__(self, head: bytes, stream: Readable) -> None:
         self._head = head
         self._stream = stream
 
