@@ -1,6 +1,8 @@
 """Output options on the whole local stack: from each source (stack default, prefix rule, the upload's
 metadata) and of each kind (format, background, crop, mask, size, variants), inspected pixel by pixel."""
 
+import json
+
 import pytest
 from PIL import Image
 
@@ -8,14 +10,15 @@ from cutout.keys import variant_key
 from tests.support.images import icc_profile, photo
 from tests.support.pipeline import pipeline_stack
 
-RULES = "uploads/products/: format=webp background=#ffffff crop=subject margin=4px"
+DEFAULT = "max_size=150"
+RULES = (
+    "uploads/products/: format=webp background=#ffffff crop=subject margin=4px; uploads/asis/: max_size=none"
+)
 
 
 @pytest.fixture(scope="module")
 def pipeline():
-    with pipeline_stack(
-        parameters={"OutputOptions": "max_size=4000", "OutputOptionRules": RULES}
-    ) as pipeline:
+    with pipeline_stack(parameters={"OutputOptions": DEFAULT, "OutputOptionRules": RULES}) as pipeline:
         yield pipeline
 
 
@@ -26,9 +29,10 @@ def output_of(pipeline, key: str, extension: str) -> tuple[Image.Image, dict]:
 
 
 def test_without_options_the_cutout_is_the_png_it_always_was(pipeline):
-    outcome = pipeline.run("uploads/plain.jpg", photo(160, 120))
+    outcome = pipeline.run("uploads/asis/plain.jpg", photo(160, 120))  # the rule undoes the default
     assert outcome.execution["status"] == "SUCCEEDED"
-    image, stored = output_of(pipeline, "uploads/plain.jpg", ".png")
+    assert json.loads(outcome.execution["input"])["variants"] == []  # streamed as it came
+    image, stored = output_of(pipeline, "uploads/asis/plain.jpg", ".png")
     assert (image.format, image.mode, image.size) == ("PNG", "RGBA", (160, 120))
     assert stored["ContentType"] == "image/png"
 
@@ -38,12 +42,8 @@ def test_metadata_asks_for_a_jpeg_flattened_onto_its_background(pipeline):
     outcome = pipeline.run("uploads/blue.jpg", photo(160, 120), metadata=metadata)
     assert outcome.execution["status"] == "SUCCEEDED"
     image, stored = output_of(pipeline, "uploads/blue.jpg", ".jpg")
-    assert (image.format, image.mode, image.size, stored["ContentType"]) == (
-        "JPEG",
-        "RGB",
-        (160, 120),
-        "image/jpeg",
-    )
+    assert (image.format, image.mode, stored["ContentType"]) == ("JPEG", "RGB", "image/jpeg")
+    assert image.size == (150, 112)  # the stack's default max_size
     red, green, blue = image.getpixel((2, 2))  # the white background was removed: blue shows through
     assert (red < 60, green < 60, blue > 200) == (True, True, True)
     assert pipeline.output_keys().count("cutouts/blue.png") == 0
@@ -65,14 +65,14 @@ def test_the_uploads_metadata_applies_over_the_prefix_rule(pipeline):
     outcome = pipeline.run("uploads/products/hat.jpg", photo(200, 160), metadata={"cutout-crop": "none"})
     assert outcome.execution["status"] == "SUCCEEDED"
     image, _ = output_of(pipeline, "uploads/products/hat.jpg", ".webp")
-    assert image.size == (200, 160)  # the rule's webp on white, but not cropped
+    assert image.size == (150, 120)  # the rule's webp on white, not cropped, at the default max_size
 
 
 def test_the_stack_default_applies_where_nothing_else_says(pipeline):
     outcome = pipeline.run("uploads/mask.jpg", photo(160, 120), metadata={"cutout-channels": "alpha"})
     assert outcome.execution["status"] == "SUCCEEDED"
     image, _ = output_of(pipeline, "uploads/mask.jpg", ".png")
-    assert (image.mode, image.size) == ("L", (160, 120))
+    assert (image.mode, image.size) == ("L", (150, 112))
     assert image.getextrema() == (0, 255)
 
 
@@ -82,7 +82,7 @@ def test_named_variants_each_get_their_output(pipeline):
     assert outcome.execution["status"] == "SUCCEEDED"
     full, stored = output_of(pipeline, "uploads/two.jpg", ".png")
     thumb, _ = pipeline.output(variant_key("uploads/two.jpg", pipeline.settings, "thumb", ".webp"))
-    assert (full.format, full.size) == ("PNG", (320, 240))
+    assert (full.format, full.size) == ("PNG", (150, 112))
     assert (thumb.format, thumb.size) == ("WEBP", (64, 48))
     assert stored["Metadata"]["variants"] == "thumb.webp"
 
@@ -120,7 +120,7 @@ def test_an_upload_again_in_another_format_replaces_every_output_of_the_first(pi
 
 def test_a_cutout_without_options_keeps_the_uploads_colour_profile_too(pipeline):
     profile = icc_profile()
-    outcome = pipeline.run("uploads/profiled.jpg", photo(160, 120, "JPEG", icc_profile=profile))
+    outcome = pipeline.run("uploads/asis/profiled.jpg", photo(160, 120, "JPEG", icc_profile=profile))
     assert outcome.execution["status"] == "SUCCEEDED"
-    image, _ = output_of(pipeline, "uploads/profiled.jpg", ".png")
+    image, _ = output_of(pipeline, "uploads/asis/profiled.jpg", ".png")
     assert (image.format, image.info["icc_profile"]) == ("PNG", profile)
