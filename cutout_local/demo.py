@@ -1,5 +1,6 @@
 """`make demo`: six sample photos (and one file that only pretends to be a photo) through the real
-template on the local stack; cutouts, failure records, a contact sheet and a summary in ./out/."""
+template on the local stack, two of them asking for a second variant in their metadata (a WebP cropped
+to the subject on a colour, the mask alone); cutouts, variants, failure records, a contact sheet and a summary in ./out/."""
 
 from __future__ import annotations
 
@@ -16,6 +17,17 @@ from cutout_local.stack import LocalStack
 
 THUMB_HEIGHT = 240
 NOT_A_PHOTO = b"This is a text file that only pretends to be a JPEG.\n"
+#: Output options some uploads ask for in their user metadata (README, "Output options").
+OPTIONS = {
+    "uploads/rocket.jpg": {
+        "cutout-variants": "full,card",
+        "cutout-card.format": "webp",
+        "cutout-card.background": "#ffd54f",
+        "cutout-card.crop": "subject",
+        "cutout-card.margin": "8%",
+    },
+    "uploads/chelsea.png": {"cutout-variants": "full,mask", "cutout-mask.channels": "alpha"},
+}
 
 
 def run_demo(out_dir: Path, *, timeout: float = 300.0) -> dict[str, Any]:
@@ -29,8 +41,10 @@ def run_demo(out_dir: Path, *, timeout: float = 300.0) -> dict[str, Any]:
         print(f"  output bucket s3://{outputs['OutputBucketName']}/")
         print(f"Uploading {len(uploads)} files...", flush=True)
         started = time.monotonic()
+        s3 = stack.client("s3")
         for key, body in uploads.items():
-            stack.upload(key, body)
+            metadata = OPTIONS.get(key, {})
+            s3.put_object(Bucket=outputs["InputBucketName"], Key=key, Body=body, Metadata=metadata)
         outcomes = _follow(stack, list(uploads), started, timeout)
         wall = time.monotonic() - started
         results = _download(stack, outcomes, out_dir)
@@ -83,10 +97,12 @@ def _download(
     for key, (kind, seconds) in outcomes.items():
         name = key.removeprefix("uploads/")
         if kind == "cutout":
-            body = s3.get_object(Bucket=bucket, Key=_cutout_key(name))["Body"].read()
+            response = s3.get_object(Bucket=bucket, Key=_cutout_key(name))
+            body = response["Body"].read()
             path = out_dir / Path(_cutout_key(name)).name
             path.write_bytes(body)
             results[key] = {"outcome": "cutout", "file": str(path), "seconds": round(seconds, 2), "png": body}
+            results[key]["variants"] = _variants(s3, bucket, name, response["Metadata"], out_dir)
         else:
             record = json.loads(s3.get_object(Bucket=bucket, Key=f"failures/{key}.json")["Body"].read())
             (out_dir / "failures").mkdir(exist_ok=True)
@@ -98,8 +114,20 @@ def _download(
     return results
 
 
+def _variants(s3: Any, bucket: str, name: str, metadata: dict[str, str], out_dir: Path) -> dict[str, bytes]:
+    """The cutout's other variants (its metadata lists them: ``card.webp``), each saved beside it."""
+    variants = {}
+    for entry in metadata.get("variants", "").split():
+        variant, _, extension = entry.partition(".")
+        key = f"variants/{variant}/{name.rsplit('.', 1)[0]}.{extension}"
+        variants[key] = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        (out_dir / f"{Path(name).stem}.{variant}.{extension}").write_bytes(variants[key])
+    return variants
+
+
 def contact_sheet(uploads: dict[str, bytes], results: dict[str, dict[str, Any]]) -> Image.Image:
-    """Each original beside its cutout on a checkerboard (or beside the failure reason)."""
+    """Each original beside its cutout on a checkerboard and its other variants (or beside the failure
+    reason)."""
     rows = []
     for key, body in uploads.items():
         result = results[key]
@@ -107,16 +135,24 @@ def contact_sheet(uploads: dict[str, bytes], results: dict[str, dict[str, Any]])
             original = _thumb(Image.open(io.BytesIO(body)).convert("RGB"))
         except OSError:
             original = _text_tile("(not an image)", (THUMB_HEIGHT, THUMB_HEIGHT))
+        tiles = [original]
         if result["outcome"] == "cutout":
-            cutout = _thumb(Image.open(io.BytesIO(result["png"])).convert("RGBA"))
-            right = checkerboard(cutout.size)
-            right.alpha_composite(cutout)
+            for body in (result["png"], *result["variants"].values()):
+                cutout = _thumb(Image.open(io.BytesIO(body)).convert("RGBA"))
+                tile = checkerboard(cutout.size)
+                tile.alpha_composite(cutout)
+                tiles.append(tile)
         else:
-            right = _text_tile(f"failure: {result['error']}\n{result['reason']}", original.size)
-        row = Image.new("RGB", (original.width + right.width + 30, THUMB_HEIGHT + 30), "white")
-        row.paste(original, (10, 20))
-        row.paste(right.convert("RGB"), (original.width + 20, 20))
-        ImageDraw.Draw(row).text((10, 4), key.removeprefix("uploads/"), fill="black")
+            tiles.append(_text_tile(f"failure: {result['error']}\n{result['reason']}", original.size))
+        row = Image.new("RGB", (sum(t.width + 10 for t in tiles) + 10, THUMB_HEIGHT + 30), "white")
+        x = 10
+        for tile in tiles:
+            row.paste(tile.convert("RGB"), (x, 20))
+            x += tile.width + 10
+        label = key.removeprefix("uploads/")
+        if result.get("variants"):
+            label += f"  (+ {', '.join(result['variants'])})"
+        ImageDraw.Draw(row).text((10, 4), label, fill="black")
         rows.append(row)
     sheet = Image.new("RGB", (max(r.width for r in rows), sum(r.height for r in rows)), "white")
     y = 0
@@ -161,6 +197,7 @@ def _summary(results: dict[str, dict[str, Any]], wall: float) -> dict[str, Any]:
         "seconds_per_image": round(wall / len(results), 2),
         "seconds_to_outcome": {k: v["seconds"] for k, v in results.items()},
         "cutouts": {k: v["file"] for k, v in cutouts.items()},
+        "variants": {k: sorted(v["variants"]) for k, v in cutouts.items() if v["variants"]},
     }
 
 
