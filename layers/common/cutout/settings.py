@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -44,6 +45,7 @@ class Settings:
     dead_letter_queue_url: str | None = None
     presign_role_arn: str | None = None  # the role whose credentials sign presigned URLs (cutout.aws)
     remove_outputs_on_delete: bool = False  # deleting an upload removes its outputs (cutout.removals)
+    event_bus_name: str = "default"  # where completion events go (cutout.events)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, require: tuple[str, ...] = ()) -> Settings:
@@ -79,6 +81,7 @@ class Settings:
             dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL") or None,
             presign_role_arn=env.get("PRESIGN_ROLE_ARN") or None,
             remove_outputs_on_delete=_flag(env, "REMOVE_OUTPUTS_ON_DELETE"),
+            event_bus_name=_event_bus(env, "EVENT_BUS_NAME"),
         )
         if settings.output_prefix == settings.failure_prefix:
             raise ConfigurationError("OUTPUT_PREFIX and FAILURE_PREFIX must differ")
@@ -147,3 +150,16 @@ def _base_url(env: Mapping[str, str], name: str) -> str:
     if parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname or "")):
         return url
     raise ConfigurationError(f"{name} must be an https URL (http only for a loopback address), got {url!r}")
+
+
+# An event bus's name as EventBridge allows it:
+# https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_CreateEventBus.html
+_EVENT_BUS_NAME = re.compile(r"[/\.\-_A-Za-z0-9]{1,256}")
+
+
+def _event_bus(env: Mapping[str, str], name: str) -> str:
+    """The bus completion events go to; the account's ``default`` bus when the variable is absent."""
+    bus = env.get(name, "default").strip()
+    if not _EVENT_BUS_NAME.fullmatch(bus):
+        raise ConfigurationError(f"{name} must be an event bus name ([/.-_A-Za-z0-9], 1-256), got {bus!r}")
+    return bus
