@@ -11,12 +11,11 @@ import pytest
 from cutout.events import SCHEMA_VERSION, SOURCE, CompletionEvent, Timings, cutout_created, cutout_failed
 from cutout.options import FORMATS, MAX_VARIANTS
 from cutout.state import OutputWritten, ResultRequest, SourceObject, Written
-from tests.support.events import EVENTS, load_event
+from tests.support.events import load_event
+from tests.support.subscription import schema_validator
 
-SCHEMA = json.loads((EVENTS / "schema" / "cutout-event.schema.json").read_text())
-VALIDATOR = jsonschema.Draft202012Validator(
-    SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-)
+VALIDATOR = schema_validator()
+SCHEMA = VALIDATOR.schema
 UPLOAD = SourceObject("cutout-input", "uploads/a.jpg", version_id=None, etag="9b2cf535")
 NOW = 1795939207.873
 
