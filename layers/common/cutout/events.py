@@ -164,32 +164,20 @@ class EventPublisher:
         """Put ``event`` on the bus; True when EventBridge took it. Otherwise (the call failed after
         boto3's retries, or the entry was refused for good or after :data:`ENTRY_ATTEMPTS` tries) a
         WARNING says why, ``EventsNotPublished`` counts it, and False is returned."""
-        if self.client is None:
-            self.client = aws.client("events", config=CLIENT_CONFIG)
         entry = event.entry(self.bus_name)
-        problem = ""
         for attempt in range(ENTRY_ATTEMPTS):
             if attempt:
-                self.sleep(random.uniform(0, ENTRY_BACKOFF_SECONDS[attempt - 1]))  # noqa: S311 (jitter)
-            try:
-                answer = self.client.put_events(Entries=[entry])
-            except ClientError as exc:
-                problem = f"PutEvents answered {exc.response.get('Error', {}).get('Code', 'an error')}"
-                break
-            except BotoCoreError as exc:
-                problem = f"PutEvents failed: {type(exc).__name__}"
-                break
-            [result] = answer["Entries"]
-            if not answer.get("FailedEntryCount") and result.get("EventId"):
+                # full jitter: functions refused together do not all come back together
+                self.sleep(random.uniform(0, ENTRY_BACKOFF_SECONDS[attempt - 1]))  # noqa: S311
+            event_id, problem, retryable = self._put(entry)
+            if event_id is not None:
                 metrics.add_metric(name="EventsPublished", unit=MetricUnit.Count, value=1)
                 logger.info(
                     "completion event published",
-                    extra={"detail_type": event.detail_type, "event_id": result["EventId"]},
+                    extra={"detail_type": event.detail_type, "event_id": event_id},
                 )
                 return True
-            code = str(result.get("ErrorCode") or "no EventId")
-            problem = f"entry refused: {code}: {result.get('ErrorMessage', '')}".rstrip(": ")
-            if code not in RETRYABLE_ENTRY_ERRORS:
+            if not retryable:
                 break
         metrics.add_metric(name="EventsNotPublished", unit=MetricUnit.Count, value=1)
         logger.warning(
@@ -197,6 +185,24 @@ class EventPublisher:
             extra={"detail_type": event.detail_type, "event_bus": self.bus_name, "reason": problem},
         )
         return False
+
+    def _put(self, entry: dict[str, Any]) -> tuple[str | None, str, bool]:
+        """One PutEvents of ``entry``: (its event id, "", False) when taken, else (None, why, whether an
+        entry refused that way may be sent again). A call that failed whole has had boto3's retries."""
+        if self.client is None:
+            self.client = aws.client("events", config=CLIENT_CONFIG)
+        try:
+            answer = self.client.put_events(Entries=[entry])
+        except ClientError as exc:
+            return None, f"PutEvents answered {exc.response.get('Error', {}).get('Code', 'an error')}", False
+        except BotoCoreError as exc:
+            return None, f"PutEvents failed: {type(exc).__name__}", False
+        [result] = answer["Entries"]
+        if not answer.get("FailedEntryCount") and result.get("EventId"):
+            return str(result["EventId"]), "", False
+        code = str(result.get("ErrorCode") or "no EventId")
+        problem = f"entry refused: {code}: {result.get('ErrorMessage', '')}".rstrip(": ")
+        return None, problem, code in RETRYABLE_ENTRY_ERRORS
 
 
 @cache
