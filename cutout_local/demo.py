@@ -1,6 +1,7 @@
 """`make demo`: six sample photos (and one file that only pretends to be a photo) through the real
 template on the local stack, two of them asking for a second variant in their metadata (a WebP cropped
-to the subject on a colour, the mask alone); cutouts, variants, failure records, a contact sheet and a summary in ./out/."""
+to the subject on a colour, the mask alone); cutouts, variants, failure records, a contact sheet and a
+summary in ./out/."""
 
 from __future__ import annotations
 

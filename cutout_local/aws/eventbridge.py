@@ -1,5 +1,21 @@
-"""Step Functions -> EventBridge -> Lambda, for the local stack: moto 5.2.5 sends no "Step Functions Execution
-Status Change" events, and its EventBridge cannot invoke a Lambda target, so :class:`StatusChanges` does both.
+"""EventBridge for the local stack, where moto 5.2.5 falls short of it.
+
+Step Functions -> EventBridge -> Lambda: moto sends no "Step Functions Execution Status Change" events, and
+its EventBridge cannot invoke a Lambda target, so :class:`StatusChanges` does both (below).
+
+PutEvents -> rule -> SQS (the product's completion events, ``cutout.events``, to a subscriber's queue):
+moto delivers to a matching rule's SQS target on the default bus and on a custom one, but not as AWS does,
+so :func:`rule_delivery` replaces moto's ``Rule.send_to_targets``:
+
+- a DISABLED rule delivers nothing (moto's delivers);
+- an SQS target without ``Input``/``InputPath``/``InputTransformer`` receives the whole event as AWS sends it
+  (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-events-structure.html): moto's default input
+  template leaves out ``account`` and fills its fields in by text replacement, so a detail holding a text
+  such as ``<id>`` or ``<time>`` (an S3 key may) came out changed;
+- a Lambda target is not invoked for these events (moto raises NotImplementedError, which failed the whole
+  PutEvents): it is logged at WARNING and skipped, the other targets still receive the event;
+- any other target (a log group, an archive, another bus, an SQS target with an input transformation) is
+  left to moto as it was.
 
 When an execution ends (moto's ``BaseExecutionWorkerCommunication.terminated``, patched in ``patches.py``),
 its event is built the way Step Functions documents it: ``source`` ``aws.states``, ``detail-type`` "Step
@@ -42,6 +58,9 @@ from typing import Any
 LOG = logging.getLogger(__name__)
 
 DETAIL_TYPE = "Step Functions Execution Status Change"
+#: the fields of an event as EventBridge hands it to a target
+ENVELOPE = ("version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail")
+_TRANSFORMS = ("Input", "InputPath", "InputTransformer")
 #: Lambda's waits before its second and third attempt of an asynchronous invocation that failed
 LAMBDA_RETRY_SECONDS = (60.0, 120.0)
 #: EventBridge's defaults for a target without a RetryPolicy
@@ -257,3 +276,38 @@ def status_change_event(described: dict[str, Any], account_id: str, region: str)
 def _millis(moment: datetime.datetime | None) -> int | None:
     """Epoch milliseconds, truncated as the API's timestamps are."""
     return None if moment is None else int(moment.timestamp()) * 1000 + moment.microsecond // 1000
+
+
+def rule_delivery(original: Callable[..., None]) -> Callable[..., None]:
+    """moto's ``Rule.send_to_targets`` as EventBridge delivers (see the module docstring); ``original`` is
+    moto's, kept for the targets it serves as AWS does."""
+
+    def send_to_targets(rule: Any, event: dict[str, Any], transform_input: bool = True) -> None:
+        if rule.state != "ENABLED" or not rule.event_pattern.matches_event(event):
+            return
+        left_to_moto = []
+        for target in rule.targets:
+            arn = target["Arn"]
+            if ":sqs:" in arn and not any(field in target for field in _TRANSFORMS):
+                group = (target.get("SqsParameters") or {}).get("MessageGroupId")
+                # moto's own sender: it writes the epoch-seconds time as EventBridge does (whole seconds, Z)
+                rule._send_to_sqs_queue(arn.rsplit(":", 1)[-1], {k: event[k] for k in ENVELOPE}, group)
+            elif ":lambda:" in arn:
+                LOG.warning(
+                    "rule %s: event %s (%s) not delivered to Lambda target %s: not emulated for PutEvents",
+                    rule.name,
+                    event["id"],
+                    event["detail-type"],
+                    arn,
+                )
+            else:
+                left_to_moto.append(target)
+        if left_to_moto:
+            every_target = rule.targets
+            rule.targets = left_to_moto  # under the emulator's dispatch lock: no other request sees it
+            try:
+                original(rule, event, transform_input)
+            finally:
+                rule.targets = every_target
+
+    return send_to_targets

@@ -19,6 +19,9 @@ Replaced (module paths under ``moto.``), and why:
   its definition again with ANTLR (about 50 ms of CPU for the product's ASL, in this process, which also
   serves every AWS call); the parse tree of a definition is kept and each execution still gets a program
   of its own from it (moto's preprocessing, about 10 ms), so no state is shared between executions.
+- ``events.models.Rule.send_to_targets``: a disabled rule delivers, an SQS target gets the event without
+  ``account`` and with its fields filled in by text replacement, a Lambda target fails the whole PutEvents;
+  rules deliver as EventBridge does (eventbridge.py).
 - ``sqs.models.Queue.wait_for_messages``: a ``ReceiveMessage`` long poll waits there holding the emulator's
   dispatch lock, which the message it waits for needs; it lets go of it while it waits (moto_server.py).
 - ``s3.notifications._get_s3_event``: moto's S3 records carry no ``sequencer`` (nor a version id):
@@ -60,7 +63,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cutout_local.aws import cfn_models, s3_events
-from cutout_local.aws.eventbridge import StatusChanges
+from cutout_local.aws.eventbridge import StatusChanges, rule_delivery
 
 MOTO_VERSION = "5.2.5"
 
@@ -90,6 +93,7 @@ def patch_points(
     the lists that record Wait seconds and Retry intervals."""
     from moto.awslambda.models import LambdaBackend, LambdaFunction, LayerVersion
     from moto.cloudformation import parsing
+    from moto.events.models import Rule
     from moto.s3.models import FakeBucket, S3Backend
     from moto.sqs.models import Queue
     from moto.stepfunctions.models import StateMachine
@@ -104,6 +108,7 @@ def patch_points(
     original_delete = S3Backend.delete_object
     original_wait_for_messages = Queue.wait_for_messages
     original_terminated = BaseExecutionWorkerCommunication.terminated
+    original_send_to_targets = Rule.send_to_targets
     from moto.s3 import notifications
     from moto.s3 import responses as s3_responses
 
@@ -155,6 +160,7 @@ def patch_points(
         Patch(LambdaBackend, "send_sqs_batch", send_sqs_batch, "SQS batches are delivered like the poller's"),
         Patch(Queue, "wait_for_messages", wait_for_messages, "an SQS long poll lets other requests in"),
         Patch(StepFunctionsParserBackend, "start_execution", start_execution, "a nameless start gets a UUID"),
+        Patch(Rule, "send_to_targets", rule_delivery(original_send_to_targets), "rules deliver as on AWS"),
         Patch(BaseExecutionWorkerCommunication, "terminated", terminated, "executions send status changes"),
         Patch(AmazonStateLanguageParser, "parse", staticmethod(parse), "a definition is parsed once"),
         Patch(parsing, "get_model_list", models, "CloudFormation models for the types moto lacks"),

@@ -1,11 +1,14 @@
-"""WriteResultFunction: streams the finished task's cutout into the output bucket."""
+"""WriteResultFunction: streams the finished task's cutout into the output bucket, and publishes its
+``Cutout Created`` event."""
 
+import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cutout import aws
 from cutout.apikey import ApiKey
+from cutout.events import EventPublisher, cutout_created
 from cutout.health import ProviderHealth
 from cutout.novita import client_from, new_pool_manager
 from cutout.observability import logger, metrics, tracer
@@ -18,6 +21,7 @@ http = new_pool_manager()
 novita = client_from(settings, ApiKey(settings.api_key_secret_arn), http)
 s3 = aws.client("s3")
 health_table = aws.table(settings.needed("rate_limit_table"))
+events = EventPublisher(settings.event_bus_name)
 health = ProviderParts(
     task_results=ProviderHealth.of(health_table, "task-result", settings),
     downloads=ProviderHealth.of(health_table, "download", settings),
@@ -41,4 +45,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         attempt=request.attempt,
         variants=request.variants,
     )
+    if (created := cutout_created(request, written, finished_at=time.time())) is not None:
+        events.publish(created)
     return written.to_dict()

@@ -4,6 +4,7 @@ they keep the semantics the code relies on (ranged reads, conditional writes, na
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from decimal import Decimal
 from typing import Any
@@ -238,3 +239,41 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class FakeEventBridge:
+    """PutEvents that keeps every entry it takes. ``answers`` scripts the next calls, one each: an
+    exception to raise, or the ErrorCode every entry of that call is refused with (FailedEntryCount > 0,
+    as EventBridge answers a partial failure); once they are used up, every entry is taken."""
+
+    def __init__(self, *answers: Exception | str) -> None:
+        self.answers = list(answers)
+        self.calls = 0
+        self.entries: list[dict[str, Any]] = []
+
+    def put_events(self, *, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self.calls += 1
+        answer = self.answers.pop(0) if self.answers else None
+        if isinstance(answer, Exception):
+            raise answer
+        results: list[dict[str, str]] = []
+        for entry in Entries:
+            if answer is None:
+                self.entries.append(entry)
+                results.append({"EventId": f"e1b2c3d4-0000-4000-8000-{len(self.entries):012d}"})
+            else:
+                results.append({"ErrorCode": answer, "ErrorMessage": f"{answer} (scripted)"})
+        return {"FailedEntryCount": sum("ErrorCode" in r for r in results), "Entries": results}
+
+    def events(self) -> list[dict[str, Any]]:
+        """Each event taken as a rule's target receives it: detail-type, source, time and detail."""
+        return [
+            {
+                "detail-type": entry["DetailType"],
+                "source": entry["Source"],
+                "time": entry["Time"],
+                "event-bus": entry["EventBusName"],
+                "detail": json.loads(entry["Detail"]),
+            }
+            for entry in self.entries
+        ]

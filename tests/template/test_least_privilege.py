@@ -39,6 +39,16 @@ DECRYPT_UPLOADS = (
     {"StringEquals": {"kms:ViaService": {"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"}}},
 )
 
+# Completion events (cutout.events): on the stack's one bus, with source "cutout" only.
+BUS = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}"
+PUBLISH_EVENTS = {
+    "PublishCompletionEvents": (
+        {"events:PutEvents"},
+        {"Fn::Sub": BUS},
+        {"StringEquals": {"events:source": "cutout"}},
+    )
+}
+
 # function -> {Sid: (actions, resource, condition)}
 # Every writer of an outcome (cutout.outcomes): read both kinds, delete the one it replaces, and see that
 # a missing one is missing: S3 answers a HEAD of a missing key with 404 only to a caller allowed
@@ -73,6 +83,7 @@ EXPECTED = {
             None,
         ),
         **OUTCOMES,
+        **PUBLISH_EVENTS,
     },
     "SendFunction": {
         "SeeWhetherTheUploadChanged": ({"s3:GetObject", "s3:GetObjectVersion"}, UPLOADS, None),
@@ -99,14 +110,17 @@ EXPECTED = {
         **API_KEY,
         "ShareProviderHealth": PROVIDER_HEALTH,
         **OUTCOMES,
+        **PUBLISH_EVENTS,
     },
     "RecordFailureFunction": {
         "WriteFailureRecords": ({"s3:PutObject"}, FAILURE_RECORDS, None),
         **OUTCOMES,
+        **PUBLISH_EVENTS,
     },
     "ExecutionEndedFunction": {
         "WriteFailureRecords": ({"s3:PutObject"}, FAILURE_RECORDS, None),
         **OUTCOMES,
+        **PUBLISH_EVENTS,
     },
 }
 

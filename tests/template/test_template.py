@@ -329,6 +329,8 @@ def test_the_dashboard_shows_what_the_issue_lists_from_metrics_that_exist(templa
         "ProviderThrottled",
         "ProviderUnavailable",
         "PollsPerTask",
+        "EventsPublished",
+        "EventsNotPublished",
     } <= ours
     assert all(m[2:4] == ["service", "cutout"] for m in metrics if m[0] == "Cutout")  # the EMF dimension
     assert ["AWS/States", "ExecutionTime", "StateMachineArn", "<CutoutStateMachine>"] in [

@@ -4,7 +4,9 @@ from unittest import mock
 import boto3
 import pytest
 
+from cutout import events
 from cutout.settings import Settings
+from tests.support.fakes import FakeEventBridge
 from tests.support.template_env import function_env
 
 
@@ -44,3 +46,12 @@ def added_metrics():
 
     with mock.patch.object(metrics, "add_metric") as add_metric:
         yield add_metric
+
+
+@pytest.fixture(autouse=True)
+def published(monkeypatch) -> FakeEventBridge:
+    """The completion events published through the process's default publisher (``cutout.events``: what
+    a caller that was given no publisher uses, such as admission's failure records), kept in memory."""
+    eventbridge = FakeEventBridge()
+    monkeypatch.setattr(events, "default_publisher", lambda bus: events.EventPublisher(bus, eventbridge))
+    return eventbridge

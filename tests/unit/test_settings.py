@@ -257,3 +257,17 @@ def test_only_trailing_slashes_are_trimmed_from_the_provider_url(env):
 def test_the_backlog_bound_is_counted_in_whole_days(env):
     env["MAX_BACKLOG_DAYS"] = "3"
     assert Settings.from_env(env).max_backlog_seconds == 3 * 86400
+
+
+def test_completion_events_go_to_the_bus_the_template_names_and_else_the_default_one(env):
+    assert Settings.from_env({**env, "EVENT_BUS_NAME": "cutout-events"}).event_bus_name == "cutout-events"
+    del env["EVENT_BUS_NAME"]
+    assert Settings.from_env(env).event_bus_name == "default"
+
+
+@pytest.mark.parametrize(
+    "bus", ["", "two words", "arn:aws:events:us-east-1:123456789012:event-bus/x", "b" * 257]
+)
+def test_an_event_bus_that_is_no_bus_name_is_refused_naming_the_variable(env, bus):
+    with pytest.raises(ConfigurationError, match="EVENT_BUS_NAME"):
+        Settings.from_env({**env, "EVENT_BUS_NAME": bus})

@@ -18,10 +18,13 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeou
 _SERIALIZER, _DESERIALIZER = TypeSerializer(), TypeDeserializer()
 
 
-def client(service: str) -> Any:
-    """A client with bounded timeouts and standard retries; S3 signs with SigV4 (presigned URLs)."""
-    config = _CONFIG.merge(Config(signature_version="s3v4")) if service == "s3" else _CONFIG
-    return boto3.client(service, config=config)  # type: ignore[call-overload]  # any service by name
+def client(service: str, config: Config | None = None) -> Any:
+    """A client with bounded timeouts and standard retries (``config`` overrides them); S3 signs with
+    SigV4 (presigned URLs)."""
+    merged = _CONFIG.merge(Config(signature_version="s3v4")) if service == "s3" else _CONFIG
+    if config is not None:
+        merged = merged.merge(config)
+    return boto3.client(service, config=merged)  # type: ignore[call-overload]  # any service by name
 
 
 # A role assumed by a role (Lambda's) may last an hour at most (role chaining).

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cutout.errors import ExecutionInputUnreadableError
+from cutout.events import EventPublisher
 from cutout.failures import failure_reason, write_failure_record
 from cutout.keys import CUTOUT_EXTENSIONS, failure_key, output_key, sequencer_after
 from cutout.observability import logger
@@ -87,9 +88,12 @@ def ended_reason(ended: EndedExecution) -> tuple[str, str]:
     return error, "; ".join(parts)
 
 
-def record_ended_execution(s3: Any, settings: Settings, ended: EndedExecution) -> str | None:
-    """Write the failure record of an execution that ended without one; the record's key, or None when
-    there was nothing to write (the upload, or a newer one of its key, has its outcome already)."""
+def record_ended_execution(
+    s3: Any, settings: Settings, ended: EndedExecution, events: EventPublisher | None = None
+) -> str | None:
+    """Write the failure record of an execution that ended without one, and publish its event to
+    ``events`` (``cutout.failures``); the record's key, or None when there was nothing to write (the
+    upload, or a newer one of its key, has its outcome already)."""
     source = ended.state.source
     if ended.status not in ENDED_WITHOUT_CUTOUT:
         logger.info(
@@ -103,7 +107,16 @@ def record_ended_execution(s3: Any, settings: Settings, ended: EndedExecution) -
         return None
     error, reason = ended_reason(ended)
     key = write_failure_record(
-        s3, settings, source, error=error, reason=reason, task_id=ended.state.task_id, attempt=attempt
+        s3,
+        settings,
+        source,
+        error=error,
+        reason=reason,
+        task_id=ended.state.task_id,
+        attempt=attempt,
+        admitted_at=ended.state.admitted_at,
+        submitted_at=ended.state.submitted_at,
+        events=events,
     )
     return key
 

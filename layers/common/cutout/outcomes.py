@@ -197,18 +197,21 @@ def settle_after_cutout(
     return True
 
 
-def settle_after_failure(s3: Any, settings: Layout, source: SourceObject, attempt: int) -> None:
+def settle_after_failure(s3: Any, settings: Layout, source: SourceObject, attempt: int) -> bool:
     """After the failure record of ``source`` was written: the key's cutouts go if they are older; a
-    newer one, or the same request's, makes this record go instead."""
+    newer one, or the same request's, makes this record go instead. Whether the record stands."""
     standing = False
     for cutout in cutout_outcomes(s3, settings, source.key):
         if rank(cutout, source, attempt) == OLDER:
             _delete(s3, settings, cutout, "cutout replaced by the failure record")
         else:
             standing = True
-    mine = failure_outcome(s3, settings, source.key) if standing else None
+    if not standing:
+        return True
+    mine = failure_outcome(s3, settings, source.key)
     if mine is not None and rank(mine, source, attempt) == SAME:
         _delete(s3, settings, mine, "failure record withdrawn: a newer outcome stands")
+    return False
 
 
 def delete_outcome(s3: Any, settings: Layout, outcome: Outcome) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -48,6 +49,7 @@ class Settings:
     variant_prefix: str = "variants/"  # where variants other than the first go (cutout.keys.variant_key)
     # the stack's defaults and prefix rules; none: every upload gets today's cutout unless it asks
     output_options: OutputOptions = field(default_factory=lambda: OutputOptions.parse("", ""))
+    event_bus_name: str = "default"  # where completion events go (cutout.events)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, require: tuple[str, ...] = ()) -> Settings:
@@ -85,6 +87,7 @@ class Settings:
             remove_outputs_on_delete=_flag(env, "REMOVE_OUTPUTS_ON_DELETE"),
             variant_prefix=env.get("VARIANT_PREFIX") or "variants/",
             output_options=_output_options(env),
+            event_bus_name=_event_bus(env, "EVENT_BUS_NAME"),
         )
         prefixes = {
             "OUTPUT_PREFIX": settings.output_prefix,
@@ -170,3 +173,16 @@ def _base_url(env: Mapping[str, str], name: str) -> str:
     if parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname or "")):
         return url
     raise ConfigurationError(f"{name} must be an https URL (http only for a loopback address), got {url!r}")
+
+
+# An event bus's name as EventBridge allows it:
+# https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_CreateEventBus.html
+_EVENT_BUS_NAME = re.compile(r"[/\.\-_A-Za-z0-9]{1,256}")
+
+
+def _event_bus(env: Mapping[str, str], name: str) -> str:
+    """The bus completion events go to; the account's ``default`` bus when the variable is absent."""
+    bus = env.get(name, "default").strip()
+    if not _EVENT_BUS_NAME.fullmatch(bus):
+        raise ConfigurationError(f"{name} must be an event bus name ([/.-_A-Za-z0-9], 1-256), got {bus!r}")
+    return bus

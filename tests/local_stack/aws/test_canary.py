@@ -13,7 +13,7 @@ from tests.local_stack.aws.helpers import read_json, upload
 
 def test_every_patch_is_in_place_while_the_stack_runs(deployed):
     active = patches.active()
-    assert len(active) == 19  # 17 always + 2 for fast time
+    assert len(active) == 20  # 18 always + 2 for fast time
     for patch in active:
         assert inspect.getattr_static(patch.owner, patch.attribute) is patch.replacement, patch.why
 
@@ -194,3 +194,48 @@ def test_s3_records_carry_a_sequencer_that_grows_with_each_upload(deployed):
     etags = [s3.head_object(Bucket="canary-sequencers", Key="k.jpg")["ETag"].strip('"')]
     assert len(by_etag) == 3
     assert max(by_etag.values()) == by_etag[etags[0]]  # the newest upload's is the greatest
+
+
+def test_rules_deliver_put_events_to_sqs_as_eventbridge_does(deployed):
+    """moto's rule gives an SQS target the event without ``account``, its fields filled in by text
+    replacement (a ``<id>`` in the detail came out as the event's id), and a DISABLED rule delivers too;
+    the emulator's rule delivers the whole event as AWS does, and only while ENABLED."""
+    events, sqs = deployed.client("events"), deployed.client("sqs")
+    events.create_event_bus(Name="canary-bus")
+    queues = {}
+    for state in ("ENABLED", "DISABLED"):
+        url = sqs.create_queue(QueueName=f"canary-events-{state.lower()}")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        pattern = json.dumps({"source": ["canary"]})
+        events.put_rule(Name=f"canary-{state}", EventBusName="canary-bus", EventPattern=pattern, State=state)
+        events.put_targets(
+            Rule=f"canary-{state}", EventBusName="canary-bus", Targets=[{"Id": "q", "Arn": arn}]
+        )
+        queues[state] = url
+    detail = {"key": "uploads/<id> <time> <detail-type>.jpg"}
+    [entry] = events.put_events(
+        Entries=[
+            {
+                "Source": "canary",
+                "DetailType": "Canary",
+                "Detail": json.dumps(detail),
+                "EventBusName": "canary-bus",
+            }
+        ]
+    )["Entries"]
+
+    [message] = sqs.receive_message(QueueUrl=queues["ENABLED"], WaitTimeSeconds=1)["Messages"]
+    event = json.loads(message["Body"])
+    assert set(event) == {
+        "version",
+        "id",
+        "detail-type",
+        "source",
+        "account",
+        "time",
+        "region",
+        "resources",
+        "detail",
+    }
+    assert (event["id"], event["account"], event["detail"]) == (entry["EventId"], "123456789012", detail)
+    assert sqs.receive_message(QueueUrl=queues["DISABLED"], WaitTimeSeconds=1).get("Messages", []) == []
