@@ -105,7 +105,8 @@ EXPECTED = {
         **API_KEY,
     },
     "WriteResultFunction": {
-        "SeeWhetherTheUploadChanged": ({"s3:GetObject"}, UPLOADS, None),
+        "ReadTheUploadsHead": ({"s3:GetObject", "s3:GetObjectVersion"}, UPLOADS, None),
+        "DecryptUploads if UploadsUnderCustomerKeys": DECRYPT_UPLOADS,
         "WriteCutouts": ({"s3:PutObject", "s3:AbortMultipartUpload"}, [CUTOUTS, VARIANTS], None),
         **API_KEY,
         "ShareProviderHealth": PROVIDER_HEALTH,
