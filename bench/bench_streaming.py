@@ -18,12 +18,12 @@ contrast. Each copy is checked in S3 (its size) afterwards.
 
 Then the outputs that options ask for, which cannot stream: ``cutout.rendering.render`` on a 16-MP RGBA
 cutout (4618x3464, a subject over 90 % of each side, noisy like a photograph, a few stray specks) with
-crop=subject format=webp; beside it, for comparison, the default options through render (PNG) and
-format=webp without the crop (the whole frame through the WebP encoder: a subject that fills it). Each
-in a fresh interpreter (this script with ``--render``) that has imported the module and made an sRGB
-profile to embed before it measures. The growth counts the cutout's PNG read into memory (as WriteResult
-would hold the download) and the render. Target (issue 13): crop=subject format=webp grows by at most
-400 MB.
+crop=subject format=webp; beside it the default options through render (PNG) and format=webp without the
+crop (the whole frame through the WebP encoder, transparent corners included). Each in a fresh
+interpreter (this script with ``--render``) that has imported the module and made an sRGB profile to
+embed before it measures. The growth counts the cutout's PNG read into memory (as WriteResult holds the
+download) and the render. Target (issue 13, for crop=subject format=webp; every row is held to it, since
+WriteResult's memory has to fit the largest): each grows by at most 400 MB.
 
 Run: .venv/bin/python bench/bench_streaming.py   (last line: the figures as JSON; exit 1 if a target is
 missed)
@@ -244,7 +244,8 @@ def render_once(case: str, path: str) -> None:
 
 
 def measure_rendering() -> tuple[dict[str, Any], float]:
-    """Each render case in a fresh interpreter, and the cutout's size in MB."""
+    """Each render case in a fresh interpreter, its figures beside the target, and the cutout's size in
+    MB."""
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "cutout-16mp.png"
         input_mb = make_cutout(path) / MB
@@ -258,6 +259,8 @@ def measure_rendering() -> tuple[dict[str, Any], float]:
             )
             for case in RENDER_CASES
         }
+    for run in runs.values():
+        run.update(target_growth_mb=RENDER_TARGET_GROWTH_MB, ok=run["growth_mb"] <= RENDER_TARGET_GROWTH_MB)
     return runs, input_mb
 
 
@@ -364,19 +367,19 @@ def main() -> int:
         f"\nrender(): peak memory growth (MB = 10^6 bytes) for a {width * height / MB:.1f}-MP RGBA cutout "
         f"({width}x{height}, PNG {input_mb:.1f} MB, read into memory first)"
     )
-    header = f"{'options':<26} {'growth MB':>9} {'s':>6}  output"
+    header = f"{'options':<26} {'growth MB':>9} {'target MB':>9} {'s':>6}  output"
     print_header(header)
     for case, text in RENDER_CASES.items():
         run = rendering[case]
         print(
-            f"{text or 'defaults (png)':<26} {run['growth_mb']:>9} {run['seconds']:>6}  {run['output']}, "
-            f"{run['output_mb']} MB"
+            f"{text or 'defaults (png)':<26} {run['growth_mb']:>9} {run['target_growth_mb']:>9} "
+            f"{run['seconds']:>6}  {run['output']}, {run['output_mb']} MB"
         )
-    cropped = rendering["crop_webp"]["growth_mb"]
-    renders = cropped <= RENDER_TARGET_GROWTH_MB
+    worst_case = max(rendering, key=lambda case: rendering[case]["growth_mb"])
+    renders = all(run["ok"] for run in rendering.values())
     print(
-        f"\n{'PASS' if renders else 'MISS'}  render() with crop=subject format=webp grows <= "
-        f"{RENDER_TARGET_GROWTH_MB} MB ({cropped} MB)"
+        f"\n{'PASS' if renders else 'MISS'}  render() grows <= {RENDER_TARGET_GROWTH_MB} MB with each set of "
+        f"options (worst: {RENDER_CASES[worst_case] or 'defaults'}, {rendering[worst_case]['growth_mb']} MB)"
     )
     ok = ok and renders
     print(

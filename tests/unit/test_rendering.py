@@ -1,6 +1,9 @@
 """Rendering a cutout as its options ask, checked pixel by pixel on the decoded output."""
 
 import io
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +15,7 @@ from cutout.rendering import Rendered, flattened, render, subject_box
 from tests.support.images import cutout, encode, icc_profile
 
 RED = (255, 0, 0)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def rendered(image: Image.Image, icc: bytes | None = None, max_megapixels: float = 16, **options) -> Rendered:
@@ -58,6 +62,25 @@ def test_webp_is_lossless_with_alpha_and_keeps_the_colour_under_transparency():
     image = decoded(rendered(source, format="webp"))
     assert image.mode == "RGBA"
     assert np.array_equal(np.asarray(image), pixels)
+
+
+def test_webp_does_not_make_pillow_import_every_plugin_it_has():
+    """Without its plugin imported, saving as WebP makes Pillow import all of them (Image.init): megabytes
+    that a 16-MP render has no room to spare for (bench/bench_streaming.py). A fresh interpreter, since
+    other tests load plugins."""
+    script = (
+        "import sys\n"
+        "from cutout.options import Options\n"
+        "from cutout.rendering import render\n"
+        "from tests.support.images import cutout, encode\n"
+        "render(encode(cutout(), 'PNG'), Options(format='webp'), icc_profile=None, max_megapixels=16)\n"
+        "print(' '.join(name for name in sys.modules if name.endswith('ImagePlugin')))\n"
+    )
+    env = {"PYTHONPATH": f"{ROOT / 'layers' / 'common'}:{ROOT}"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    plugins = set(out.stdout.split())
+    assert "PIL.WebPImagePlugin" in plugins
+    assert "PIL.TiffImagePlugin" not in plugins  # one that Image.init() imports
 
 
 def test_jpeg_quality_is_90():
