@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from PIL import Image, ImageFilter
 
@@ -52,8 +53,11 @@ class Rendered:
     height: int
 
 
-def render(cutout: bytes, options: Options, *, icc_profile: bytes | None, max_megapixels: float) -> Rendered:
-    """``cutout`` (the provider's result: an upright RGBA PNG; JPEG or WebP are read too) rendered as
+def render(
+    cutout: bytes | BinaryIO, options: Options, *, icc_profile: bytes | None, max_megapixels: float
+) -> Rendered:
+    """``cutout`` (the provider's result, its bytes or a file positioned at its start, which spares
+    holding them: an upright RGBA PNG; JPEG or WebP are read too) rendered as
     ``options`` say. ``icc_profile`` (the source's, when it has one) is embedded in the output unless the
     output is the mask or the profile is not an RGB one. ResultRejectedError when the cutout cannot be
     decoded or has more than ``max_megapixels`` (MAX_INPUT_MEGAPIXELS)."""
@@ -124,11 +128,11 @@ def is_rgb_profile(icc_profile: bytes | None) -> bool:
     return icc_profile is not None and icc_profile[16:20] == b"RGB "
 
 
-def _decoded(data: bytes, max_megapixels: float) -> Image.Image:
+def _decoded(data: bytes | BinaryIO, max_megapixels: float) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=DECODABLE)
+            image = Image.open(io.BytesIO(data) if isinstance(data, bytes) else data, formats=DECODABLE)
         megapixels = image.width * image.height / 1_000_000
         if megapixels > max_megapixels:
             raise ResultRejectedError(

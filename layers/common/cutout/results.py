@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import fnmatch
 import random
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote, urlsplit
 
 import urllib3
@@ -161,7 +163,9 @@ def write_cutout(
     try:
         stream, image_format = _checked_stream(response, settings.max_result_bytes)
         if variants:
-            return _write_variants(s3, settings, source, task_id, attempt, stream.read(), variants)
+            with tempfile.TemporaryFile() as spooled:  # /tmp: rendering decodes from it, never holding it
+                shutil.copyfileobj(stream, spooled, TRANSFER.multipart_chunksize)
+                return _write_variants(s3, settings, source, task_id, attempt, spooled, variants)
         profile = icc_profile(_source_head(s3, source)) if image_format == "png" else None
         output: Readable = WithProfile(stream, profile) if profile else stream
         extra = {"ContentType": _MIME[image_format], "Metadata": _metadata(source, task_id, attempt)}
@@ -191,13 +195,13 @@ def _write_variants(
     source: SourceObject,
     task_id: str,
     attempt: int,
-    cutout: bytes,
+    cutout: BinaryIO,
     variants: tuple[Variant, ...],
 ) -> Written:
-    """Render ``cutout`` once per variant (one at a time: one rendered image in memory) and write each:
-    the variants but the first under the variant prefix, then the first, the cutout, under the output
-    prefix, conditionally like a streamed one and listing the others in its metadata: the cutout is
-    written last, so an outcome that is found is whole."""
+    """Render ``cutout`` (the result, spooled to a file) once per variant, one at a time (one rendered
+    image in memory), and write each: the variants but the first under the variant prefix, then the
+    first, the cutout, under the output prefix, conditionally like a streamed one and listing the others
+    in its metadata: the cutout is written last, so an outcome that is found is whole."""
     from cutout.rendering import render  # Pillow: only here, only when asked for
 
     profile = icc_profile(_source_head(s3, source))
@@ -207,6 +211,7 @@ def _write_variants(
     for variant in others:
         name = str(variant.name)
         key = variant_key(source.key, settings, name, variant.options.extension)
+        cutout.seek(0)
         rendered = render(
             cutout, variant.options, icc_profile=profile, max_megapixels=settings.max_input_megapixels
         )
@@ -220,7 +225,9 @@ def _write_variants(
         )
         outputs.append(_output(settings, key, len(rendered.body), variant))
         etags[key] = put.get("ETag")
+        del rendered  # before the next render: one rendered output in memory at a time
     key = output_key(source.key, settings, first.options.extension)
+    cutout.seek(0)
     rendered = render(
         cutout, first.options, icc_profile=profile, max_megapixels=settings.max_input_megapixels
     )
