@@ -84,7 +84,8 @@ def test_every_state_reads_fields_the_state_has():
             if key in state:
                 resolve(state[key], FULL_STATE)
         for choice in state.get("Choices", []):
-            resolve(choice["Variable"], FULL_STATE)
+            for rule in choice.get("And", [choice]):
+                resolve(rule["Variable"], FULL_STATE)
         for key, path in state.get("Parameters", {}).items():
             if key.endswith(".$") and name not in TASKS:
                 resolve(path, FULL_STATE)
@@ -203,19 +204,31 @@ def test_an_image_pushed_past_its_backlog_bound_in_send_gets_a_failure_record():
     ]
 
 
+def matches(rule: dict[str, Any], document: dict[str, Any]) -> bool:
+    """Whether a Choice rule holds for ``document`` (the comparison operators this ASL uses)."""
+    if "And" in rule:
+        return all(matches(inner, document) for inner in rule["And"])
+    try:
+        value = resolve(rule["Variable"], document)
+    except KeyError:
+        if "IsPresent" in rule:
+            return rule["IsPresent"] is False
+        raise  # Step Functions fails the execution (States.Runtime) on a path that is not there
+    if "IsPresent" in rule:
+        return rule["IsPresent"] is True
+    if "StringEquals" in rule:
+        return bool(value == rule["StringEquals"])
+    if "BooleanEquals" in rule:
+        return value is rule["BooleanEquals"]
+    if "NumericGreaterThan" in rule:
+        return bool(value > rule["NumericGreaterThan"])
+    return (value is None) is rule["IsNull"]
+
+
 def choose(state_name: str, document: dict[str, Any]) -> str:
-    """The Next of a Choice state for ``document`` (the comparison operators this ASL uses)."""
+    """The Next of a Choice state for ``document``."""
     for choice in STATES[state_name]["Choices"]:
-        value = resolve(choice["Variable"], document)
-        if "StringEquals" in choice:
-            matched = value == choice["StringEquals"]
-        elif "BooleanEquals" in choice:
-            matched = value is choice["BooleanEquals"]
-        elif "NumericGreaterThan" in choice:
-            matched = value > choice["NumericGreaterThan"]
-        else:
-            matched = (value is None) is choice["IsNull"]
-        if matched:
+        if matches(choice, document):
             return str(choice["Next"])
     return str(STATES[state_name]["Default"])
 
@@ -259,6 +272,21 @@ def test_a_cutout_not_written_for_an_outage_is_written_again_after_the_wait(wait
         "SecondsPath": "$.output.wait_seconds",
         "Next": "WriteResult",
     }
+
+
+@pytest.mark.parametrize(
+    ("convert_from", "then"),
+    [("heic", "Convert"), ("gif", "Convert"), (None, "Send"), ("(absent)", "Send")],
+)
+def test_an_upload_in_another_format_is_converted_when_its_slot_comes_and_only_it(convert_from, then):
+    """Each time the slot comes (a rescheduled image too): the staged copy waits minutes, not the
+    backlog's days. An execution started before conversions existed has no convert_from at all."""
+    state = {**FULL_STATE, "task_id": None, "convert_from": convert_from}
+    if convert_from == "(absent)":
+        del state["convert_from"]
+    assert STATES["WaitForSlot"]["Next"] == "NeedsConversion"
+    assert choose("NeedsConversion", state) == then
+    assert STATES["Convert"]["Next"] == "Send"
 
 
 def test_an_execution_waits_for_its_slot_until_it_is_submitted():

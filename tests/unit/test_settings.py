@@ -5,7 +5,11 @@ from cutout.settings import Settings
 
 
 def test_valid_environment_gives_typed_settings(settings):
-    assert settings.accepted_suffixes == (".jpg", ".jpeg", ".png")
+    assert settings.accepted_suffixes == (
+        *(".jpg", ".jpeg", ".png"),
+        *(".webp", ".heic", ".heif", ".avif", ".tif", ".tiff", ".bmp", ".gif"),
+    )
+    assert settings.staging_prefix == "staging/"
     assert settings.max_input_megapixels == 16.0
     assert settings.state_machine_arn is None
 
@@ -210,6 +214,17 @@ def test_results_and_failures_need_different_prefixes(env):
     with pytest.raises(ConfigurationError) as refused:
         Settings.from_env(env)
     assert str(refused.value) == "OUTPUT_PREFIX and FAILURE_PREFIX must differ"
+
+
+@pytest.mark.parametrize(
+    ("name", "staging"),
+    [("OUTPUT_PREFIX", "cutouts/"), ("OUTPUT_PREFIX", "cutouts/tmp/"), ("FAILURE_PREFIX", "f")],
+)
+def test_staged_copies_stay_out_of_the_outputs_users_read(env, name, staging):
+    env["STAGING_PREFIX"] = staging
+    with pytest.raises(ConfigurationError) as refused:
+        Settings.from_env(env)
+    assert str(refused.value) == f"STAGING_PREFIX and {name} must not contain one another"
 
 
 def test_only_trailing_slashes_are_trimmed_from_the_provider_url(env):

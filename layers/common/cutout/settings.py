@@ -24,6 +24,7 @@ class Settings:
     accepted_suffixes: tuple[str, ...]
     output_prefix: str
     failure_prefix: str
+    staging_prefix: str  # in the output bucket: uploads converted to PNG for the provider (cutout.conversion)
     provider_base_url: str
     result_url_allowed_hosts: tuple[str, ...]
     api_key_secret_arn: str
@@ -57,6 +58,7 @@ class Settings:
             accepted_suffixes=_suffixes(env, "ACCEPTED_SUFFIXES"),
             output_prefix=_text(env, "OUTPUT_PREFIX"),
             failure_prefix=_text(env, "FAILURE_PREFIX"),
+            staging_prefix=_text(env, "STAGING_PREFIX"),
             provider_base_url=_base_url(env, "PROVIDER_BASE_URL"),
             result_url_allowed_hosts=_csv(env, "RESULT_URL_ALLOWED_HOSTS"),
             api_key_secret_arn=_text(env, "API_KEY_SECRET_ARN"),
@@ -82,6 +84,13 @@ class Settings:
         )
         if settings.output_prefix == settings.failure_prefix:
             raise ConfigurationError("OUTPUT_PREFIX and FAILURE_PREFIX must differ")
+        for name, prefix in (
+            ("OUTPUT_PREFIX", settings.output_prefix),
+            ("FAILURE_PREFIX", settings.failure_prefix),
+        ):
+            if settings.staging_prefix.startswith(prefix) or prefix.startswith(settings.staging_prefix):
+                # staging copies are ours, short-lived: never among the outputs users read
+                raise ConfigurationError(f"STAGING_PREFIX and {name} must not contain one another")
         for name in require:
             settings.needed(name)
         return settings
