@@ -87,7 +87,7 @@ def test_a_new_upload_of_the_same_key_is_processed_again(world):
     ("key", "body", "overrides", "reason"),
     [
         ("uploads/notes.jpg", b"this is text, named like a photo", {}, "not an image"),
-        ("uploads/anim.png", photo(8, 8, "GIF"), {}, "GIF is not supported"),
+        ("uploads/anim.png", photo(8, 8, "GIF"), {}, "GIF content in a file not named .gif"),
         ("uploads/empty.jpg", b"", {}, "empty file"),
         ("uploads/huge.jpg", photo(1200, 1000), {"MAX_INPUT_MEGAPIXELS": "1"}, "over MAX_INPUT_MEGAPIXELS"),
         ("uploads/heavy.jpg", photo(640, 480), {"MAX_INPUT_BYTES": "1024"}, "over MAX_INPUT_BYTES"),
