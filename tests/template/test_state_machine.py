@@ -276,19 +276,19 @@ def test_a_cutout_not_written_for_an_outage_is_written_again_after_the_wait(wait
 
 @pytest.mark.parametrize(
     ("convert_from", "then"),
-    [("heic", "Convert"), ("gif", "Convert"), (None, "Send"), ("(absent)", "Send")],
+    [("heic", "Convert"), ("gif", "Convert"), (None, "WaitForSlot"), ("(absent)", "WaitForSlot")],
 )
-def test_an_upload_in_another_format_is_converted_when_its_slot_comes_and_only_it(convert_from, then):
-    """Each time the slot comes (a rescheduled image too): the staged copy waits minutes, not the
-    backlog's days. An execution started before conversions existed has no convert_from at all."""
+def test_an_upload_in_another_format_goes_through_convert_before_each_wait_for_its_slot(convert_from, then):
+    """From the start, and each time Send finds its slot not yet come or reschedules it (cutout.conversion
+    decides when to convert). An execution started before conversions existed has no convert_from."""
     state = {**FULL_STATE, "task_id": None, "convert_from": convert_from}
     if convert_from == "(absent)":
         del state["convert_from"]
-    assert STATES["WaitForSlot"]["Next"] == "NeedsConversion"
+    assert ASL["StartAt"] == "NeedsConversion"
     assert choose("NeedsConversion", state) == then
-    assert STATES["Convert"]["Next"] == "Send"
+    assert (STATES["Convert"]["Next"], STATES["WaitForSlot"]["Next"]) == ("WaitForSlot", "Send")
 
 
 def test_an_execution_waits_for_its_slot_until_it_is_submitted():
-    assert choose("Submitted", {**FULL_STATE, "task_id": None}) == "WaitForSlot"
+    assert choose("Submitted", {**FULL_STATE, "task_id": None}) == "NeedsConversion"
     assert choose("Submitted", FULL_STATE) == "WaitForTask"

@@ -11,7 +11,14 @@ import pytest
 from aws_lambda_powertools.metrics import MetricUnit
 from PIL import Image
 
-from cutout.conversion import DECODERS, REUSE_SECONDS, Converter, to_png
+from cutout.conversion import (
+    CONVERT_LEAD_SECONDS,
+    CONVERT_WITHIN_SECONDS,
+    DECODERS,
+    REUSE_SECONDS,
+    Converter,
+    to_png,
+)
 from cutout.errors import ImageConversionError, StagingUnavailableError, UnsupportedInputError
 from cutout.imaging import CONVERTED, probe
 from cutout.keys import staging_key
@@ -263,6 +270,34 @@ def test_the_png_is_staged_where_send_presigns_it_and_the_state_is_unchanged(sta
         == "image/png"
     )
     added_metrics.assert_called_once_with(name="ImagesConverted", unit=MetricUnit.Count, value=1)
+
+
+def test_while_the_slot_is_far_off_nothing_is_converted_and_the_wait_ends_a_minute_before_it(staging):
+    state = staging.upload("uploads/a.gif", encode(scene(), "GIF"), "gif")
+    state = replace(state, slot=Slot(staging.clock.now + 3600.4, 3600))
+
+    result = staging.converter.convert(state)
+
+    assert result == state.rescheduled(Slot(state.slot.at, 3600 - CONVERT_LEAD_SECONDS))
+    assert staging.staged(state) is None
+
+
+def test_within_two_minutes_of_the_slot_it_converts_and_waits_the_rest_of_the_way(staging):
+    """Converted before the slot: the submission is not delayed by the conversion."""
+    state = staging.upload("uploads/a.gif", encode(scene(), "GIF"), "gif")
+    state = replace(state, slot=Slot(staging.clock.now + CONVERT_WITHIN_SECONDS, 0))
+
+    result = staging.converter.convert(state)
+
+    assert result == state.rescheduled(Slot(state.slot.at, CONVERT_WITHIN_SECONDS))
+    assert decoded(staging.staged(state)).size == (60, 40)
+
+
+def test_a_slot_that_has_come_is_converted_at_once(staging):
+    state = staging.upload("uploads/a.gif", encode(scene(), "GIF"), "gif")
+    state = replace(state, slot=Slot(staging.clock.now - 30, 0))
+    assert staging.converter.convert(state).slot == Slot(state.slot.at, 0)
+    assert staging.staged(state) is not None
 
 
 def test_an_upload_sent_as_it_is_is_not_touched(staging):

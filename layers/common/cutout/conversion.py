@@ -2,11 +2,16 @@
 BMP, GIF: ``cutout.imaging.CONVERTED``) made a PNG in the staging prefix of the output bucket, which
 SendFunction then presigns for the provider instead of the upload (Novita reads PNG and JPEG only).
 
-When: the state machine runs it each time the upload's submission slot has come, just before Send. So a
-staged copy waits for the provider minutes, not the days a backlog may last, and the StagingPrefix
+When: the state machine runs it before each wait for the upload's submission slot (the ASL's
+NeedsConversion). While the slot is more than ``CONVERT_WITHIN_SECONDS`` away it converts nothing and
+sets the wait to end ``CONVERT_LEAD_SECONDS`` before the slot; Send, finding the slot not yet come,
+sends the execution back here, and now it converts and sets the wait to the rest of the way. So the
+conversion never delays a submission past its slot (a late one would crowd the provider's rate limit),
+and a staged copy waits minutes for the provider, not the days a backlog may last: the StagingPrefix
 lifecycle rule (expiry after a day) is only a backstop. An image rescheduled by Send (a 429, an outage,
-the spend cap) comes back here: a staged copy younger than ``REUSE_SECONDS`` is used again, an older one
-(it may expire before the provider fetches it) is made afresh.
+the spend cap) comes back here too: a staged copy younger than ``REUSE_SECONDS`` is used again, an older
+one (it may expire before the provider fetches it) is made afresh. Only an image whose slot has already
+come when it is first converted (an idle schedule) is submitted late, by the conversion's few seconds.
 
 How (``to_png``): Pillow, with pillow-heif's plugin for HEIC/HEIF (Pillow reads AVIF, WebP, TIFF, BMP and
 GIF itself). The upload is opened with the decoder of the format admission found and no other
@@ -26,6 +31,7 @@ Pillow is imported at this module's top: only ConvertFunction imports it (the im
 from __future__ import annotations
 
 import io
+import math
 import time
 import warnings
 from collections.abc import Callable
@@ -44,7 +50,7 @@ from cutout.observability import logger, metrics
 from cutout.rendering import is_rgb_profile
 from cutout.settings import Settings
 from cutout.sources import read
-from cutout.state import ExecutionState
+from cutout.state import ExecutionState, Slot, SourceObject
 
 # cutout.imaging's names -> the Pillow plugin that decodes each (pillow-heif's is "HEIF").
 DECODERS = {
@@ -56,6 +62,12 @@ DECODERS = {
     "bmp": "BMP",
     "gif": "GIF",
 }
+# Convert when the slot is at most this far away; while it is further, wait until CONVERT_LEAD_SECONDS
+# before it. The lead is longer than a conversion takes (seconds: bench/bench_conversion.py), the window
+# wider than the lead, so that the Wait state's whole seconds and the invocations' own time never make an
+# execution come back early once more.
+CONVERT_LEAD_SECONDS = 60
+CONVERT_WITHIN_SECONDS = 120
 # A staged copy made this long ago is used again; an older one is made afresh, so that it cannot expire
 # (a day after it was written, at the earliest) before the provider has fetched it.
 REUSE_SECONDS = 12 * 3600
@@ -132,29 +144,37 @@ class Converter:
         self._clock = clock
 
     def convert(self, state: ExecutionState) -> ExecutionState:
-        """Stage the upload of ``state`` as a PNG at ``cutout.keys.staging_key`` (or find it staged
-        already); returns the state unchanged. An upload overwritten since its notification is left to
-        Send, which ends the execution as superseded."""
+        """The state with the wait for its slot set: to end CONVERT_LEAD_SECONDS before the slot while it
+        is further off than CONVERT_WITHIN_SECONDS; else, once the upload of ``state`` is staged as a PNG
+        at ``cutout.keys.staging_key`` (or found staged already), to the rest of the way. An upload
+        overwritten since its notification is not converted: Send ends the execution as superseded."""
         if state.convert_from is None:
             return state
-        key = staging_key(state.source, self._settings)
+        until = state.slot.at - self._clock()
+        if until > CONVERT_WITHIN_SECONDS:
+            return state.rescheduled(Slot(state.slot.at, math.floor(until - CONVERT_LEAD_SECONDS)))
+        self._stage(state.source, state.convert_from)
+        return state.rescheduled(Slot.due(state.slot.at, self._clock()))
+
+    def _stage(self, source: SourceObject, fmt: str) -> None:
+        key = staging_key(source, self._settings)
         if self._fresh(key):
             logger.info("staged copy made earlier is used again", extra={"staged_key": key})
-            return state
+            return
         try:
-            response = read(self._s3.get_object, **state.source.pinned_read())
+            response = read(self._s3.get_object, **source.pinned_read())
             data = response["Body"].read()
         except SourceChangedError:
             logger.info("superseded: the object changed since its notification; not converted")
-            return state
+            return
         started = self._clock()
-        converted = to_png(data, state.convert_from, max_megapixels=self._settings.max_input_megapixels)
+        converted = to_png(data, fmt, max_megapixels=self._settings.max_input_megapixels)
         self._put(key, converted.body)
         metrics.add_metric(name="ImagesConverted", unit=MetricUnit.Count, value=1)
         logger.info(
             "converted to PNG",
             extra={
-                "from": state.convert_from,
+                "from": fmt,
                 "staged_key": key,
                 "size": f"{converted.width}x{converted.height}",
                 "mode": converted.mode,
@@ -163,7 +183,6 @@ class Converter:
                 "seconds": round(self._clock() - started, 3),
             },
         )
-        return state
 
     def _fresh(self, key: str) -> bool:
         """Whether a staged copy younger than REUSE_SECONDS is at ``key``."""
