@@ -26,10 +26,13 @@ transparency; the ICC profile is kept when it describes RGB. A CMYK image (a pri
 Pillow's plain formula, without colour management, and its CMYK profile, which cannot describe the RGB
 result, is dropped: the colours are close, not exact.
 
-Pillow is imported at this module's top: only ConvertFunction imports it (the imaging layer)."""
+Pillow is imported at this module's top: only ConvertFunction imports it (the imaging layer). pillow-heif
+(libheif) is loaded at the first HEIC/HEIF upload a container converts: the cold start, and the other
+formats' conversions, do without it."""
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import time
@@ -39,7 +42,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import pillow_heif
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
 from PIL import Image, ImageOps
@@ -75,10 +77,6 @@ REUSE_SECONDS = 12 * 3600
 # file a few per cent smaller.
 PNG_COMPRESS_LEVEL = 1
 
-# HEIC/HEIF through Pillow. Embedded thumbnails, depth maps and auxiliary images are never used: not
-# loading them keeps memory to the primary image.
-pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
-
 
 @dataclass(frozen=True)
 class Converted:
@@ -96,6 +94,8 @@ def to_png(data: bytes, fmt: str, *, max_megapixels: float) -> Converted:
     module's docstring. ImageConversionError, saying why, when it cannot be decoded or has too many
     pixels."""
     name = fmt.upper()
+    if DECODERS[fmt] == "HEIF":
+        _register_heif()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -118,6 +118,15 @@ def _encoded(image: Image.Image, icc_profile: bytes | None) -> Converted:
     return Converted(buffer.getvalue(), image.width, image.height, image.mode, icc_profile is not None)
 
 
+@functools.cache
+def _register_heif() -> None:
+    """HEIC/HEIF through Pillow, by pillow-heif's plugin. Embedded thumbnails, depth maps and auxiliary
+    images are never used: not loading them keeps memory to the primary image."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+
+
 def _within(size: tuple[int, int], max_megapixels: float, name: str) -> None:
     width, height = size
     megapixels = width * height / 1_000_000
@@ -130,7 +139,7 @@ def _within(size: tuple[int, int], max_megapixels: float, name: str) -> None:
 
 def _rgb(image: Image.Image) -> Image.Image:
     """``image`` as RGB, or RGBA when it has any transparency (alpha, or a colour marked transparent)."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if image.mode.startswith("I;16"):
         # 16-bit grey: Pillow's convert() clips at 255 instead of scaling; keep the high byte.
         image = image.convert("I").point(lambda value: value / 256).convert("L")
     mode = "RGBA" if image.has_transparency_data else "RGB"
