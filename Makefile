@@ -17,7 +17,7 @@ help: ## list the targets (this)
 
 install: $(VENV)/.installed .venv-sam/.installed .venv-checkov/.installed ## create the three venvs (pinned)
 
-$(VENV)/.installed: requirements-dev.txt constraints.txt layers/common/requirements.txt
+$(VENV)/.installed: requirements-dev.txt constraints.txt layers/common/requirements.txt layers/imaging/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -r requirements-dev.txt -c constraints.txt

@@ -10,12 +10,14 @@ AWS_REGION, LAMBDA_TASK_ROOT, credentials, ...), and Lambda's sys.path, each dir
 after the runs):
 
 1. /var/task: the function's code as `make build` left it (.aws-sam/build/<Function>, with its bytecode);
-2. /opt/python: the layer as `make build` left it (.aws-sam/build/CommonLayer/python): the cutout package,
-   Powertools and the whole AWS SDK, with the bytecode the layer ships and no other. Its wheels are for
-   arm64: the pure-Python ones import here as they are, but an extension module built for another
-   architecture would silently not load (wrapt, for one, falls back to its pure-Python wrappers), so each
-   is replaced by the same version's build for this host, from this venv (the run fails if the versions
-   differ; the replaced files are printed);
+2. /opt/python: the function's layers as `make build` left them, merged in the template's order as Lambda
+   merges them (.aws-sam/build/CommonLayer/python: the cutout package, Powertools and the whole AWS SDK;
+   for ConvertFunction and WriteResultFunction also ImagingLayer: Pillow and pillow-heif), with the
+   bytecode the layers ship and no other. Their wheels are for arm64: the pure-Python ones import here as
+   they are, but an extension module built for another architecture would silently not load (wrapt, for
+   one, falls back to its pure-Python wrappers), so each is replaced by the same version's build for this
+   host, from this venv, with the libraries its wheel bundles (``<package>.libs``) (the run fails if the
+   versions differ; the replaced files are printed);
 3. the runtime's own packages (/var/lang/lib/python3.13/site-packages: the AWS SDK), modelled by this
    venv's copies of the same distributions, compiled as the runtime ships them. The layer comes first, so
    a handler imports none of them (the run fails if it does: the layer would be missing a package).
@@ -65,12 +67,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.append(str(ROOT))
 
 from tests.support.layer_build import elf_machine  # noqa: E402
-from tests.support.template_env import template_functions  # noqa: E402
+from tests.support.template_env import load_template, template_functions  # noqa: E402
 
 CHILD = Path(__file__).with_name("coldstart_init.py")
 LAYER_SOURCE = ROOT / "layers" / "common"
 BUILD_DIR = ROOT / ".aws-sam" / "build"
-LAYER_BUILD = BUILD_DIR / "CommonLayer" / "python"
 RUNTIME_SITE = "/var/lang/lib/python3.13/site-packages"
 # What the python3.13 Lambda runtime ships besides the standard library: the AWS SDK and its dependencies.
 RUNTIME_DISTRIBUTIONS = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3")
@@ -90,11 +91,11 @@ def main() -> int:
     functions = template_functions()
     with tempfile.TemporaryDirectory(prefix="bench-coldstart-") as scratch:
         root = Path(scratch)
-        layer, runtime, replaced = lambda_tree(root, functions, args.without_bytecode)
+        layers, runtime, replaced = lambda_tree(root, functions, args.without_bytecode)
         for name in replaced:
-            print(f"in the layer's copy, for this host: {name}")
+            print(f"in the layers' copy, for this host: {name}")
         for name, fn in functions.items():
-            fn.update(task=str(root / "var" / "task" / name), layer=str(layer), runtime=str(runtime))
+            fn.update(task=str(root / "var" / "task" / name), layer=str(layers[name]), runtime=str(runtime))
             fn["env"].update(LAMBDA_TASK_ROOT=fn["task"], PYTHONDONTWRITEBYTECODE="1")
         read_only(root)
         before = sorted(root.rglob("*"))
@@ -160,23 +161,38 @@ def main() -> int:
 # --- The Lambda file system, read-only ------------------------------------------------------------------
 
 
+def function_layers(name: str) -> tuple[str, ...]:
+    """The logical ids of the layers template.yaml gives function ``name``: the Globals', then its own."""
+    template = load_template()
+    layers = template.get("Globals", {}).get("Function", {}).get("Layers", [])
+    layers = [*layers, *template["Resources"][name]["Properties"].get("Layers", [])]
+    return tuple(layer["Ref"] for layer in layers)
+
+
 def lambda_tree(
     root: Path, functions: dict[str, Any], without_bytecode: bool
-) -> tuple[Path, Path, list[str]]:
-    """Under ``root``: var/task/<function> (each function's build), opt/python (the layer's build, its
-    foreign extension modules replaced) and the runtime's site-packages. Returns the last two and what was
-    replaced."""
+) -> tuple[dict[str, Path], Path, list[str]]:
+    """Under ``root``: var/task/<function> (each function's build), opt/<layers>/python for each set of
+    layers a function has (their builds merged, foreign extension modules replaced) and the runtime's
+    site-packages. Returns each function's /opt/python, the runtime's and what was replaced."""
+    trees: dict[tuple[str, ...], Path] = {}
+    replaced: list[str] = []
     for name in functions:
         shutil.copytree(BUILD_DIR / name, root / "var" / "task" / name, symlinks=True)
-    layer = root / "opt" / "python"
-    shutil.copytree(LAYER_BUILD, layer, symlinks=True)
-    replaced = native_extensions(layer)
+        ids = function_layers(name)
+        if ids not in trees:
+            trees[ids] = root / "opt" / "+".join(ids) / "python"
+            for layer_id in ids:
+                shutil.copytree(
+                    BUILD_DIR / layer_id / "python", trees[ids], symlinks=True, dirs_exist_ok=True
+                )
+            replaced += native_extensions(trees[ids])
     runtime = root / RUNTIME_SITE.lstrip("/")
     runtime_packages(runtime)
     if without_bytecode:
-        for cache in [*(root / "var" / "task").rglob("__pycache__"), *layer.rglob("__pycache__")]:
+        for cache in [*(root / "var" / "task").rglob("__pycache__"), *(root / "opt").rglob("__pycache__")]:
             shutil.rmtree(cache)
-    return layer, runtime, replaced
+    return {name: trees[function_layers(name)] for name in functions}, runtime, sorted(set(replaced))
 
 
 def native_extensions(layer: Path) -> list[str]:
@@ -193,6 +209,8 @@ def native_extensions(layer: Path) -> list[str]:
         if ours.version != theirs.version:
             raise SystemExit(f"{path.name}: the layer has {theirs.version}, this venv {ours.version}")
         where, stem = path.parent.relative_to(layer).as_posix(), path.name.split(".")[0]
+        if where.endswith(".libs"):  # a bundled library: replaced with its directory, below
+            continue
         [native] = [
             f
             for f in ours.files or []
@@ -201,6 +219,18 @@ def native_extensions(layer: Path) -> list[str]:
         path.unlink()
         shutil.copy(ours.locate_file(native), path.parent)
         replaced.append(f"{theirs.metadata['Name']} {ours.version}: {native.name} for {path.name}")
+    # The libraries a wheel bundles (Pillow's pillow.libs, ...): the host's extension modules name the
+    # host's, so the directory goes whole.
+    for libs in sorted(
+        d for d in layer.glob("*.libs") if any(elf_machine(f) not in (None, host) for f in d.iterdir())
+    ):
+        theirs = owners[next(libs.iterdir()).resolve()]
+        ours = distribution(theirs.metadata["Name"])
+        shutil.rmtree(libs)
+        libs.mkdir()
+        for entry in (f for f in ours.files or [] if f.parts[0] == libs.name):
+            shutil.copy(ours.locate_file(entry), libs)
+        replaced.append(f"{theirs.metadata['Name']} {ours.version}: {libs.name}/ for this host")
     return replaced
 
 

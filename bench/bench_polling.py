@@ -8,8 +8,9 @@ interpreted state by state on a simulated clock) with CheckStatus running the re
 
 Billing (Step Functions Standard): one state transition per state entered (Wait, Task, Choice, Succeed
 ...) plus one for the start of the execution; retries would add more, and none happen here. With the ASL
-as it is: 1 (start) + WaitForSlot + Send + Submitted + n x (WaitForTask + CheckStatus + RouteOnStatus)
-+ WriteResult + Done = 7 + 3n for n CheckStatus invocations (the script prints one execution's states).
+as it is: 1 (start) + NeedsConversion + WaitForSlot + Send + Submitted + n x (WaitForTask + CheckStatus +
+RouteOnStatus) + WriteResult + Written + Done = 8 + 3n for n CheckStatus invocations, for a JPEG or PNG
+(the script prints one execution's states).
 Cost is the whole execution's transitions at $0.025 per 1,000; the Lambda column is CheckStatus's
 requests and billed duration at 256 MB arm64 (for the 0.5-s client loop: the one process it runs in).
 
@@ -175,6 +176,14 @@ def resolve(template: Any, data: Any) -> Any:
 
 
 def choice_matches(rule: dict[str, Any], data: Any) -> bool:
+    if "And" in rule:
+        return all(choice_matches(inner, data) for inner in rule["And"])
+    if "IsPresent" in rule:
+        try:
+            get_path(data, rule["Variable"])
+        except KeyError:
+            return rule["IsPresent"] is False
+        return rule["IsPresent"] is True
     value = get_path(data, rule["Variable"])
     if "IsNull" in rule:
         return (value is None) == rule["IsNull"]

@@ -22,7 +22,7 @@ class ProviderConfig:
     model_home: model folder (default `CUTOUT_MODEL_HOME` or `<repo>/.cache/models`).
     image_url_ttl: seconds a result URL stays valid after the task completes.
     image_url_ttl_as_string: send `image_url_ttl` as "3600" instead of 3600 (the provider does both).
-    max_input_bytes, max_pixels, input_formats: input limits (default 30 MiB, 16 MiP, JPEG/PNG/WebP).
+    max_input_bytes, max_pixels, input_formats: input limits (default 30 MiB, 16 MiP, JPEG/PNG: Novita's).
     connect_timeout, read_timeout: seconds, for fetching the input image.
     results_dir: where cutouts are kept until they expire (default: a temporary folder per start).
     initial_eta_seconds: the task duration assumed for `eta` until one has been measured.

@@ -5,7 +5,9 @@ import io
 import numpy as np
 from PIL import Image, ImageOps
 
-FORMATS = ("jpeg", "png", "webp")
+# What Novita's background removal reads (docs/PROVIDER-CONTRACT.md: PNG and JPEG): anything else, WebP
+# included, fails the task with UNSUPPORTED_IMAGE_FORMAT, as there. Cutout converts the other formats first.
+FORMATS = ("jpeg", "png")
 OUTPUT_TYPES = ("png", "webp", "jpeg")
 DEFAULT_MAX_PIXELS = 16 * 1024 * 1024
 
@@ -19,7 +21,8 @@ class InputError(Exception):
 
 
 def sniff_format(data: bytes) -> str | None:
-    """The image format named by the first bytes (`jpeg`, `png`, `webp`), or None."""
+    """The image format named by the first bytes (`jpeg`, `png`, `webp`: WebP is named to be refused),
+    or None."""
     if data.startswith(b"\xff\xd8\xff"):
         return "jpeg"
     if data.startswith(b"\x89PNG\r\n\x1a\n"):

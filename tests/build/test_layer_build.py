@@ -150,3 +150,55 @@ def test_the_pins_are_the_versions_the_tests_run_with():
     tested = pinned(ROOT / "constraints.txt")
     for name, version in pinned(LAYER_SOURCE / "requirements.txt").items():
         assert tested.get(name) == version, name
+
+
+# --- the imaging layer (layers/imaging: Pillow and pillow-heif, for ConvertFunction and WriteResult) -----
+IMAGING_SOURCE = ROOT / "layers" / "imaging"
+
+
+@pytest.fixture(scope="module")
+def imaging_layer(tmp_path_factory) -> Path:
+    """layers/imaging/Makefile's build-ImagingLayer, as SAM runs it (by its path, from another directory)."""
+    artifacts = tmp_path_factory.mktemp("ImagingLayer")
+    command = ["make", "--no-print-directory", "-f", str(IMAGING_SOURCE / "Makefile"), "build-ImagingLayer"]
+    result = subprocess.run(
+        [*command, f"ARTIFACTS_DIR={artifacts}", f"RUNTIME_PYTHON={sys.executable}"],
+        cwd=artifacts,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return artifacts / "python"
+
+
+def test_the_imaging_layer_holds_exactly_its_listed_packages_at_the_tested_pins(imaging_layer):
+    found = {normalized(d.metadata["Name"]): d.version for d in installed(imaging_layer)}
+    listed = pinned(IMAGING_SOURCE / "requirements.txt")
+
+    assert found == listed == {"pillow": "13.0.0", "pillow-heif": "1.8.1"}
+    tested = pinned(ROOT / "constraints.txt")
+    assert {name: tested.get(name) for name in listed} == listed
+
+
+def test_the_imaging_layers_binaries_are_for_arm64_and_cpython_313(imaging_layer):
+    """Pillow's own codecs and the libraries both wheels bundle (libheif, libde265, libavif...)."""
+    binaries = [p for p in files(imaging_layer) if elf_machine(p) is not None]
+    assert {p.parent.name for p in binaries} >= {"PIL", "pillow.libs", "pillow_heif.libs"}
+    for binary in binaries:
+        assert elf_machine(binary) == EM_AARCH64, binary.relative_to(imaging_layer)
+        named = re.search(r"\.cpython-(\d+)-(.+)-linux-gnu\.so$", binary.name)
+        assert named is None or named.groups() == ("313", "aarch64"), binary.relative_to(imaging_layer)
+
+
+def test_the_imaging_layers_modules_ship_unchecked_hash_bytecode(imaging_layer):
+    sources = [p for p in files(imaging_layer) if p.suffix == ".py"]
+    assert sources
+    for source in sources:
+        pyc = source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc"
+        assert pyc_header(pyc) == (MAGIC_313, UNCHECKED_HASH), pyc.relative_to(imaging_layer)
+
+
+def test_the_common_layer_carries_no_imaging_package(layer):
+    assert not {"pillow", "pillow-heif"} & {normalized(d.metadata["Name"]) for d in installed(layer)}

@@ -13,6 +13,8 @@ from tests.support.images import photo
 from tests.support.pipeline import pipeline_stack
 from tools.redrive import redrive
 
+SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>'
+
 
 @pytest.fixture(scope="module")
 def pipeline():
@@ -109,12 +111,13 @@ def test_an_eventbridge_event_from_s3_is_logged_at_warning_with_its_message_id_a
 
 
 def test_an_upload_with_another_suffix_gets_a_failure_record_naming_the_accepted_types(pipeline):
-    outcome = pipeline.run("uploads/anim.gif", photo(16, 16, "GIF"))
+    outcome = pipeline.run("uploads/drawing.svg", SVG)
     assert (outcome.execution, outcome.cutout) == (None, None)
     assert outcome.failure["error"] == "UnsupportedInputError"
     assert outcome.failure["reason"] == (
-        "unsupported type: suffix .gif; accepted are files named .jpg, .jpeg, .png (AcceptedSuffixes) "
-        "whose content is JPEG or PNG"
+        "unsupported type: suffix .svg; accepted are files named .jpg, .jpeg, .png, .webp, .heic, .heif, "
+        ".avif, .tif, .tiff, .bmp, .gif (AcceptedSuffixes) whose content is JPEG or PNG, or the format "
+        "their suffix names"
     )
 
 

@@ -11,6 +11,7 @@ from tests.support.images import photo
 from tests.support.world import INPUT_BUCKET, OUTPUT_BUCKET
 
 SAMPLE_KEY = "uploads/my holiday photo(1).jpg"
+SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>'
 
 
 def execution_input(world, execution) -> dict:
@@ -86,7 +87,7 @@ def test_a_new_upload_of_the_same_key_is_processed_again(world):
     ("key", "body", "overrides", "reason"),
     [
         ("uploads/notes.jpg", b"this is text, named like a photo", {}, "not an image"),
-        ("uploads/anim.png", photo(8, 8, "GIF"), {}, "GIF is not supported"),
+        ("uploads/anim.png", photo(8, 8, "GIF"), {}, "GIF content in a file not named .gif"),
         ("uploads/empty.jpg", b"", {}, "empty file"),
         ("uploads/huge.jpg", photo(1200, 1000), {"MAX_INPUT_MEGAPIXELS": "1"}, "over MAX_INPUT_MEGAPIXELS"),
         ("uploads/heavy.jpg", photo(640, 480), {"MAX_INPUT_BYTES": "1024"}, "over MAX_INPUT_BYTES"),
@@ -193,13 +194,14 @@ def test_a_message_or_record_not_acted_on_is_logged_at_warning_with_its_message_
 
 
 def test_an_upload_with_another_suffix_gets_a_failure_record_naming_the_accepted_types(world):
-    key = "uploads/anim.gif"
-    world.invoke(world.load("submit"), world.notification(key, world.upload(key, photo(8, 8, "GIF"))))
+    key = "uploads/drawing.svg"
+    world.invoke(world.load("submit"), world.notification(key, world.upload(key, SVG)))
     record = world.failure_record(key)
     assert record["error"] == "UnsupportedInputError"
     assert record["reason"] == (
-        "unsupported type: suffix .gif; accepted are files named .jpg, .jpeg, .png (AcceptedSuffixes) "
-        "whose content is JPEG or PNG"
+        "unsupported type: suffix .svg; accepted are files named .jpg, .jpeg, .png, .webp, .heic, .heif, "
+        ".avif, .tif, .tiff, .bmp, .gif (AcceptedSuffixes) whose content is JPEG or PNG, or the format "
+        "their suffix names"
     )
     assert world.executions() == []
 

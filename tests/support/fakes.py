@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -58,7 +59,7 @@ class FakeS3:
                 raise client_error("NoSuchKey", "PutObject")
             if IfMatch.strip('"') != _etag(existing["Body"]).strip('"'):
                 raise client_error("PreconditionFailed", "PutObject")
-        self.objects[(Bucket, Key)] = {"Body": bytes(Body), **extra}
+        self.objects[(Bucket, Key)] = {"Body": bytes(Body), "LastModified": datetime.now(UTC), **extra}
         return {"ETag": _etag(Body)}
 
     def _get(self, bucket: str, key: str, operation: str, if_match: str | None = None) -> dict[str, Any]:
@@ -76,6 +77,7 @@ class FakeS3:
             "ContentLength": len(obj["Body"]),
             "ETag": _etag(obj["Body"]),
             "Metadata": obj.get("Metadata", {}),
+            "LastModified": obj["LastModified"],
         }
 
     def get_object(
@@ -113,7 +115,11 @@ class FakeS3:
         chunks = []
         while chunk := stream.read(part):
             chunks.append(chunk)
-        self.objects[(bucket, key)] = {"Body": b"".join(chunks), **(ExtraArgs or {})}
+        self.objects[(bucket, key)] = {
+            "Body": b"".join(chunks),
+            "LastModified": datetime.now(UTC),
+            **(ExtraArgs or {}),
+        }
 
 
 class FakeStepFunctions:

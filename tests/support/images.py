@@ -5,7 +5,10 @@ import struct
 import zlib
 
 import numpy as np
+import pillow_heif
 from PIL import Image, ImageCms
+
+pillow_heif.register_heif_opener()  # HEIC/HEIF as a Pillow format ("HEIF"), written and read
 
 
 def encode(image: Image.Image, fmt: str, **options) -> bytes:

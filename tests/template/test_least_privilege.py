@@ -1,6 +1,6 @@
 """Least privilege, pinned: each function's IAM statements are exactly the actions and resources it
 needs (prefix-scoped where the template scopes them), so any widening fails here. The state machine
-may invoke its four functions and deliver its own logs, nothing else; only the ExecutionEnded rule may
+may invoke its five functions and deliver its own logs, nothing else; only the ExecutionEnded rule may
 invoke ExecutionEndedFunction, and only that function and rule may send to its dead-letter queue."""
 
 from pathlib import Path
@@ -15,6 +15,7 @@ UPLOADS = {"Fn::Sub": "${InputBucket.Arn}/*"}
 FAILURE_RECORDS = {"Fn::Sub": "${OutputBucket.Arn}/${FailurePrefix}*"}
 CUTOUTS = {"Fn::Sub": "${OutputBucket.Arn}/${OutputPrefix}*"}
 VARIANTS = {"Fn::Sub": "${OutputBucket.Arn}/${VariantPrefix}*"}
+STAGED_COPIES = {"Fn::Sub": "${OutputBucket.Arn}/${StagingPrefix}*"}
 SCHEDULE = {"Fn::GetAtt": ["RateLimitTable", "Arn"]}
 # cutout.health's items only (one per part of the provider), not the schedule or the spend count
 PROVIDER_HEALTH = (
@@ -84,6 +85,13 @@ EXPECTED = {
         ),
         **OUTCOMES,
         **PUBLISH_EVENTS,
+    },
+    # The upload (pinned, decrypted as Submit does), and the staged copies alone in the output bucket.
+    "ConvertFunction": {
+        "ReadUploads": ({"s3:GetObject", "s3:GetObjectVersion"}, UPLOADS, None),
+        "DecryptUploads if UploadsUnderCustomerKeys": DECRYPT_UPLOADS,
+        "WriteStagedCopies": ({"s3:GetObject", "s3:PutObject"}, STAGED_COPIES, None),
+        "SeeWhetherAStagedCopyExists": ({"s3:ListBucket"}, {"Fn::GetAtt": ["OutputBucket", "Arn"]}, None),
     },
     "SendFunction": {
         "SeeWhetherTheUploadChanged": ({"s3:GetObject", "s3:GetObjectVersion"}, UPLOADS, None),
@@ -168,12 +176,11 @@ def test_every_function_is_pinned(resources):
     ]
 
 
-def test_the_state_machine_invokes_its_four_functions_and_delivers_its_logs(resources):
+def test_the_state_machine_invokes_its_five_functions_and_delivers_its_logs(resources):
     policies = resources["CutoutStateMachine"]["Properties"]["Policies"]
     invoked = [p["LambdaInvokePolicy"]["FunctionName"] for p in policies if "LambdaInvokePolicy" in p]
-    assert invoked == [{"Ref": f} for f in ("SendFunction", "CheckStatusFunction", "WriteResultFunction")] + [
-        {"Ref": "RecordFailureFunction"}
-    ]
+    functions = ("ConvertFunction", "SendFunction", "CheckStatusFunction", "WriteResultFunction")
+    assert invoked == [{"Ref": f} for f in (*functions, "RecordFailureFunction")]
     statements = granted([p for p in policies if "LambdaInvokePolicy" not in p])
     assert set(statements) == {"DeliverExecutionLogs"}
     actions, resource, condition = statements["DeliverExecutionLogs"]
@@ -215,7 +222,7 @@ def test_only_the_function_and_its_rule_send_to_its_dead_letter_queue(resources)
     }
 
 
-def test_the_presign_role_may_only_read_uploads_and_only_send_may_assume_it(resources):
+def test_the_presign_role_may_only_read_uploads_and_staged_copies_and_only_send_may_assume_it(resources):
     role = resources["PresignRole"]["Properties"]
     assert role["Path"] == {"Fn::Sub": "/${AWS::StackName}/presign/"}  # what SendFunction's grant names
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
@@ -228,6 +235,7 @@ def test_the_presign_role_may_only_read_uploads_and_only_send_may_assume_it(reso
     assert granted([{"Statement": policy["PolicyDocument"]["Statement"]}]) == {
         "ReadUploads": ({"s3:GetObject", "s3:GetObjectVersion"}, UPLOADS, None),
         "DecryptUploads if UploadsUnderCustomerKeys": DECRYPT_UPLOADS,
+        "ReadStagedCopies": ({"s3:GetObject"}, STAGED_COPIES, None),
     }
     # an hour: the longest a role assumed by another role's session may last (cutout.aws)
     assert role["MaxSessionDuration"] == 3600

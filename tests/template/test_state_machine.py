@@ -12,8 +12,15 @@ import pytest
 from aws_lambda_powertools.utilities.idempotency import exceptions as idempotency_errors
 
 from cutout import errors
-from cutout.state import TASK_CONTRACTS, ExecutionState
+from cutout.conversion import CONVERT_WITHIN_SECONDS, Converter
+from cutout.keys import staging_key
+from cutout.sending import MAX_SLOT_SLEEP_SECONDS
+from cutout.settings import Settings
+from cutout.state import TASK_CONTRACTS, ExecutionState, Slot, SourceObject
 from tests.support.events import load_event
+from tests.support.fakes import Clock, FakeS3
+from tests.support.images import photo
+from tests.support.template_env import function_env
 
 ASL = json.loads((Path(__file__).resolve().parents[2] / "statemachine" / "cutout.asl.json").read_text())
 STATES: dict[str, dict[str, Any]] = ASL["States"]
@@ -84,7 +91,8 @@ def test_every_state_reads_fields_the_state_has():
             if key in state:
                 resolve(state[key], FULL_STATE)
         for choice in state.get("Choices", []):
-            resolve(choice["Variable"], FULL_STATE)
+            for rule in choice.get("And", [choice]):
+                resolve(rule["Variable"], FULL_STATE)
         for key, path in state.get("Parameters", {}).items():
             if key.endswith(".$") and name not in TASKS:
                 resolve(path, FULL_STATE)
@@ -203,19 +211,31 @@ def test_an_image_pushed_past_its_backlog_bound_in_send_gets_a_failure_record():
     ]
 
 
+def matches(rule: dict[str, Any], document: dict[str, Any]) -> bool:
+    """Whether a Choice rule holds for ``document`` (the comparison operators this ASL uses)."""
+    if "And" in rule:
+        return all(matches(inner, document) for inner in rule["And"])
+    try:
+        value = resolve(rule["Variable"], document)
+    except KeyError:
+        if "IsPresent" in rule:
+            return rule["IsPresent"] is False
+        raise  # Step Functions fails the execution (States.Runtime) on a path that is not there
+    if "IsPresent" in rule:
+        return rule["IsPresent"] is True
+    if "StringEquals" in rule:
+        return bool(value == rule["StringEquals"])
+    if "BooleanEquals" in rule:
+        return value is rule["BooleanEquals"]
+    if "NumericGreaterThan" in rule:
+        return bool(value > rule["NumericGreaterThan"])
+    return (value is None) is rule["IsNull"]
+
+
 def choose(state_name: str, document: dict[str, Any]) -> str:
-    """The Next of a Choice state for ``document`` (the comparison operators this ASL uses)."""
+    """The Next of a Choice state for ``document``."""
     for choice in STATES[state_name]["Choices"]:
-        value = resolve(choice["Variable"], document)
-        if "StringEquals" in choice:
-            matched = value == choice["StringEquals"]
-        elif "BooleanEquals" in choice:
-            matched = value is choice["BooleanEquals"]
-        elif "NumericGreaterThan" in choice:
-            matched = value > choice["NumericGreaterThan"]
-        else:
-            matched = (value is None) is choice["IsNull"]
-        if matched:
+        if matches(choice, document):
             return str(choice["Next"])
     return str(STATES[state_name]["Default"])
 
@@ -261,6 +281,72 @@ def test_a_cutout_not_written_for_an_outage_is_written_again_after_the_wait(wait
     }
 
 
+@pytest.mark.parametrize(
+    ("convert_from", "then"),
+    [("heic", "Convert"), ("gif", "Convert"), (None, "WaitForSlot"), ("(absent)", "WaitForSlot")],
+)
+def test_an_upload_in_another_format_goes_through_convert_before_each_wait_for_its_slot(convert_from, then):
+    """From the start, and each time Send finds its slot not yet come or reschedules it (cutout.conversion
+    decides when to convert). An execution started before conversions existed has no convert_from."""
+    state = {**FULL_STATE, "task_id": None, "convert_from": convert_from}
+    if convert_from == "(absent)":
+        del state["convert_from"]
+    assert ASL["StartAt"] == "NeedsConversion"
+    assert choose("NeedsConversion", state) == then
+    assert (STATES["Convert"]["Next"], STATES["WaitForSlot"]["Next"]) == ("WaitForSlot", "Send")
+
+
 def test_an_execution_waits_for_its_slot_until_it_is_submitted():
-    assert choose("Submitted", {**FULL_STATE, "task_id": None}) == "WaitForSlot"
+    assert choose("Submitted", {**FULL_STATE, "task_id": None}) == "NeedsConversion"
     assert choose("Submitted", FULL_STATE) == "WaitForTask"
+
+
+@pytest.mark.parametrize("slot_in", [0.0, 45.0, 119.0, 600.0, 3 * 86400.0])
+def test_a_converted_upload_is_staged_within_two_minutes_of_its_slot_and_sent_on_time(slot_in):
+    """The loop of NeedsConversion, Convert, WaitForSlot, Send and Submitted, walked with the real
+    Converter and Send's own rule for a slot not yet come (reschedule if more than
+    MAX_SLOT_SLEEP_SECONDS away, else sleep the rest and submit): it ends, the PNG is made once, at most
+    CONVERT_WITHIN_SECONDS before the slot, and the submission is not late."""
+    clock, s3, settings = Clock(), FakeS3(), Settings.from_env(function_env())
+    s3.put_object(
+        Bucket=settings.input_bucket, Key="uploads/a.gif", Body=photo(16, 16, "GIF"), VersionId="v1"
+    )
+    source = SourceObject(settings.input_bucket, "uploads/a.gif", version_id="v1")
+    converter = Converter(settings=settings, s3=s3, clock=clock)
+    staged_at: list[float] = []
+
+    def convert(state: ExecutionState) -> ExecutionState:
+        before = s3.objects.get((settings.output_bucket, staging_key(source, settings)))
+        result = converter.convert(state)
+        if before is None and (settings.output_bucket, staging_key(source, settings)) in s3.objects:
+            staged_at.append(clock.now)
+        return result
+
+    def send(state: ExecutionState) -> ExecutionState:
+        early = state.slot.at - clock.now
+        if early > MAX_SLOT_SLEEP_SECONDS:
+            return state.rescheduled(Slot.due(state.slot.at, clock.now))
+        clock.advance(max(0.0, early))
+        return state.submitted("task", clock.now)
+
+    slot_at = clock.now + slot_in
+    state = ExecutionState.admitted(source, Slot.due(slot_at, clock.now), clock.now, convert_from="gif")
+    name, entered = ASL["StartAt"], 0
+    while name != "WaitForTask":
+        entered += 1
+        assert entered < 50, "the loop does not end"
+        spec = STATES[name]
+        if spec["Type"] == "Choice":
+            name = choose(name, state.to_dict())
+            continue
+        if spec["Type"] == "Wait":
+            clock.advance(resolve(spec["SecondsPath"], state.to_dict()) + 0.2)  # and the transition's time
+        else:
+            state = {"Convert": convert, "Send": send}[name](state)
+            clock.advance(0.3)  # an invocation's own time
+        name = spec["Next"]
+
+    [made] = staged_at
+    assert slot_at - CONVERT_WITHIN_SECONDS <= made
+    assert made < slot_at or slot_in == 0.0  # before the slot, unless it had come at admission
+    assert 0 <= state.submitted_at - slot_at < MAX_SLOT_SLEEP_SECONDS

@@ -200,6 +200,33 @@ def test_functions_share_the_layer_and_the_runtime(template):
     assert function_globals["Layers"] == [{"Ref": "CommonLayer"}]
 
 
+def test_only_the_functions_that_decode_images_carry_the_imaging_layer(template):
+    """Pillow and pillow-heif: ConvertFunction (cutout.conversion) and WriteResult (cutout.rendering)."""
+    functions = {n: r for n, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+    with_imaging = {n for n, r in functions.items() if r["Properties"].get("Layers")}
+    assert with_imaging == {"ConvertFunction", "WriteResultFunction"}
+    assert all(functions[n]["Properties"]["Layers"] == [{"Ref": "ImagingLayer"}] for n in with_imaging)
+    layer = template["Resources"]["ImagingLayer"]
+    assert (layer["Properties"]["ContentUri"], layer["Metadata"]) == (
+        "layers/imaging/",
+        {"BuildMethod": "makefile", "BuildArchitecture": "arm64"},
+    )
+
+
+def test_staged_copies_expire_after_a_day_and_only_they(template):
+    rules = template["Resources"]["OutputBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    [expiring] = [r for r in rules if "ExpirationInDays" in r]
+    assert expiring == {
+        "Id": "ExpireStagedCopies",
+        "Status": "Enabled",
+        "Prefix": {"Ref": "StagingPrefix"},
+        "ExpirationInDays": 1,
+    }
+    assert template["Globals"]["Function"]["Environment"]["Variables"]["STAGING_PREFIX"] == {
+        "Ref": "StagingPrefix"
+    }
+
+
 def test_submit_reports_partial_batch_failures(template):
     event = template["Resources"]["SubmitFunction"]["Properties"]["Events"]["Ingest"]
     assert event["Type"] == "SQS"

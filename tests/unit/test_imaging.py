@@ -3,7 +3,7 @@ import struct
 import pytest
 from PIL import Image
 
-from cutout.imaging import ImageInfo, probe
+from cutout.imaging import ImageInfo, convertible, probe
 from tests.support.images import encode, photo
 
 
@@ -46,6 +46,60 @@ def test_jpeg_size_behind_a_large_exif_block():
 )
 def test_other_formats_are_named(data, fmt):
     assert probe(data).format == fmt
+
+
+def ftyp(major: bytes, *compatible: bytes) -> bytes:
+    """An ISO base media file's first box: size, ``ftyp``, major brand, minor version, compatible brands."""
+    body = major + b"\x00\x00\x00\x00" + b"".join(compatible)
+    return struct.pack(">I", 8 + len(body)) + b"ftyp" + body + b"\x00\x00\x01\x00meta"
+
+
+@pytest.mark.parametrize(
+    ("data", "fmt"),
+    [
+        (ftyp(b"heic", b"mif1", b"heic"), "heic"),  # an iPhone photo
+        (ftyp(b"mif1", b"mif1", b"heic"), "heic"),  # HEVC named among the compatible brands only
+        (ftyp(b"heix", b"mif1"), "heic"),
+        (ftyp(b"msf1", b"hevc"), "heic"),  # an image sequence
+        (ftyp(b"mif1", b"mif1", b"miaf"), "heif"),  # a HEIF container naming no codec
+        (ftyp(b"avif", b"avif", b"mif1", b"miaf", b"MA1B"), "avif"),
+        (ftyp(b"mif1", b"avif", b"mif1"), "avif"),  # an AVIF whose major brand is the container's
+        (ftyp(b"avis", b"avis", b"msf1"), "avif"),  # an AVIF sequence
+        (ftyp(b"isom", b"isom", b"mp41"), None),  # an MP4 video
+        (ftyp(b"qt  "), None),  # a QuickTime movie
+    ],
+)
+def test_iso_media_files_are_told_apart_by_their_brands(data, fmt):
+    info = probe(data)
+    assert (info.format if info else None) == fmt
+
+
+def test_brands_past_the_ftyp_box_are_not_read():
+    """The box's own size bounds the brands: a ``heic`` in the next box does not make an MP4 a HEIC."""
+    assert probe(ftyp(b"isom", b"mp41") + b"heic") is None
+
+
+@pytest.mark.parametrize(
+    ("fmt", "key", "converted"),
+    [
+        ("heic", "uploads/IMG_0001.HEIC", True),
+        ("heic", "uploads/IMG_0001.heif", True),
+        ("heif", "uploads/a.heic", True),
+        ("avif", "uploads/a.avif", True),
+        ("webp", "uploads/a.webp", True),
+        ("tiff", "uploads/scan.TIF", True),
+        ("tiff", "uploads/scan.tiff", True),
+        ("bmp", "uploads/a.bmp", True),
+        ("gif", "uploads/a.gif", True),
+        ("heic", "uploads/a.jpg", False),  # another format's name
+        ("avif", "uploads/a.heic", False),
+        ("webp", "uploads/webp", False),  # no suffix at all
+        ("jpeg", "uploads/a.jpg", False),  # sent as it is, never converted
+        ("svg", "uploads/a.svg", False),
+    ],
+)
+def test_a_format_is_converted_only_under_a_name_of_its_own(fmt, key, converted):
+    assert convertible(fmt, key) is converted
 
 
 @pytest.mark.parametrize("data", [b"", b"hello, this is text named photo.jpg", b"\x00" * 64])

@@ -246,9 +246,9 @@ def test_a_file_that_is_no_image_is_refused(admission):
 @pytest.mark.parametrize(
     ("key", "found"),
     [
-        ("uploads/photo.gif", "suffix .gif"),
-        ("uploads/album/IMG_0001.HEIC", "suffix .HEIC"),
-        ("uploads/photo.webp", "suffix .webp"),
+        ("uploads/photo.svg", "suffix .svg"),
+        ("uploads/album/IMG_0001.PSD", "suffix .PSD"),
+        ("uploads/photo.jxl", "suffix .jxl"),
         ("uploads/README", "a name without a suffix"),
         ("uploads/.hidden", "a name without a suffix"),
     ],
@@ -258,8 +258,9 @@ def test_an_upload_with_another_suffix_is_refused_unread_naming_what_is_accepted
     assert admission.intake.process_object(SourceObject(admission.settings.input_bucket, key)) == "rejected"
     assert rejection(admission, key) == (
         "UnsupportedInputError",
-        f"unsupported type: {found}; accepted are files named .jpg, .jpeg, .png (AcceptedSuffixes) "
-        "whose content is JPEG or PNG",
+        f"unsupported type: {found}; accepted are files named .jpg, .jpeg, .png, .webp, .heic, .heif, "
+        ".avif, .tif, .tiff, .bmp, .gif (AcceptedSuffixes) whose content is JPEG or PNG, or the format "
+        "their suffix names",
     )
     assert (admission.s3.reads, admission.sfn.executions) == ([], {})
 
@@ -270,12 +271,69 @@ def test_the_accepted_suffixes_named_are_the_settings(settings):
     assert "accepted are files named .png (AcceptedSuffixes)" in rejection(admission, "uploads/a.jpg")[1]
 
 
-def test_an_image_of_a_format_the_provider_refuses_is_refused_by_name(admission):
+def test_an_image_of_a_format_neither_sent_nor_converted_is_refused_by_name(admission):
+    assert admission.upload("uploads/scan.png", b"%PDF-1.7\n" + bytes(100)) == "rejected"
+    assert rejection(admission, "uploads/scan.png") == (
+        "UnsupportedInputError",
+        "PDF is not supported: JPEG or PNG, or one of AVIF, BMP, GIF, HEIC, HEIF, TIFF, WEBP in a file "
+        "named for it",
+    )
+
+
+def test_a_converted_format_under_another_formats_name_is_refused_naming_its_suffixes(admission):
     assert admission.upload("uploads/anim.png", photo(fmt="GIF")) == "rejected"
     assert rejection(admission, "uploads/anim.png") == (
         "UnsupportedInputError",
-        "GIF is not supported (JPEG or PNG only)",
+        "GIF content in a file not named .gif: a GIF upload is converted only when its name says so "
+        "(JPEG or PNG are sent under any name)",
     )
+    assert admission.sfn.executions == {}
+
+
+def test_a_heic_named_jpg_is_refused_naming_both_heic_suffixes(admission):
+    assert admission.upload("uploads/iphone.jpg", photo(fmt="HEIF")) == "rejected"
+    assert rejection(admission, "uploads/iphone.jpg")[1].startswith(
+        "HEIC content in a file not named .heic/.heif: "
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "fmt", "convert_from"),
+    [
+        ("uploads/a.webp", "WEBP", "webp"),
+        ("uploads/a.GIF", "GIF", "gif"),
+        ("uploads/a.bmp", "BMP", "bmp"),
+        ("uploads/a.tif", "TIFF", "tiff"),
+        ("uploads/a.tiff", "TIFF", "tiff"),
+        ("uploads/IMG_0001.HEIC", "HEIF", "heic"),
+        ("uploads/IMG_0001.heif", "HEIF", "heic"),
+        ("uploads/a.avif", "AVIF", "avif"),
+    ],
+)
+def test_a_converted_format_named_for_it_is_admitted_to_be_converted(admission, key, fmt, convert_from):
+    assert admission.upload(key, photo(fmt=fmt)) == "admitted"
+    [execution] = admission.sfn.executions.values()
+    assert json.loads(execution["input"])["convert_from"] == convert_from
+
+
+def test_its_pixel_size_is_left_to_the_conversion(admission):
+    """Its header is not read for a size: a 5000x4000 GIF is admitted (ConvertFunction refuses it)."""
+    assert admission.upload("uploads/wide.gif", photo(5000, 4000, "GIF")) == "admitted"
+
+
+@pytest.mark.parametrize(
+    ("key", "fmt"), [("uploads/phone.heic", "JPEG"), ("uploads/web.webp", "PNG"), ("uploads/x.gif", "PNG")]
+)
+def test_jpeg_or_png_under_a_converted_formats_name_is_sent_as_it_is(admission, key, fmt):
+    assert admission.upload(key, photo(fmt=fmt)) == "admitted"
+    [execution] = admission.sfn.executions.values()
+    assert json.loads(execution["input"])["convert_from"] is None
+
+
+def test_a_jpeg_or_png_is_sent_as_it_is(admission):
+    assert admission.upload("uploads/a.jpg", photo()) == "admitted"
+    [execution] = admission.sfn.executions.values()
+    assert json.loads(execution["input"])["convert_from"] is None
 
 
 def test_a_jpeg_without_a_size_header_is_refused_with_the_format_named(admission):
@@ -453,6 +511,7 @@ def test_the_execution_input_is_the_admitted_state_with_its_slot(admission):
         "attempt": 0,
         "superseded": False,
         "variants": [],
+        "convert_from": None,
     }
     assert ExecutionState.from_event(started).slot == Slot(pytest.approx(slot_at, abs=1e-5), 6)
 

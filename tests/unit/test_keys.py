@@ -11,6 +11,7 @@ from cutout.keys import (
     output_key,
     sequencer_after,
     skip_reason,
+    staging_key,
 )
 from cutout.state import SourceObject
 from tests.support.events import load_event
@@ -48,6 +49,24 @@ def test_outputs_in_the_input_bucket_are_never_reprocessed(settings):
     same_bucket = replace(settings, output_bucket=settings.input_bucket, input_prefix="")
     assert "would recurse" in skip_reason("cutouts/a.png", same_bucket)
     assert "would recurse" in skip_reason("failures/a.png", same_bucket)
+    assert "would recurse" in skip_reason("staging/0a1b.png", same_bucket)
+
+
+def test_staged_copies_are_ours_when_they_share_the_input_bucket_even_under_the_input_prefix(settings):
+    same_bucket = replace(settings, output_bucket=settings.input_bucket, staging_prefix="uploads/.staging/")
+    assert skip_reason("uploads/.staging/0a1b.png", same_bucket) == (
+        "under the output prefix 'uploads/.staging/' (would recurse)"
+    )
+
+
+def test_a_staging_key_is_one_per_upload_version_in_the_staging_prefix(settings):
+    first = SourceObject("in", "uploads/IMG_0001.HEIC", version_id="v1")
+    keys = {
+        staging_key(s, settings) for s in (first, replace(first, version_id="v2"), replace(first, key="x"))
+    }
+    assert len(keys) == 3
+    assert all(k.startswith("staging/") and k.endswith(".png") and len(k) == 8 + 64 + 4 for k in keys)
+    assert staging_key(first, settings) == staging_key(replace(first, sequencer="0055"), settings)
 
 
 @pytest.mark.parametrize(

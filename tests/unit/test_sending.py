@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 from botocore.config import Config
 
 from cutout.errors import BacklogFullError, ProviderOutageError, ProviderRejectedError, UnsupportedInputError
+from cutout.keys import staging_key
 from cutout.novita import NovitaClient
 from cutout.observability import logger
 from cutout.pacing import SubmissionPacer
@@ -225,6 +226,21 @@ def test_the_presigned_url_expires_after_the_configured_time(sending):
     [url] = sending.submitted_urls()
     assert sending.settings.presign_expiry_seconds == 300
     assert parse_qs(urlsplit(url).query)["X-Amz-Expires"] == ["300"]
+
+
+def test_an_upload_converted_for_the_provider_is_given_as_its_staged_png(sending):
+    """ConvertFunction staged it just before (cutout.conversion): the provider reads the PNG, never the
+    HEIC, from the staging prefix of the output bucket."""
+    state = dataclasses.replace(sending.state(slot_in=0.0), convert_from="heic")
+    result = sending.send(state, accepted())
+    [url] = sending.submitted_urls()
+    parts = urlsplit(url)
+    staged = staging_key(SOURCE, sending.settings)
+    assert f"{parts.netloc}{parts.path}".endswith(
+        f"{sending.settings.output_bucket}.s3.amazonaws.com/{staged}"
+    )
+    assert "versionId" not in parse_qs(parts.query)
+    assert (result.task_id, result.convert_from) == (TASK_ID, "heic")
 
 
 def test_an_unversioned_object_is_presigned_without_a_version(sending, s3):

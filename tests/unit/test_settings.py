@@ -5,7 +5,11 @@ from cutout.settings import Settings
 
 
 def test_valid_environment_gives_typed_settings(settings):
-    assert settings.accepted_suffixes == (".jpg", ".jpeg", ".png")
+    assert settings.accepted_suffixes == (
+        *(".jpg", ".jpeg", ".png"),
+        *(".webp", ".heic", ".heif", ".avif", ".tif", ".tiff", ".bmp", ".gif"),
+    )
+    assert settings.staging_prefix == "staging/"
     assert settings.max_input_megapixels == 16.0
     assert settings.state_machine_arn is None
 
@@ -246,6 +250,16 @@ def test_bad_stack_output_options_are_a_configuration_error(env):
     with pytest.raises(
         ConfigurationError, match=r'^OUTPUT_OPTIONS or OUTPUT_OPTION_RULES: option "format" = "gif"'
     ):
+        Settings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("name", "staging"),
+    [("OUTPUT_PREFIX", "cutouts/"), ("OUTPUT_PREFIX", "cutouts/tmp/"), ("FAILURE_PREFIX", "f")],
+)
+def test_staged_copies_stay_out_of_the_outputs_users_read(env, name, staging):
+    env["STAGING_PREFIX"] = staging
+    with pytest.raises(ConfigurationError, match=f"^(STAGING_PREFIX .* {name}|{name} .* STAGING_PREFIX) "):
         Settings.from_env(env)
 
 

@@ -139,6 +139,20 @@ def test_a_state_without_task_fields_reads_as_not_submitted():
     assert (state.task_id, state.submitted_at) == (None, None)
 
 
+def test_an_upload_to_convert_keeps_its_format_through_the_loop():
+    admitted = ExecutionState.admitted(SOURCE, Slot(1.0, 0), admitted_at=0.5, convert_from="heic")
+    state = ExecutionState.from_event(
+        through_json(admitted.rescheduled(Slot(9.0, 8)).submitted("t", 9.5).to_dict())
+    )
+    assert state.convert_from == "heic"
+
+
+def test_an_execution_started_before_conversions_existed_is_sent_as_it_is():
+    event = load_event("execution_input.json")
+    del event["convert_from"]
+    assert ExecutionState.from_event(event).convert_from is None
+
+
 def test_a_submission_time_in_whole_seconds_reads_as_a_float():
     event = {**load_event("execution_input.json"), "task_id": "task-1", "submitted_at": 1_795_939_202}
     submitted_at = ExecutionState.from_event(event).submitted_at

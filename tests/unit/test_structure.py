@@ -49,14 +49,17 @@ def imported_at_load(module: str) -> set[str]:
     return found
 
 
-def test_only_rendering_loads_pillow_and_nothing_loads_rendering_at_import():
-    """Pillow is for the outputs that need it: no function's cold start loads it."""
+def test_only_rendering_and_conversion_load_pillow_and_nothing_loads_them_at_import():
+    """Pillow is for the outputs that need it and for ConvertFunction (the imaging layer): no other
+    function's cold start loads it. Conversion shares rendering's reading of ICC profiles, and loads
+    pillow-heif (libheif) at the first HEIC only."""
     modules = [path.stem for path in PACKAGE.glob("*.py")]
     assert "PIL" in imported_at_load("rendering")
-    for module in set(modules) - {"rendering"}:
+    assert {"PIL", "cutout.rendering"} <= imported_at_load("conversion")
+    for module in set(modules) - {"rendering", "conversion"}:
         imported = imported_at_load(module)
-        assert not any(name.split(".")[0] == "PIL" for name in imported), module
-        assert "cutout.rendering" not in imported, module
+        assert not any(name.split(".")[0] in ("PIL", "pillow_heif") for name in imported), module
+        assert not {"cutout.rendering", "cutout.conversion"} & imported, module
 
 
 def modules_loaded_by(function: str, env: dict[str, str]) -> set[str]:
@@ -82,4 +85,5 @@ def test_submit_loads_neither_idempotency_nor_the_provider_client(env):
     loaded = modules_loaded_by("submit", env)
     assert "cutout.intake" in loaded
     assert "cutout.novita" not in loaded
+    assert not any(name.split(".")[0] in ("PIL", "pillow_heif") for name in loaded)  # it reads headers only
     assert not any(name.startswith("aws_lambda_powertools.utilities.idempotency") for name in loaded)

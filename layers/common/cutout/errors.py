@@ -95,6 +95,16 @@ class UnsupportedInputError(PermanentError):
     """The uploaded object is not an image we can send: wrong type, too large, gone, or empty."""
 
 
+class ImageConversionError(UnsupportedInputError):
+    """An upload in a converted format (WebP, HEIC/HEIF, AVIF, TIFF, BMP, GIF) that cannot be made a PNG
+    for the provider: it does not decode, or it has more pixels than MAX_INPUT_MEGAPIXELS or Pillow's
+    decompression-bomb limit (``cutout.conversion``). The reason says which."""
+
+
+class StagingUnavailableError(RetryableError):
+    """S3 could not store or look up a staged copy (throttling, 5xx, network): ConvertFunction is retried."""
+
+
 class ResultDownloadError(RetryableError):
     """The result URL could not be downloaded (connection error, 5xx, 403/404 of an expired URL)."""
 
@@ -148,6 +158,13 @@ OUTAGE_ERRORS: tuple[type[CutoutError], ...] = (ProviderUnavailableError, Provid
 # tests/template checks it state by state, and that no Retry or Catch names an error the state never
 # sees. ``EXTERNAL_RETRYABLE`` are raised by libraries, by these names.
 TASK_ERRORS: dict[str, tuple[type[CutoutError], ...]] = {
+    "Convert": (
+        SourceUnavailableError,
+        StagingUnavailableError,
+        UnsupportedInputError,
+        ImageConversionError,
+        ConfigurationError,
+    ),
     "Send": (
         StoreUnavailableError,
         SourceUnavailableError,

@@ -1,14 +1,34 @@
-"""What an object really is, from its first bytes (never its name): format and pixel size.
+"""What an object really is, from its first bytes (never its name): format and pixel size; and which
+formats a file's name may hold.
 
 A header reader of our own instead of Pillow: it keeps the layer small and the cold start short, and the
-two formats the provider accepts (JPEG, PNG) have simple, fixed headers."""
+two formats the provider accepts (JPEG, PNG) have simple, fixed headers. The formats converted before
+submission (``CONVERTED``, see ``cutout.conversion``) are only named here: their pixel size is checked
+after decoding, where it cannot be misstated (a TIFF's or HEIF's header can sit anywhere in the file)."""
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
 
-ACCEPTED_FORMATS = frozenset({"jpeg", "png"})
+ACCEPTED_FORMATS = frozenset({"jpeg", "png"})  # what the provider takes as it is (Novita: JPEG, PNG)
+# What ConvertFunction turns into a PNG first, each accepted only in a file named for it: the name is
+# the uploader's word that a decoder is wanted. JPEG or PNG content is accepted under any accepted
+# suffix, as before (a PNG named .jpg, a JPEG that a phone exported as .heic): it needs no decoder.
+CONVERTED: dict[str, tuple[str, ...]] = {
+    "webp": (".webp",),
+    "heic": (".heic", ".heif"),
+    "heif": (".heic", ".heif"),
+    "avif": (".avif",),
+    "tiff": (".tif", ".tiff"),
+    "bmp": (".bmp",),
+    "gif": (".gif",),
+}
+# ISO base media file brands (the ``ftyp`` box: major brand, then compatible ones): AV1 stills and
+# sequences; HEVC stills and sequences; a HEIF container that names no codec.
+_AVIF_BRANDS = frozenset({b"avif", b"avis"})
+_HEIC_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis"})
+_HEIF_BRANDS = frozenset({b"mif1", b"msf1"})
 _SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
     (0, b"\xff\xd8\xff", "jpeg"),
     (0, b"\x89PNG\r\n\x1a\n", "png"),
@@ -18,10 +38,6 @@ _SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
     (0, b"II*\x00", "tiff"),
     (0, b"MM\x00*", "tiff"),
     (0, b"%PDF", "pdf"),
-    (4, b"ftypheic", "heic"),
-    (4, b"ftypheix", "heic"),
-    (4, b"ftypmif1", "heif"),
-    (4, b"ftypavif", "avif"),
 )
 # JPEG start-of-frame markers carry the pixel size; the others (C4 DHT, C8 JPG, CC DAC) do not.
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
@@ -51,15 +67,38 @@ def probe(head: bytes) -> ImageInfo | None:
     return ImageInfo(fmt) if fmt else None
 
 
+def convertible(fmt: str, key: str) -> bool:
+    """Whether an upload named ``key`` whose content is ``fmt`` is converted: the format is one of
+    ``CONVERTED`` and the name ends in one of its suffixes (case-insensitive)."""
+    return key.lower().endswith(CONVERTED.get(fmt, ()))
+
+
 def _format(head: bytes) -> str | None:
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "webp"
+    if head[4:8] == b"ftyp":
+        return _brand(head)
     for offset, signature, name in _SIGNATURES:
         if head[offset : offset + len(signature)] == signature:
             return name
     text = head[:512].lstrip().lower()
     if text.startswith((b"<svg", b"<?xml")) and b"<svg" in text:
         return "svg"
+    return None
+
+
+def _brand(head: bytes) -> str | None:
+    """AVIF, HEIC or HEIF from an ``ftyp`` box's brands (an AVIF file often names ``mif1`` too, and a
+    HEIC file ``mif1`` as its major brand); None for other ISO media (MP4, QuickTime...)."""
+    size = int.from_bytes(head[:4], "big")
+    end = min(size, len(head)) if size >= 16 else 16
+    brands = {head[8:12]} | {head[i : i + 4] for i in range(16, end - 3, 4)}
+    if brands & _AVIF_BRANDS:
+        return "avif"
+    if brands & _HEIC_BRANDS:
+        return "heic"
+    if brands & _HEIF_BRANDS:
+        return "heif"
     return None
 
 

@@ -25,7 +25,7 @@ from cutout.errors import (
     UnsupportedInputError,
 )
 from cutout.failures import write_failure_record
-from cutout.imaging import ACCEPTED_FORMATS, probe
+from cutout.imaging import ACCEPTED_FORMATS, CONVERTED, convertible, probe
 from cutout.keys import execution_name, skip_reason
 from cutout.messages import Created, Item, Removed, S3TestEvent, read_message
 from cutout.observability import logger, metrics
@@ -114,7 +114,7 @@ class Intake:
             return "skipped"
         try:
             self._check_suffix(source.key)
-            source, metadata = self._inspect(source, pin=attempt > 0)
+            source, convert_from, metadata = self._inspect(source, pin=attempt > 0)
             variants = self._settings.output_options.resolve(source.key, metadata)
         except SourceChangedError as exc:
             # An unversioned key overwritten since this notification: the newer upload has its own; a
@@ -127,11 +127,11 @@ class Intake:
                 self._s3, self._settings, source, error=type(exc).__name__, reason=str(exc), attempt=attempt
             )
             return "rejected"
-        return self._start_execution(source, attempt, () if is_default(variants) else variants)
+        return self._start_execution(source, attempt, convert_from, () if is_default(variants) else variants)
 
     def _check_suffix(self, key: str) -> None:
         """An upload under the input prefix whose name does not end in an accepted suffix is refused
-        unread, saying what is accepted."""
+        unread, saying what is accepted (the content is checked by ``_inspect``)."""
         accepted = self._settings.accepted_suffixes
         if key.lower().endswith(accepted):
             return
@@ -141,19 +141,25 @@ class Intake:
         formats = " or ".join(sorted(f.upper() for f in ACCEPTED_FORMATS))
         raise UnsupportedInputError(
             f"unsupported type: {found}; accepted are files named {', '.join(accepted)} "
-            f"(AcceptedSuffixes) whose content is {formats}"
+            f"(AcceptedSuffixes) whose content is {formats}, or the format their suffix names"
         )
 
-    def _inspect(self, source: SourceObject, pin: bool = False) -> tuple[SourceObject, dict[str, str]]:
-        """Is the object there, within the size limits, and really an image the provider accepts? Returns
-        the source and its user metadata (where its output options are); with ``pin`` (a reprocess
-        request), the source pinned to the version id and ETag that HEAD saw, so a request without a
-        version id takes the object as it is now and reads only that."""
+    def _inspect(
+        self, source: SourceObject, pin: bool = False
+    ) -> tuple[SourceObject, str | None, dict[str, str]]:
+        """Is the object there, within the size limits, and really an image the provider accepts, or one
+        converted for it (``cutout.imaging.CONVERTED``, named for its format)? Returns the source, the
+        format to convert from (None: sent as it is) and its user metadata (where its output options
+        are); with ``pin`` (a reprocess request), the source is
+        pinned to the version id and ETag that HEAD saw, so a request without a version id takes the
+        object as it is now and reads only that. A converted format's pixel size is checked after
+        decoding (``cutout.conversion``)."""
         head = read(self._s3.head_object, **source.pinned_read())
         if pin:
             source = replace(
                 source, version_id=head.get("VersionId") or source.version_id, etag=head["ETag"].strip('"')
             )
+        metadata = dict(head.get("Metadata") or {})
         size = int(head["ContentLength"])
         if size == 0:
             raise UnsupportedInputError("empty file (0 bytes)")
@@ -166,8 +172,19 @@ class Intake:
             info = probe(self._head(source, LONG_HEAD_BYTES))
         if info is None:
             raise UnsupportedInputError("not an image: its first bytes match no image format")
+        if info.format in CONVERTED:
+            if convertible(info.format, source.key):
+                return source, info.format, metadata
+            named = "/".join(CONVERTED[info.format])
+            raise UnsupportedInputError(
+                f"{info.format.upper()} content in a file not named {named}: a {info.format.upper()} "
+                f"upload is converted only when its name says so (JPEG or PNG are sent under any name)"
+            )
         if info.format not in ACCEPTED_FORMATS:
-            raise UnsupportedInputError(f"{info.format.upper()} is not supported (JPEG or PNG only)")
+            raise UnsupportedInputError(
+                f"{info.format.upper()} is not supported: JPEG or PNG, or one of "
+                f"{', '.join(sorted({f.upper() for f in CONVERTED}))} in a file named for it"
+            )
         if info.megapixels is None:
             raise UnsupportedInputError(
                 f"{info.format.upper()} header is truncated or corrupt: no pixel size"
@@ -177,13 +194,19 @@ class Intake:
                 f"image is {info.width}x{info.height} ({info.megapixels:.1f} MP), "
                 f"over MAX_INPUT_MEGAPIXELS ({self._settings.max_input_megapixels:g})"
             )
-        return source, dict(head.get("Metadata") or {})
+        return source, None, metadata
 
     def _head(self, source: SourceObject, length: int) -> bytes:
         response = read(self._s3.get_object, Range=f"bytes=0-{length - 1}", **source.pinned_read())
         return bytes(response["Body"].read())
 
-    def _start_execution(self, source: SourceObject, attempt: int, variants: tuple[Variant, ...]) -> str:
+    def _start_execution(
+        self,
+        source: SourceObject,
+        attempt: int,
+        convert_from: str | None = None,
+        variants: tuple[Variant, ...] = (),
+    ) -> str:
         name = execution_name(source, attempt)
         if self._started(name):  # a duplicate notification: it must not take a slot from the schedule
             logger.info("duplicate: execution already exists", extra={"execution": name})
@@ -203,7 +226,12 @@ class Intake:
             )
             return "rejected"
         state = ExecutionState.admitted(
-            source, Slot.due(slot_at, now), admitted_at=now, attempt=attempt, variants=variants
+            source,
+            Slot.due(slot_at, now),
+            admitted_at=now,
+            attempt=attempt,
+            convert_from=convert_from,
+            variants=variants,
         )
         try:
             self._sfn.start_execution(

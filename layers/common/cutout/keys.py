@@ -35,7 +35,12 @@ def skip_reason(key: str, settings: Settings) -> str | None:
     suffix: an upload with another suffix gets a failure record that says what is accepted)."""
     if key.endswith("/"):
         return "folder marker"
-    for prefix in (settings.output_prefix, settings.failure_prefix, settings.variant_prefix):
+    for prefix in (
+        settings.output_prefix,
+        settings.failure_prefix,
+        settings.variant_prefix,
+        settings.staging_prefix,
+    ):
         if settings.input_bucket == settings.output_bucket and key.startswith(prefix):
             return f"under the output prefix {prefix!r} (would recurse)"
     if not key.startswith(settings.input_prefix):
@@ -86,6 +91,14 @@ def _stem(key: str, settings: Layout) -> str:
 def failure_key(key: str, settings: Layout) -> str:
     """``<failure prefix><key>.json``."""
     return _fit(settings.failure_prefix, key, ".json", key)
+
+
+def staging_key(source: SourceObject, settings: Settings) -> str:
+    """Where the PNG converted from one upload version waits for the provider to fetch it:
+    ``<staging prefix><digest of bucket, key and revision>.png``. A digest, not the key: the staging
+    prefix is not a place users look, and the name stays short and unique per version."""
+    identity = f"{source.bucket}\n{source.key}\n{source.revision}"
+    return f"{settings.staging_prefix}{hashlib.sha256(identity.encode()).hexdigest()}.png"
 
 
 def key_digest(key: str) -> str:

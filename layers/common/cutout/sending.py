@@ -1,5 +1,6 @@
 """SendFunction's work, the execution's first task: when the execution's submission slot has come,
-presign the upload and submit it to the provider, once per object version (Powertools Idempotency,
+presign the upload (or, for an upload in another format, the PNG that ConvertFunction staged for it just
+before: ``cutout.conversion``) and submit it to the provider, once per object version (Powertools Idempotency,
 so a retried or repeated invocation never submits twice). A 429 reschedules the execution instead of
 failing it, and moves the shared schedule back by the provider's Retry-After. An outage of the provider
 (5xx, timeouts, resets, billing refusals: ``cutout.health``) moves the schedule past the next probe and
@@ -32,13 +33,14 @@ from cutout.errors import (
     SpendCapReachedError,
 )
 from cutout.health import Outage, ProviderHealth, Wait
+from cutout.keys import staging_key
 from cutout.novita import NovitaClient
 from cutout.observability import logger, metrics
 from cutout.pacing import SubmissionPacer
 from cutout.settings import Settings
 from cutout.sources import still_current
 from cutout.spending import DailySubmissionCap
-from cutout.state import ExecutionState, Slot, SourceObject
+from cutout.state import ExecutionState, Slot
 
 # A Wait state counts whole seconds: up to this much of the way to the slot is slept here.
 MAX_SLOT_SLEEP_SECONDS = 1.5
@@ -96,7 +98,7 @@ class Sender:
         if isinstance(go, Wait):
             return state.rescheduled(self._wait_out(state, go.outage))
         try:
-            submitted = self._submit_once(source=state.source.to_dict())
+            submitted = self._submit_once(source=state.source.to_dict(), image=self._image(state))
         except OUTAGE_ERRORS as exc:
             return state.rescheduled(self._wait_out(state, self._health.failed(str(exc), go)))
         except ProviderThrottledError as exc:
@@ -109,12 +111,19 @@ class Sender:
         logger.info("submitted to the provider")
         return state.submitted(submitted["task_id"], submitted["submitted_at"])
 
-    def _submit(self, source: dict[str, Any]) -> dict[str, Any]:
+    def _image(self, state: ExecutionState) -> dict[str, str]:
+        """What the provider reads: the upload itself, or the PNG staged for it (output bucket; a key per
+        upload version, so no version id or ETag is needed to name it)."""
+        if state.convert_from is None:
+            return state.source.s3_location()
+        return {"Bucket": self._settings.output_bucket, "Key": staging_key(state.source, self._settings)}
+
+    def _submit(self, source: dict[str, Any], image: dict[str, str]) -> dict[str, Any]:
+        """Submit ``image`` (S3 GetObject parameters) for the upload ``source``; idempotent by ``source``
+        alone (``image`` follows from it)."""
         if not self._cap.take():
             raise SpendCapReachedError(f"MaxSubmissionsPerDay ({self._cap.per_day}) reached today")
-        url = self._presigner.url(
-            SourceObject.from_dict(source).s3_location(), self._settings.presign_expiry_seconds
-        )
+        url = self._presigner.url(image, self._settings.presign_expiry_seconds)
         try:
             task_id = self._novita.submit(url)
         except _NOT_SPENT:

@@ -26,6 +26,7 @@ class Settings:
     accepted_suffixes: tuple[str, ...]
     output_prefix: str
     failure_prefix: str
+    staging_prefix: str  # in the output bucket: uploads converted to PNG for the provider (cutout.conversion)
     provider_base_url: str
     result_url_allowed_hosts: tuple[str, ...]
     api_key_secret_arn: str
@@ -63,6 +64,7 @@ class Settings:
             accepted_suffixes=_suffixes(env, "ACCEPTED_SUFFIXES"),
             output_prefix=_text(env, "OUTPUT_PREFIX"),
             failure_prefix=_text(env, "FAILURE_PREFIX"),
+            staging_prefix=_text(env, "STAGING_PREFIX"),
             provider_base_url=_base_url(env, "PROVIDER_BASE_URL"),
             result_url_allowed_hosts=_csv(env, "RESULT_URL_ALLOWED_HOSTS"),
             api_key_secret_arn=_text(env, "API_KEY_SECRET_ARN"),
@@ -93,6 +95,7 @@ class Settings:
             "OUTPUT_PREFIX": settings.output_prefix,
             "FAILURE_PREFIX": settings.failure_prefix,
             "VARIANT_PREFIX": settings.variant_prefix,
+            "STAGING_PREFIX": settings.staging_prefix,  # copies of ours, short-lived: never among outputs
         }
         for name, prefix in prefixes.items():
             for other, other_prefix in prefixes.items():

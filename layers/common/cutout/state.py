@@ -143,6 +143,9 @@ class ExecutionState:
     # The outputs the upload asked for (cutout.options), resolved at admission; none: the one default
     # cutout, streamed as it came.
     variants: tuple[Variant, ...] = ()
+    # The upload's format when ConvertFunction turns it into a PNG before each submission
+    # (cutout.conversion: webp, heic, heif, avif, tiff, bmp, gif); None: it is sent as it is.
+    convert_from: str | None = None
 
     @classmethod
     def admitted(
@@ -152,6 +155,7 @@ class ExecutionState:
         admitted_at: float,
         attempt: int = 0,
         variants: tuple[Variant, ...] = (),
+        convert_from: str | None = None,
     ) -> ExecutionState:
         """The first state, as SubmitFunction starts the execution: not submitted yet."""
         return cls(
@@ -161,6 +165,7 @@ class ExecutionState:
             admitted_at=admitted_at,
             attempt=attempt,
             variants=variants,
+            convert_from=convert_from,
         )
 
     def rescheduled(self, slot: Slot) -> ExecutionState:
@@ -187,6 +192,7 @@ class ExecutionState:
             "attempt": self.attempt,
             "superseded": self.superseded,
             "variants": variants_to_list(self.variants),
+            "convert_from": self.convert_from,
         }
 
     @classmethod
@@ -204,6 +210,7 @@ class ExecutionState:
             attempt=int(event.get("attempt", 0)),  # an execution started before attempts existed: 0
             superseded=bool(event.get("superseded", False)),
             variants=variants_from_list(event.get("variants")),
+            convert_from=event.get("convert_from"),  # started before conversions existed: none
         )
 
 
@@ -406,6 +413,7 @@ class ReprocessRequest:
 
 # Each Task state of the ASL: the shape its function is given, and the shape of what it returns.
 TASK_CONTRACTS: dict[str, tuple[type[Any], type[Any]]] = {
+    "Convert": (ExecutionState, ExecutionState),
     "Send": (ExecutionState, ExecutionState),
     "CheckStatus": (PollRequest, Poll),
     "WriteResult": (ResultRequest, Written),
