@@ -44,6 +44,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         health=health,
         attempt=request.attempt,
         variants=request.variants,
+        converted=request.convert_from is not None,
     )
     if (created := cutout_created(request, written, finished_at=time.time())) is not None:
         events.publish(created)

@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from tests.support.images import encode, photo
+from tests.support.images import encode, icc_profile, photo
 
 pytestmark = pytest.mark.e2e
 
@@ -105,3 +105,12 @@ def test_an_upload_that_cannot_be_converted_gets_a_failure_record_saying_why(pip
     assert outcome.failure["error"] == "ImageConversionError"
     assert outcome.failure["reason"].startswith(reason)
     assert outcome.failure["task_id"] is None  # nothing was sent to the provider
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "WEBP"])
+def test_a_converted_uploads_colour_profile_reaches_its_cutout(pipeline, fmt):
+    profile = icc_profile()
+    key = f"uploads/profiled/photo.{'heic' if fmt == 'HEIF' else 'webp'}"
+    outcome = pipeline.run(key, photo(64, 48, fmt, icc_profile=profile), timeout=120)
+    assert outcome.execution["status"] == "SUCCEEDED"
+    assert outcome.cutout.info["icc_profile"] == profile

@@ -115,6 +115,7 @@ EXPECTED = {
     "WriteResultFunction": {
         "ReadTheUploadsHead": ({"s3:GetObject", "s3:GetObjectVersion"}, UPLOADS, None),
         "DecryptUploads if UploadsUnderCustomerKeys": DECRYPT_UPLOADS,
+        "ReadStagedCopies": ({"s3:GetObject"}, STAGED_COPIES, None),
         "WriteCutouts": ({"s3:PutObject", "s3:AbortMultipartUpload"}, [CUTOUTS, VARIANTS], None),
         **API_KEY,
         "ShareProviderHealth": PROVIDER_HEALTH,

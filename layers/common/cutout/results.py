@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from cutout.errors import OUTAGE_ERRORS, OutcomeConflictError, ResultDownloadError, ResultRejectedError
 from cutout.health import Outage, ProviderHealth, Wait
 from cutout.imaging import probe
-from cutout.keys import key_digest, output_key, variant_key
+from cutout.keys import key_digest, output_key, staging_key, variant_key
 from cutout.novita import NovitaClient
 from cutout.observability import logger, metrics
 from cutout.options import Variant
@@ -115,6 +115,7 @@ def write_cutout(
     health: ProviderParts,
     attempt: int = 0,
     variants: tuple[Variant, ...] = (),
+    converted: bool = False,
 ) -> Written:
     """Fetch the finished task's result URL afresh (it is never carried in state, and one that expired
     while the provider or S3 was unavailable is simply asked for again), check it, and write it: without
@@ -165,8 +166,10 @@ def write_cutout(
         if variants:
             with tempfile.TemporaryFile() as spooled:  # /tmp: rendering decodes from it, never holding it
                 shutil.copyfileobj(stream, spooled, TRANSFER.multipart_chunksize)
-                return _write_variants(s3, settings, source, task_id, attempt, spooled, variants)
-        profile = icc_profile(_source_head(s3, source)) if image_format == "png" else None
+                return _write_variants(s3, settings, source, task_id, attempt, spooled, variants, converted)
+        profile = (
+            icc_profile(_source_head(s3, settings, source, converted)) if image_format == "png" else None
+        )
         output: Readable = WithProfile(stream, profile) if profile else stream
         extra = {"ContentType": _MIME[image_format], "Metadata": _metadata(source, task_id, attempt)}
         body = output.read(TRANSFER.multipart_threshold)
@@ -197,6 +200,7 @@ def _write_variants(
     attempt: int,
     cutout: BinaryIO,
     variants: tuple[Variant, ...],
+    converted: bool,
 ) -> Written:
     """Render ``cutout`` (the result, spooled to a file) once per variant, one at a time (one rendered
     image in memory), and write each: the variants but the first under the variant prefix, then the
@@ -204,7 +208,7 @@ def _write_variants(
     in its metadata: the cutout is written last, so an outcome that is found is whole."""
     from cutout.rendering import render  # Pillow: only here, only when asked for
 
-    profile = icc_profile(_source_head(s3, source))
+    profile = icc_profile(_source_head(s3, settings, source, converted))
     first, *others = variants
     outputs = []
     etags: dict[str, str | None] = {}
@@ -255,11 +259,17 @@ def _output(settings: Settings, key: str, size: int, variant: Variant) -> Output
     return OutputWritten(settings.output_bucket, key, size, variant.options.format, variant.name)
 
 
-def _source_head(s3: Any, source: SourceObject) -> bytes:
+def _source_head(s3: Any, settings: Settings, source: SourceObject, converted: bool) -> bytes:
     """The upload's first bytes, where its colour profile is (a JPEG's APP2, a PNG's iCCP: before the
-    pixels); empty when it cannot be read (gone since: the cutout is written without a profile)."""
+    pixels), or those of its staged PNG when it was converted (``cutout.conversion`` carries the profile
+    into it); empty when it cannot be read (gone since: the cutout is written without a profile)."""
+    location = (
+        {"Bucket": settings.output_bucket, "Key": staging_key(source, settings)}
+        if converted
+        else source.pinned_read()
+    )
     try:
-        response = s3.get_object(Range=f"bytes=0-{SOURCE_HEAD_BYTES - 1}", **source.pinned_read())
+        response = s3.get_object(Range=f"bytes=0-{SOURCE_HEAD_BYTES - 1}", **location)
     except ClientError as exc:
         logger.info("source unreadable: no colour profile", extra={"error": exc.response.get("Error")})
         return b""

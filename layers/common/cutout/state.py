@@ -255,6 +255,7 @@ class ResultRequest:
     variants: tuple[Variant, ...] = ()
     admitted_at: float | None = None
     submitted_at: float | None = None
+    convert_from: str | None = None  # the upload's format when it was converted (its profile is there)
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> ResultRequest:
@@ -265,6 +266,7 @@ class ResultRequest:
             variants=variants_from_list(event.get("variants")),
             admitted_at=_optional_time(event.get("admitted_at")),
             submitted_at=_optional_time(event.get("submitted_at")),
+            convert_from=event.get("convert_from"),
         )
 
 
