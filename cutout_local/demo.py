@@ -1,7 +1,7 @@
-"""`make demo`: six sample photos (and one file that only pretends to be a photo) through the real
-template on the local stack, two of them asking for a second variant in their metadata (a WebP cropped
-to the subject on a colour, the mask alone); cutouts, variants, failure records, a contact sheet and a
-summary in ./out/."""
+"""`make demo`: six sample photos (one of them a HEIC, as phones save them) and one file that only
+pretends to be a photo through the real template on the local stack, two of the photos asking for a
+second variant in their metadata (a WebP cropped to the subject on a colour, the mask alone); cutouts,
+variants, failure records, a contact sheet and a summary in ./out/."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pillow_heif
 from PIL import Image, ImageDraw
 
 from cutout_local.samples import sample_photos
@@ -33,6 +34,8 @@ OPTIONS = {
 
 def run_demo(out_dir: Path, *, timeout: float = 300.0) -> dict[str, Any]:
     uploads = {f"uploads/{name}": path.read_bytes() for name, path in sample_photos().items()}
+    # as a phone saves it: converted to PNG for the provider, which reads PNG and JPEG only
+    uploads["uploads/grace_hopper.heic"] = as_heic(uploads.pop("uploads/grace_hopper.jpg"))
     uploads["uploads/not-a-photo.jpg"] = NOT_A_PHOTO
     out_dir.mkdir(parents=True, exist_ok=True)
     print("Starting the local stack (emulated AWS + local Novita-compatible provider)...", flush=True)
@@ -55,6 +58,15 @@ def run_demo(out_dir: Path, *, timeout: float = 300.0) -> dict[str, Any]:
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     _print_summary(summary, out_dir, sheet)
     return summary
+
+
+def as_heic(jpeg: bytes) -> bytes:
+    """The photo re-encoded as HEIC (pillow-heif), its colour profile kept."""
+    pillow_heif.register_heif_opener()
+    image = Image.open(io.BytesIO(jpeg))
+    buffer = io.BytesIO()
+    image.save(buffer, "HEIF", quality=85, icc_profile=image.info.get("icc_profile"))
+    return buffer.getvalue()
 
 
 def _follow(
