@@ -124,3 +124,12 @@ def test_a_cutout_without_options_keeps_the_uploads_colour_profile_too(pipeline)
     assert outcome.execution["status"] == "SUCCEEDED"
     image, _ = output_of(pipeline, "uploads/asis/profiled.jpg", ".png")
     assert (image.format, image.info["icc_profile"]) == ("PNG", profile)
+
+
+def test_a_margin_in_percent_of_the_subjects_box_from_the_metadata(pipeline):
+    outcome = pipeline.run("uploads/products/box.jpg", photo(200, 160), metadata={"cutout-margin": "25%"})
+    assert outcome.execution["status"] == "SUCCEEDED"
+    image, _ = output_of(pipeline, "uploads/products/box.jpg", ".webp")
+    # the 100x80 subject and 25 % of its longer side (25 px) on each side: about 150x130
+    assert 144 <= image.width <= 150
+    assert 124 <= image.height <= 136
