@@ -25,7 +25,13 @@ def description(status="CREATE_COMPLETE"):
         "SubmissionsPerMinute": "10",
         "FunctionLogGroups": "/aws/lambda/cutout/submit,/aws/lambda/cutout/send",
     }
-    parameters = {"InputPrefix": "in/", "OutputPrefix": "cut/", "FailurePrefix": "fail/", "LogLevel": "INFO"}
+    parameters = {
+        "InputPrefix": "in/",
+        "OutputPrefix": "cut/",
+        "FailurePrefix": "fail/",
+        "VariantPrefix": "var/",
+        "LogLevel": "INFO",
+    }
     return {
         "StackName": "cutout",
         "StackId": "arn:aws:cloudformation:eu-west-1:123456789012:stack/cutout/1",

@@ -38,7 +38,7 @@ OUTPUTS = (
     "InputBucketName", "OutputBucketName", "StateMachineArn", "IngestQueueUrl", "NovitaApiKeySecretArn",
     "SubmissionsPerMinute", "FunctionLogGroups",
 )  # fmt: skip
-PARAMETERS = ("InputPrefix", "OutputPrefix", "FailurePrefix", "LogLevel")
+PARAMETERS = ("InputPrefix", "OutputPrefix", "FailurePrefix", "VariantPrefix", "LogLevel")
 #: stack states in which it is deployed and usable
 USABLE = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"})
 #: how often a wait looks again (about 2 S3 calls per upload waited for)
