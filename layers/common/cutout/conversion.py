@@ -26,9 +26,9 @@ transparency; the ICC profile is kept when it describes RGB. A CMYK image (a pri
 Pillow's plain formula, without colour management, and its CMYK profile, which cannot describe the RGB
 result, is dropped: the colours are close, not exact.
 
-Pillow is imported at this module's top: only ConvertFunction imports it (the imaging layer). pillow-heif
-(libheif) is loaded at the first HEIC/HEIF upload a container converts: the cold start, and the other
-formats' conversions, do without it."""
+Pillow (the imaging layer, ConvertFunction's and WriteResult's only) is imported at the first conversion,
+and pillow-heif (libheif) at the first HEIC/HEIF upload a container converts: the cold start does without
+both, and so do Convert's many invocations that only set the wait for a slot still far off."""
 
 from __future__ import annotations
 
@@ -40,16 +40,18 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
-from PIL import Image, ImageOps
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 from cutout.errors import ImageConversionError, SourceChangedError, StagingUnavailableError
 from cutout.keys import staging_key
 from cutout.observability import logger, metrics
-from cutout.rendering import is_rgb_profile
+from cutout.profiles import is_rgb_profile
 from cutout.settings import Settings
 from cutout.sources import read
 from cutout.state import ExecutionState, Slot, SourceObject
@@ -93,6 +95,10 @@ def to_png(data: bytes, fmt: str, *, max_megapixels: float) -> Converted:
     """``data`` (an upload whose content is ``fmt``, one of ``DECODERS``) as an upright PNG: see the
     module's docstring. ImageConversionError, saying why, when it cannot be decoded or has too many
     pixels."""
+    # Pillow is imported at the first conversion, not at init: most of ConvertFunction's invocations
+    # (an upload whose slot is still far off) only set the wait, and decode nothing.
+    from PIL import Image, ImageOps
+
     name = fmt.upper()
     if DECODERS[fmt] == "HEIF":
         _register_heif()

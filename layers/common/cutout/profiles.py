@@ -35,9 +35,10 @@ def icc_profile(head: bytes) -> bytes | None:
     return profile if profile is not None and is_rgb_profile(profile) else None
 
 
-def is_rgb_profile(profile: bytes) -> bool:
-    """An ICC profile's header names its data colour space at bytes 16-19 (ICC.1:2022, 7.2.6)."""
-    return len(profile) >= 128 and profile[16:20] == b"RGB "
+def is_rgb_profile(profile: bytes | None) -> bool:
+    """Whether an ICC profile describes RGB data: its header names its data colour space at bytes 16-19
+    (ICC.1:2022, 7.2.6). A CMYK or grey profile would make an RGB output wrong, not merely unmanaged."""
+    return profile is not None and profile[16:20] == b"RGB "
 
 
 def _jpeg_profile(head: bytes) -> bytes | None:

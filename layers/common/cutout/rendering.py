@@ -23,6 +23,7 @@ from PIL import Image, ImageFilter
 
 from cutout.errors import ResultRejectedError
 from cutout.options import Colour, Margin, Options
+from cutout.profiles import is_rgb_profile
 
 # Alpha from 26 (10 % of 255, rounded up) counts as the subject when looking for its box.
 SUBJECT_ALPHA = 26
@@ -120,12 +121,6 @@ def flattened(colour: Colour) -> tuple[int, int, int]:
         return round((value * alpha + 255 * (255 - alpha)) / 255)
 
     return over_white(red), over_white(green), over_white(blue)
-
-
-def is_rgb_profile(icc_profile: bytes | None) -> bool:
-    """Whether an ICC profile describes RGB data (its header's colour space, bytes 16-19): a CMYK or gray
-    source's profile would make an RGB output wrong, not merely unmanaged."""
-    return icc_profile is not None and icc_profile[16:20] == b"RGB "
 
 
 def _decoded(data: bytes | BinaryIO, max_megapixels: float) -> Image.Image:
