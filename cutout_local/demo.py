@@ -14,6 +14,7 @@ from typing import Any
 import pillow_heif
 from PIL import Image, ImageDraw
 
+from cutout_local.console import outcome_line, plural
 from cutout_local.samples import sample_photos
 from cutout_local.stack import LocalStack
 
@@ -39,7 +40,7 @@ def run_demo(out_dir: Path, *, timeout: float = 300.0) -> dict[str, Any]:
     uploads["uploads/not-a-photo.jpg"] = NOT_A_PHOTO
     out_dir.mkdir(parents=True, exist_ok=True)
     print("Starting the local stack (emulated AWS + local Novita-compatible provider)...", flush=True)
-    with LocalStack() as stack:
+    with LocalStack(provider={"preload_engine": True}) as stack:
         outputs = stack.outputs
         print(f"  input bucket  s3://{outputs['InputBucketName']}/uploads/")
         print(f"  output bucket s3://{outputs['OutputBucketName']}/")
@@ -52,6 +53,8 @@ def run_demo(out_dir: Path, *, timeout: float = 300.0) -> dict[str, Any]:
         outcomes = _follow(stack, list(uploads), started, timeout)
         wall = time.monotonic() - started
         results = _download(stack, outcomes, out_dir)
+        assert stack.aws is not None
+        (out_dir / "functions.log").write_text("".join(line + "\n" for line in stack.aws.function_logs))
     sheet = out_dir / "contact-sheet.png"
     contact_sheet(uploads, results).save(sheet)
     summary = _summary(results, wall)
@@ -88,11 +91,14 @@ def _follow(
                 if target in listed:
                     seconds = time.monotonic() - started
                     outcomes[key] = (kind, seconds)
-                    mark = "✓" if kind == "cutout" else "✗"
-                    print(
-                        f"  [{len(outcomes)}/{len(keys)}] {mark} {name} → {target}  ({seconds:.1f} s)",
-                        flush=True,
+                    line = outcome_line(
+                        name,
+                        [target],
+                        failed=kind == "failure",
+                        seconds=seconds,
+                        progress=(len(outcomes), len(keys)),
                     )
+                    print(line, flush=True)
         time.sleep(0.2)
     return outcomes
 
@@ -216,10 +222,10 @@ def _summary(results: dict[str, dict[str, Any]], wall: float) -> dict[str, Any]:
 
 def _print_summary(summary: dict[str, Any], out_dir: Path, sheet: Path) -> None:
     print()
-    print(
-        f"{summary['images']} files, {summary['succeeded']} cutouts, {len(summary['failed'])} failure records"
-    )
+    failures = plural(len(summary["failed"]), "failure record")
+    print(f"{plural(summary['images'], 'file')}, {plural(summary['succeeded'], 'cutout')}, {failures}")
     for failure in summary["failed"]:
         print(f"  failed: {failure['key']}: {failure['error']}: {failure['reason']}")
     print(f"{summary['seconds_total']} s in all, {summary['seconds_per_image']} s per file")
     print(f"Cutouts in {out_dir}/, contact sheet {sheet}, summary {out_dir / 'summary.json'}")
+    print(f"The functions' log lines: {out_dir / 'functions.log'}")

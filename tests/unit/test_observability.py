@@ -1,8 +1,12 @@
-"""The tracer is made on first use, once, and traces only the AWS SDK."""
+"""The tracer is made on first use, once, and traces only the AWS SDK; metrics are published when an
+invocation counted something, and nothing (no warning either) when it did not."""
 
+import json
+import warnings
 from unittest import mock
 
 import pytest
+from aws_lambda_powertools.metrics.exceptions import SchemaValidationError
 
 import cutout.observability as observability
 
@@ -37,3 +41,41 @@ def test_other_missing_names_are_an_attribute_error(fresh_module):
     assert str(missing.value) == "module 'cutout.observability' has no attribute 'tracr'"
     with pytest.raises(ImportError):
         from cutout.observability import tracr  # noqa: F401
+
+
+@pytest.fixture
+def no_metrics():
+    """No metric left over from another test (the set is shared and flushed only by ``log_metrics``)."""
+    observability.metrics.clear_metrics()
+    yield
+    observability.metrics.clear_metrics()
+
+
+def _handler(count: bool, **decorator: bool):
+    @observability.metrics.log_metrics(**decorator)
+    def handler(event, context):
+        if count:
+            observability.metrics.add_metric(name="ImagesAdmitted", unit="Count", value=1)
+
+    return handler
+
+
+def test_an_invocation_that_counted_nothing_publishes_nothing_and_does_not_warn(no_metrics, capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _handler(count=False)({}, None)
+    assert capsys.readouterr().out == ""
+
+
+def test_an_invocation_that_counted_publishes_its_metrics(no_metrics, capsys, monkeypatch):
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    monkeypatch.setattr(observability.metrics.provider, "namespace", "Cutout")
+    _handler(count=True)({}, None)
+    emf = json.loads(capsys.readouterr().out)
+    assert emf["ImagesAdmitted"] == [1.0]
+    assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Cutout"
+
+
+def test_raise_on_empty_metrics_still_raises(no_metrics):
+    with pytest.raises(SchemaValidationError):
+        _handler(count=False, raise_on_empty_metrics=True)({}, None)
