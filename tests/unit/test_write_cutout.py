@@ -697,3 +697,15 @@ def test_a_failure_record_of_a_newer_upload_replaces_every_output_of_the_older_c
     write_variants(settings, variants("format=png", "format=jpg", names=("a", "b")), s3=s3, source=older)
     write_failure_record(s3, settings, replace(SOURCE, sequencer=NEWER), error="E", reason="r")
     assert sorted(key for _, key in s3.objects) == ["failures/uploads/my holiday photo(1).jpg.json"]
+
+
+@pytest.mark.parametrize("size", ["one part", "in parts"])
+def test_a_streamed_cutout_replacing_one_with_variants_takes_them_with_it(settings, size):
+    s3 = RecordingS3()
+    older = replace(SOURCE, version_id="v-old", etag="e-old", sequencer=OLDER)
+    write_variants(
+        settings, variants("format=png", "format=jpg", names=("full", "thumb")), s3=s3, source=older
+    )
+    body = CUTOUT if size == "one part" else CUTOUT + b"\0" * TRANSFER.multipart_threshold
+    write(settings, task_result(), download(body), s3=s3, source=replace(SOURCE, sequencer=NEWER))
+    assert sorted(key for _, key in s3.objects) == [OUTPUT_KEY]

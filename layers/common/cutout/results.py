@@ -177,9 +177,12 @@ def write_cutout(
             if not _put_unless_superseded(s3, settings, key, body, extra, source, attempt):
                 return Written(bucket=settings.output_bucket, key=key, bytes=0)
         else:  # larger than one part: up in parts, without a condition (see the README's remaining races)
+            replaced = cutout_at(s3, settings, source.key, key)
             s3.upload_fileobj(
                 _Prefixed(body, output), settings.output_bucket, key, ExtraArgs=extra, Config=TRANSFER
             )
+            if replaced is not None:  # the cutout it replaced takes its variants with it
+                delete_variants(s3, settings, replaced)
     finally:
         response.release_conn()
     size = output.bytes_written if isinstance(output, WithProfile) else stream.bytes_read
