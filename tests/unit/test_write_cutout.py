@@ -43,6 +43,7 @@ CUTOUT = encode(Image.new("RGBA", (64, 48), (255, 0, 0, 0)), "PNG")
 SUCCEED = load_event("provider/task_result_succeed.json")
 RESULT_URL = SUCCEED["images"][0]["image_url"]
 OLDER, NEWER = "0055AED6DCD90281E5", "0055AED6DCD90281E6"
+OLDER_UPLOAD = replace(SOURCE, version_id="v-old", etag="e-old", sequencer=OLDER)  # of the same key
 
 
 def task_result(body: dict = SUCCEED) -> FakeResponse:
@@ -620,9 +621,8 @@ def test_the_sources_colour_profile_is_embedded_in_the_rendered_outputs(settings
 
 def test_a_cutout_in_a_new_format_replaces_the_older_uploads_cutout_and_its_variants(settings):
     s3 = FakeS3()
-    older = replace(SOURCE, version_id="v-old", etag="e-old", sequencer=OLDER)
     write_variants(
-        settings, variants("format=png", "format=jpg", names=("full", "thumb")), s3=s3, source=older
+        settings, variants("format=png", "format=jpg", names=("full", "thumb")), s3=s3, source=OLDER_UPLOAD
     )
     newer = replace(SOURCE, sequencer=NEWER)
     written, s3 = write_variants(settings, variants("format=webp"), s3=s3, source=newer)
@@ -631,9 +631,8 @@ def test_a_cutout_in_a_new_format_replaces_the_older_uploads_cutout_and_its_vari
 
 def test_a_cutout_rewritten_without_a_variant_drops_only_that_variant(settings):
     s3 = FakeS3()
-    older = replace(SOURCE, version_id="v-old", etag="e-old", sequencer=OLDER)
     chosen = variants("format=png", "format=jpg", "format=webp", names=("full", "thumb", "small"))
-    write_variants(settings, chosen, s3=s3, source=older)
+    write_variants(settings, chosen, s3=s3, source=OLDER_UPLOAD)
     newer = replace(SOURCE, sequencer=NEWER)
     write_variants(settings, chosen[:2], s3=s3, source=newer)
     assert sorted(key for _, key in s3.objects) == [
@@ -646,17 +645,6 @@ def test_a_cutout_rewritten_without_a_variant_drops_only_that_variant(settings):
         ]
         == NEWER
     )
-
-
-def test_no_variant_is_left_behind_when_a_newer_upload_stands(settings):
-    s3 = FakeS3()
-    write_variants(settings, variants("format=webp"), s3=s3, source=replace(SOURCE, sequencer=NEWER))
-    older = replace(SOURCE, version_id="v-old", etag="e-old", sequencer=OLDER)
-    written, s3 = write_variants(
-        settings, variants("format=png", "format=jpg", names=("a", "b")), s3=s3, source=older
-    )
-    assert (written.bytes, written.outputs) == (0, ())
-    assert sorted(key for _, key in s3.objects) == ["cutouts/my holiday photo(1).webp"]
 
 
 class NewerArrivesMidWrite(FakeS3):
@@ -681,11 +669,15 @@ class NewerArrivesMidWrite(FakeS3):
         return answer
 
 
-def test_variants_written_before_a_newer_cutout_stood_up_are_deleted_again(settings):
-    s3 = NewerArrivesMidWrite(settings)
-    older = replace(SOURCE, version_id="v-old", etag="e-old", sequencer=OLDER)
+@pytest.mark.parametrize("newer", ["there before", "arriving mid-write"])
+def test_no_variant_is_left_behind_when_a_newer_upload_stands(settings, newer):
+    if newer == "there before":
+        s3 = FakeS3()
+        write_variants(settings, variants("format=webp"), s3=s3, source=replace(SOURCE, sequencer=NEWER))
+    else:
+        s3 = NewerArrivesMidWrite(settings)
     written, s3 = write_variants(
-        settings, variants("format=png", "format=jpg", names=("a", "b")), s3=s3, source=older
+        settings, variants("format=png", "format=jpg", names=("a", "b")), s3=s3, source=OLDER_UPLOAD
     )
     assert (written.bytes, written.outputs) == (0, ())
     assert sorted(key for _, key in s3.objects) == ["cutouts/my holiday photo(1).webp"]
@@ -693,8 +685,9 @@ def test_variants_written_before_a_newer_cutout_stood_up_are_deleted_again(setti
 
 def test_a_failure_record_of_a_newer_upload_replaces_every_output_of_the_older_cutout(settings):
     s3 = FakeS3()
-    older = replace(SOURCE, version_id="v-old", etag="e-old", sequencer=OLDER)
-    write_variants(settings, variants("format=png", "format=jpg", names=("a", "b")), s3=s3, source=older)
+    write_variants(
+        settings, variants("format=png", "format=jpg", names=("a", "b")), s3=s3, source=OLDER_UPLOAD
+    )
     write_failure_record(s3, settings, replace(SOURCE, sequencer=NEWER), error="E", reason="r")
     assert sorted(key for _, key in s3.objects) == ["failures/uploads/my holiday photo(1).jpg.json"]
 
@@ -702,9 +695,8 @@ def test_a_failure_record_of_a_newer_upload_replaces_every_output_of_the_older_c
 @pytest.mark.parametrize("size", ["one part", "in parts"])
 def test_a_streamed_cutout_replacing_one_with_variants_takes_them_with_it(settings, size):
     s3 = RecordingS3()
-    older = replace(SOURCE, version_id="v-old", etag="e-old", sequencer=OLDER)
     write_variants(
-        settings, variants("format=png", "format=jpg", names=("full", "thumb")), s3=s3, source=older
+        settings, variants("format=png", "format=jpg", names=("full", "thumb")), s3=s3, source=OLDER_UPLOAD
     )
     body = CUTOUT if size == "one part" else CUTOUT + b"\0" * TRANSFER.multipart_threshold
     write(settings, task_result(), download(body), s3=s3, source=replace(SOURCE, sequencer=NEWER))
