@@ -67,8 +67,10 @@ def write(
     source: SourceObject = SOURCE,
     health: ProviderParts | None = None,
     attempt: int = 0,
+    variants: tuple[Variant, ...] = (),
 ) -> tuple[Written, FakeS3, FakePoolManager]:
-    """write_cutout with a real NovitaClient whose pool answers ``answers`` (task result, then download)."""
+    """write_cutout with a real NovitaClient whose pool answers ``answers`` (task result, then download),
+    for the output ``variants`` an upload asked for (none: the default cutout, streamed)."""
     s3 = s3 or FakeS3()
     http = FakePoolManager(*answers)
     novita = NovitaClient(settings.provider_base_url, lambda: "sk-test-key", http)  # type: ignore[arg-type]
@@ -81,6 +83,7 @@ def write(
         task_id=TASK_ID,
         health=health or healthy(settings),
         attempt=attempt,
+        variants=variants,
     )
     return written, s3, http
 
@@ -556,20 +559,10 @@ def variants(*texts: str, names: tuple[str | None, ...] = (None,)) -> tuple[Vari
     return tuple(Variant(name, Options.from_text(text)) for name, text in zip(names, texts, strict=True))
 
 
-def write_variants(settings, chosen, *, s3=None, source: SourceObject = SOURCE, attempt: int = 0):
-    s3 = s3 or FakeS3()
-    http = FakePoolManager(task_result(), download(cutout_with_subject()))
-    novita = NovitaClient(settings.provider_base_url, lambda: "sk-test-key", http)  # type: ignore[arg-type]
-    written = write_cutout(
-        novita=novita,  # type: ignore[arg-type]
-        s3=s3,
-        http=http,  # type: ignore[arg-type]
-        settings=settings,
-        source=source,
-        task_id=TASK_ID,
-        health=healthy(settings),
-        attempt=attempt,
-        variants=chosen,
+def write_variants(settings, chosen, *, s3=None, source: SourceObject = SOURCE):
+    """:func:`write` of a cutout with a subject, rendered as the ``chosen`` variants."""
+    written, s3, _ = write(
+        settings, task_result(), download(cutout_with_subject()), s3=s3, source=source, variants=chosen
     )
     return written, s3
 
