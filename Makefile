@@ -18,11 +18,14 @@ help: ## list the targets (this)
 
 install: $(VENV)/.installed $(VENV)/.warmed .venv-sam/.installed .venv-checkov/.installed .venv-aws/.installed ## create the venvs (pinned), compile the engine's numba code
 
-$(VENV)/.installed: requirements-dev.txt constraints.txt layers/common/requirements.txt layers/imaging/requirements.txt
+$(VENV)/.installed: requirements-dev.txt constraints.txt layers/common/requirements.txt layers/imaging/requirements.txt pyproject.toml
 	@echo "Installing .venv (pinned; a few minutes the first time)..."
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -r requirements-dev.txt -c constraints.txt
+	@# the `cutout` command (.venv/bin/cutout), editable: it runs this checkout's code (PYTHONWARNINGS:
+	@# setuptools' advice that a folder named like a package may shadow it, which is how it is meant here)
+	PYTHONWARNINGS=ignore $(VENV)/bin/pip install -q --no-deps -e .
 	touch $@
 
 # rembg imports pymatting, whose numba functions are compiled when first imported (about a minute on 2

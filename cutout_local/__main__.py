@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from cutout_cli.stacks import announce_local, withdraw_local
 from cutout_local.console import (
     FunctionLog,
     check_ports_free,
@@ -96,6 +97,7 @@ def run_up(port: int, provider_port: int, per_minute: int, log_level: str, logs:
         out = stack.outputs
         endpoint = stack.aws.endpoint_url
         queue = subscribe(stack.client("events"), stack.client("sqs"), OUTCOMES_QUEUE)
+        announced = announce_local(endpoint, stack.aws.stack_name, stack.aws.region)
         aws_cli = ROOT / ".venv-aws" / "bin"
         path = f'PATH="{aws_cli}:$PATH" ' if aws_cli.is_dir() else ""
         print(
@@ -108,7 +110,11 @@ def run_up(port: int, provider_port: int, per_minute: int, log_level: str, logs:
   state machine    {out["StateMachineArn"]}
   function logs    {logs}   (JSON, as CloudWatch Logs gets them)
 
-In another terminal:
+In another terminal, with the cutout command (it finds this stack while it runs):
+  .venv/bin/cutout push photo.jpg --wait --download out/
+  .venv/bin/cutout ls; .venv/bin/cutout status photo.jpg; .venv/bin/cutout --help
+
+or the AWS CLI:
   export {path}AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 \\
          AWS_ENDPOINT_URL={endpoint}
   aws s3 cp photo.jpg s3://{out["InputBucketName"]}/uploads/photo.jpg
@@ -125,6 +131,7 @@ Outcomes, as they land (seconds from admission):""",
                     print(event_line(event), flush=True)
                 function_log.write(stack.aws.invocations)
         finally:
+            withdraw_local(announced)
             function_log.write(stack.aws.invocations)
 
 

@@ -8,10 +8,10 @@ import json
 
 import pytest
 
+from cutout_cli.queues import redrive
 from tests.support.events import load_event
 from tests.support.images import photo
 from tests.support.pipeline import pipeline_stack
-from tools.redrive import redrive
 
 SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>'
 
@@ -90,7 +90,7 @@ def test_redrive_moves_a_malformed_message_once_and_ends(pipeline):
     outputs = pipeline.stack.outputs
     sqs = pipeline.stack.client("sqs")
 
-    moved = redrive(outputs["IngestDeadLetterQueueUrl"], outputs["IngestQueueUrl"], sqs=sqs)
+    moved = redrive(sqs, outputs["IngestDeadLetterQueueUrl"], outputs["IngestQueueUrl"])
     pipeline.stack.aws.settle()
 
     assert moved == before

@@ -1,5 +1,5 @@
 """Messages that keep failing end in the dead-letter queue after the queue's maxReceiveCount (5), the
-DLQ alarm exists, and tools/redrive.py brings them back to be processed once the cause is fixed. (A
+DLQ alarm exists, and `cutout redrive` brings them back to be processed once the cause is fixed. (A
 malformed message goes there at once: tests/e2e/test_message_fates.py.)"""
 
 from unittest import mock
@@ -7,8 +7,8 @@ from unittest import mock
 from moto.s3.exceptions import S3ClientError
 from moto.s3.models import S3Backend
 
+from cutout_cli.queues import redrive
 from tests.support.images import photo
-from tools.redrive import queues_of_stack, redrive
 
 MAX_RECEIVES = 5
 
@@ -71,8 +71,10 @@ def test_redrive_brings_a_dead_letter_back_once_the_cause_is_fixed(pipeline):
     assert dead_letters(pipeline) == before + 1
     assert pipeline.outcome("uploads/outage.jpg", put).execution is None
 
-    dlq, queue = queues_of_stack("cutout")
-    moved = redrive(dlq, queue, sqs=pipeline.stack.client("sqs"))
+    outputs = pipeline.stack.outputs
+    moved = redrive(
+        pipeline.stack.client("sqs"), outputs["IngestDeadLetterQueueUrl"], outputs["IngestQueueUrl"]
+    )
 
     assert moved == before + 1  # the outage's message, and the one of the test before (processed now)
     outcome = pipeline.outcome("uploads/outage.jpg", put)

@@ -1,11 +1,17 @@
-"""Reprocessing on the whole local stack, through the operator's command (tools/reprocess.py): a failed
+"""Reprocessing on the whole local stack, through what `cutout retry` does: a failed
 upload processed again becomes a cutout and its failure record goes; the same request delivered twice
 runs once; an upload that has its cutout, reprocessed, still has one cutout, which records the attempt."""
 
-from cutout.reprocessing import next_attempt
+from cutout.reprocessing import failed_uploads, next_attempt, request_reprocess
 from cutout.state import ReprocessRequest, SourceObject
+from cutout_cli.stacks import connect
 from tests.support.images import photo
-from tools.reprocess import reprocess, target_of_stack
+
+
+def cli_stack(pipeline):
+    """The stack as the `cutout` command reads it (outputs; prefixes from SubmitFunction's environment)."""
+    aws = pipeline.stack.aws
+    return connect(aws.endpoint_url, aws.stack_name, aws.region)
 
 
 def executions_named(pipeline, fragment: str) -> list[str]:
@@ -19,10 +25,18 @@ def test_a_failed_upload_reprocessed_becomes_a_cutout_and_its_failure_record_goe
     failed = pipeline.run("uploads/hiccup.jpg", photo())
     assert failed.failure["error"] == "ProviderTaskFailedError"
 
-    lines = reprocess(target_of_stack("cutout"), [], failed=True, prefix="uploads/hiccup")
+    stack = cli_stack(pipeline)
+    [upload] = failed_uploads(pipeline.s3, stack, prefix="uploads/hiccup")
+    request = request_reprocess(
+        pipeline.stack.client("sqs"), pipeline.s3, stack.target(), upload.key, upload.version_id
+    )
 
     version = failed.failure["source"]["version_id"]  # the notification named it, as S3's do
-    assert lines == [f"requested uploads/hiccup.jpg (version: {version}), attempt 1"]
+    assert (request.source.key, request.source.version_id, request.attempt) == (
+        "uploads/hiccup.jpg",
+        version,
+        1,
+    )
     outcome = pipeline.reprocessed("uploads/hiccup.jpg", attempt=1)
     assert outcome.execution["status"] == "SUCCEEDED"
     assert outcome.cutout is not None
@@ -43,10 +57,12 @@ def test_the_same_reprocess_request_delivered_twice_runs_once(pipeline):
 def test_an_upload_with_a_cutout_reprocessed_still_has_one_cutout_that_records_the_attempt(pipeline):
     first = pipeline.run("uploads/again-please.jpg", photo())
     assert first.cutout is not None
-    target = target_of_stack("cutout")
+    stack = cli_stack(pipeline)
 
-    [line] = reprocess(target, ["uploads/again-please.jpg"])
-    assert line.endswith("attempt 1")
+    request = request_reprocess(
+        pipeline.stack.client("sqs"), pipeline.s3, stack.target(), "uploads/again-please.jpg"
+    )
+    assert request.attempt == 1
     outcome = pipeline.reprocessed("uploads/again-please.jpg", attempt=1)
 
     cutout_key = pipeline.output_key("uploads/again-please.jpg")

@@ -45,6 +45,7 @@ class Outcome:
     attempt: int
     etag: str | None = None  # the stored object's own ETag: a conditional write replaces only this one
     variant_keys: tuple[str, ...] = ()  # a cutout's other outputs: its variants but the first
+    failure: tuple[str, str] | None = None  # a failure record's error and reason
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -124,6 +125,7 @@ def failure_outcome(s3: Any, settings: Layout, key: str) -> Outcome | None:
         sequencer=source.sequencer,
         attempt=int(record.get("attempt", 0)),
         etag=response.get("ETag"),
+        failure=(str(record.get("error")), str(record.get("reason"))),
     )
 
 

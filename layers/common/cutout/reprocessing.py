@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from cutout.keys import LONG_KEYS, Layout
@@ -54,11 +55,16 @@ def request_reprocess(
     return request
 
 
-def failed_uploads(s3: Any, layout: Layout, prefix: str = "") -> Iterator[SourceObject]:
-    """The upload (key and version) of every failure record, those of keys under ``prefix`` only."""
+def failed_uploads(
+    s3: Any, layout: Layout, prefix: str = "", since: datetime | None = None
+) -> Iterator[SourceObject]:
+    """The upload (key and version) of every failure record, those of keys under ``prefix`` only, and
+    only records written at ``since`` or later when given."""
     paginator = s3.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=layout.output_bucket, Prefix=layout.failure_prefix):
         for item in page.get("Contents", []):
+            if since is not None and item["LastModified"] < since:
+                continue
             name = item["Key"].removeprefix(layout.failure_prefix)
             if not (name.startswith(prefix) or name.startswith(LONG_KEYS)):
                 continue  # a record is named after its key, but one of a long key after its digest

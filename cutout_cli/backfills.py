@@ -1,0 +1,114 @@
+"""Backfills: the objects already in the input bucket, processed by the stack's backfill state machine
+(output ``BackfillStateMachineArn``): a Distributed Map over the bucket's listing that puts one message
+per object on the ingest queue, where admission treats it as the object's own notification (an object
+whose upload already has an outcome, or an execution, is not processed again). It runs inside AWS: the
+command only starts it, and ``cutout status --backfill`` reads its map run's counts."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from cutout_cli.stacks import Stack
+from cutout_cli.status import iso
+
+RECENT = 5  # backfills shown by `cutout status --backfill`
+
+
+def start(stack: Stack, prefix: str) -> dict[str, Any]:
+    """Start a backfill of the objects under the input prefix + ``prefix``."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    name = f"backfill-{stamp}-{secrets.token_hex(3)}"
+    started = stack.client("stepfunctions").start_execution(
+        stateMachineArn=stack.output("BackfillStateMachineArn"),
+        name=name,
+        input=json.dumps({"prefix": prefix}),
+    )
+    return {
+        "started": True,
+        "execution": started["executionArn"],
+        "bucket": stack.input_bucket,
+        "prefix": f"{stack.input_prefix}{prefix}",
+    }
+
+
+def dry_run(stack: Stack, prefix: str) -> dict[str, Any]:
+    """What a backfill of ``prefix`` would list: objects, and how many have a suffix admission accepts."""
+    full = f"{stack.input_prefix}{prefix}"
+    listed = accepted = size = 0
+    paginator = stack.client("s3").get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=stack.input_bucket, Prefix=full):
+        for item in page.get("Contents", []):
+            listed += 1
+            size += item["Size"]
+            accepted += item["Key"].lower().endswith(stack.accepted_suffixes)
+    return {
+        "started": False,
+        "bucket": stack.input_bucket,
+        "prefix": full,
+        "objects": listed,
+        "accepted_suffix": accepted,
+        "bytes": size,
+    }
+
+
+def started_lines(found: dict[str, Any]) -> list[str]:
+    where = f"s3://{found['bucket']}/{found['prefix']}"
+    if found["started"]:
+        return [
+            f"backfill of {where} started: {found['execution']}",
+            "It runs inside AWS: follow it with `cutout status --backfill`, "
+            "its outcomes with `cutout watch`.",
+        ]
+    return [
+        f"dry run: {found['objects']} object(s) under {where} ({found['bytes']:,} bytes), "
+        f"{found['accepted_suffix']} with an accepted suffix "
+        "(the others get a failure record, or are skipped).",
+        "Objects whose upload already has an outcome are skipped at admission. Nothing was started.",
+    ]
+
+
+def recent(stack: Stack) -> list[dict[str, Any]]:
+    """The latest backfills, newest first, each with its map run's item counts."""
+    sfn = stack.client("stepfunctions")
+    listed = sfn.list_executions(stateMachineArn=stack.output("BackfillStateMachineArn"), maxResults=RECENT)
+    runs = []
+    for execution in listed["executions"]:
+        described = sfn.describe_execution(executionArn=execution["executionArn"])
+        counts = None
+        map_runs = sfn.list_map_runs(executionArn=execution["executionArn"]).get("mapRuns", [])
+        if map_runs:
+            counts = sfn.describe_map_run(mapRunArn=map_runs[0]["mapRunArn"])["itemCounts"]
+        runs.append(
+            {
+                "execution": execution["executionArn"],
+                "name": execution["name"],
+                "status": execution["status"],
+                "prefix": json.loads(described.get("input") or "{}").get("prefix", ""),
+                "started": iso(execution["startDate"]),
+                "stopped": iso(execution["stopDate"]) if execution.get("stopDate") else None,
+                "items": counts,
+                "error": described.get("error"),
+                "cause": described.get("cause"),
+            }
+        )
+    return runs
+
+
+def lines(runs: list[dict[str, Any]]) -> list[str]:
+    if not runs:
+        return ["no backfill has run (start one with `cutout backfill`)"]
+    shown = []
+    for run in runs:
+        shown.append(f"{run['name']}  {run['status']}  prefix {run['prefix']!r}  started {run['started']}")
+        items = run["items"]
+        if items:
+            shown.append(
+                f"  {items['total']} object(s) listed: {items['succeeded']} sent to admission, "
+                f"{items['failed']} failed, {items['pending'] + items['running']} to go"
+            )
+        if run["error"]:
+            shown.append(f"  {run['error']}: {run['cause']}")
+    return shown
