@@ -13,6 +13,7 @@ from typing import Any
 
 from cutout_cli.stacks import Stack
 from cutout_cli.status import iso
+from cutout_cli.watching import plural
 
 RECENT = 5  # backfills shown by `cutout status --backfill`
 
@@ -63,7 +64,7 @@ def started_lines(found: dict[str, Any]) -> list[str]:
             "its outcomes with `cutout watch`.",
         ]
     return [
-        f"dry run: {found['objects']} object(s) under {where} ({found['bytes']:,} bytes), "
+        f"dry run: {plural(found['objects'], 'object')} under {where} ({found['bytes']:,} bytes), "
         f"{found['accepted_suffix']} with an accepted suffix "
         "(the others get a failure record, or are skipped).",
         "Objects whose upload already has an outcome are skipped at admission. Nothing was started.",
@@ -106,7 +107,7 @@ def lines(runs: list[dict[str, Any]]) -> list[str]:
         items = run["items"]
         if items:
             shown.append(
-                f"  {items['total']} object(s) listed: {items['succeeded']} sent to admission, "
+                f"  {plural(items['total'], 'object')} listed: {items['succeeded']} sent to admission, "
                 f"{items['failed']} failed, {items['pending'] + items['running']} to go"
             )
         if run["error"]:

@@ -40,7 +40,7 @@ from cutout_cli.stacks import (
 )
 from cutout_cli.status import iso, status_lines, upload_status
 from cutout_cli.tracking import Awaited, Landed, Tracker
-from cutout_cli.watching import event_line, outcome_line, read_events, subscribe, unsubscribe
+from cutout_cli.watching import event_line, outcome_line, plural, read_events, subscribe, unsubscribe
 
 F = TypeVar("F", bound=Callable[..., Any])
 out = Console(highlight=False, soft_wrap=True)
@@ -243,7 +243,9 @@ def _follow(
         _summary(stack, landed, pending, download)
     if not finished:
         if not as_json:
-            err.print(f"cutout: {len(pending)} outcome(s) not there after {timeout:g} s", markup=False)
+            err.print(
+                f"cutout: {plural(len(pending), 'outcome')} not there after {timeout:g} s", markup=False
+            )
         return TIMED_OUT
     return FAILED if failed else 0
 
@@ -273,7 +275,7 @@ def _summary(stack: Stack, landed: list[Landed], pending: list[str], download: P
         table.add_row(key.removeprefix(stack.input_prefix), "… no outcome yet", "")
     out.print(table)
     cutouts = sum(one.ok for one in landed)
-    line = f"{cutouts} cutout(s), {len(landed) - cutouts} failed, {len(pending)} pending"
+    line = f"{plural(cutouts, 'cutout')}, {len(landed) - cutouts} failed, {len(pending)} pending"
     if download is not None:
         line += f"; cutouts saved in {download}"
     out.print(line, markup=False)
@@ -388,8 +390,8 @@ def ls_(
             )
     out.print(table)
     kinds = [row["kind"] for row in rows]
-    counts = [f"{kinds.count(kind)} {kind}" for kind in ("cutout", "variant", "failed")]
-    out.print(", ".join(counts), markup=False)
+    counts = [plural(kinds.count(kind), kind) for kind in ("cutout", "variant")]
+    out.print(f"{', '.join(counts)}, {kinds.count('failed')} failed", markup=False)
     return 0
 
 
@@ -513,6 +515,9 @@ def status(
 @click.option(
     "--version-id", metavar="ID", help="With one KEY: that version (default: the object as it is now)."
 )
+@click.option(
+    "--attempt", type=click.IntRange(min=1), help="The attempt number (default: 1 + the current outcome's)."
+)
 @click.option("--wait", is_flag=True, help="Wait for the new outcomes.")
 @click.option("--timeout", type=float, metavar="SECONDS", help="With --wait: give up after this long.")
 @stack_options
@@ -522,6 +527,7 @@ def retry(
     since: str | None,
     prefix: str,
     version_id: str | None,
+    attempt: int | None,
     wait: bool,
     timeout: float | None,
     stack: str | None,
@@ -534,8 +540,8 @@ def retry(
         raise click.UsageError("give KEY…, or --failed")
     if since and not failed:
         raise click.UsageError("--since goes with --failed")
-    if version_id and len(keys) != 1:
-        raise click.UsageError("--version-id goes with exactly one KEY")
+    if (version_id or attempt) and len(keys) != 1:
+        raise click.UsageError("--version-id and --attempt go with exactly one KEY")
     after = _since(since) if since else None
     with aws_errors():
         target = _stack(stack, region, profile)
@@ -546,7 +552,7 @@ def retry(
             sources = [SourceObject(target.input_bucket, target.upload_key(k), version_id) for k in keys]
         awaited = []
         for source in sources:
-            request = request_reprocess(sqs, s3, target.target(), source.key, source.version_id)
+            request = request_reprocess(sqs, s3, target.target(), source.key, source.version_id, attempt)
             awaited.append(Awaited(request.source, request.attempt))
         result: dict[str, Any] = {
             "requested": [{**a.source.to_dict(), "attempt": a.attempt} for a in awaited],
@@ -619,7 +625,7 @@ def redrive(
     if as_json:
         _print_json({"moved": moved, "from": dlq, "to": queue})
     else:
-        out.print(f"moved {moved} message(s) from {dlq} to {queue}", markup=False)
+        out.print(f"moved {plural(moved, 'message')} from {dlq} to {queue}", markup=False)
     return 0
 
 

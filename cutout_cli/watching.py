@@ -55,6 +55,11 @@ def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 failure record``, ``2 failure records``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def read_events(sqs: Any, queue_url: str, wait_seconds: int = 1) -> list[dict[str, Any]]:
     """The completion events waiting on a subscribed queue (at most 10), deleted as they are read."""
     events = []

@@ -9,17 +9,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cutout_cli.watching import event_line, outcome_line, read_events, subscribe
+from cutout_cli.watching import event_line, outcome_line, plural, read_events, subscribe
 
-__all__ = ["event_line", "outcome_line", "read_events", "subscribe"]  # the CLI's, for make up and demo
+__all__ = [
+    "event_line",
+    "outcome_line",
+    "plural",
+    "read_events",
+    "subscribe",
+]  # the CLI's, for make up and demo
 
 #: Exit status after Ctrl-C: 128 + SIGINT, as a shell reports a command ended by it.
 INTERRUPTED = 130
-
-
-def plural(count: int, noun: str) -> str:
-    """``1 failure record``, ``2 failure records``."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 class PortInUseError(Exception):

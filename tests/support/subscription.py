@@ -12,9 +12,8 @@ from typing import Any
 
 import jsonschema
 
+from cutout_cli.watching import read_events, subscribe
 from tests.support.events import EVENTS
-
-PATTERN = {"source": ["cutout"]}
 
 
 @cache
@@ -33,26 +32,9 @@ class Subscription:
 
     @classmethod
     def create(cls, events: Any, sqs: Any, bus: str = "default", name: str = "cutout-events") -> Subscription:
-        """The queue (with the policy that lets the rule send to it) and the rule on ``bus``."""
-        url = sqs.create_queue(QueueName=name)["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        rule_arn = events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(PATTERN))["RuleArn"]
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "events.amazonaws.com"},
-                    "Action": "sqs:SendMessage",
-                    "Resource": queue_arn,
-                    "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
-                }
-            ],
-        }
-        sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
-        events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "queue", "Arn": queue_arn}])
+        """The queue (with the policy that lets the rule send to it) and the rule on ``bus``: made as the
+        README shows and `cutout watch` does (``cutout_cli.watching.subscribe``)."""
+        url = subscribe(events, sqs, name, bus)
         return cls(sqs, url)
 
     def received(self, count: int, timeout: float = 10) -> list[dict[str, Any]]:
@@ -62,14 +44,9 @@ class Subscription:
         deadline = time.monotonic() + timeout
         while len(found) < count:
             assert time.monotonic() < deadline, f"{len(found)} of {count} events received: {found}"
-            answer = self.sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
-            )
-            for message in answer.get("Messages", []):
-                event = json.loads(message["Body"])
+            for event in read_events(self.sqs, self.queue_url):
                 schema_validator().validate(event)
                 found.append(event)
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
         return found
 
     def nothing_more(self) -> bool:

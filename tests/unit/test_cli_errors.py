@@ -76,7 +76,12 @@ def test_an_unknown_profile(capsys):
         (["retry", "--failed", "--since", "last week"], "30m, 2h, 1d"),
         (["retry"], "give KEY…, or --failed"),
         (["retry", "a.jpg", "--since", "1h"], "--since goes with --failed"),
-        (["retry", "a.jpg", "b.jpg", "--version-id", "v1"], "--version-id goes with exactly one KEY"),
+        (
+            ["retry", "a.jpg", "b.jpg", "--version-id", "v1"],
+            "--version-id and --attempt go with exactly one KEY",
+        ),
+        (["retry", "--failed", "--attempt", "2"], "--version-id and --attempt go with exactly one KEY"),
+        (["retry", "a.jpg", "--attempt", "0"], "0 is not in the range x>=1"),
         (["get"], "give KEY…, or --all DIR"),
         (["status"], "give KEY, or --backfill"),
         (["push", "/no/such/file.jpg"], "does not exist"),
