@@ -19,6 +19,13 @@ Replaced (module paths under ``moto.``), and why:
   its definition again with ANTLR (about 50 ms of CPU for the product's ASL, in this process, which also
   serves every AWS call); the parse tree of a definition is kept and each execution still gets a program
   of its own from it (moto's preprocessing, about 10 ms), so no state is shared between executions.
+  A definition is read first as ``distributed_map.emulated_definition`` has it: a Distributed Map feature
+  the emulator would not run as AWS does is refused there, at deploy, naming the field.
+- ``stepfunctions.parser...item_reader.eval.resource_eval_s3.ResourceEvalS3._handle_list_objects_v2``,
+  ``...iteration.distributed_iteration_component.DistributedIterationComponent._map_run`` and
+  ``...itemprocessor.distributed_item_processor_worker.DistributedItemProcessorWorker._eval_job``: a
+  Distributed Map over an S3 listing reads one page only, fails on an empty one, hands items boto3's
+  shape, ignores its tolerated failures and miscounts its items (distributed_map.py).
 - ``events.models.Rule.send_to_targets``: a disabled rule delivers, an SQS target gets the event without
   ``account`` and with its fields filled in by text replacement, a Lambda target fails the whole PutEvents;
   rules deliver as EventBridge does (eventbridge.py).
@@ -60,9 +67,10 @@ import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Any
 
-from cutout_local.aws import cfn_models, s3_events
+from cutout_local.aws import cfn_models, distributed_map, s3_events
 from cutout_local.aws.eventbridge import StatusChanges, rule_delivery
 
 MOTO_VERSION = "5.2.5"
@@ -97,7 +105,16 @@ def patch_points(
     from moto.s3.models import FakeBucket, S3Backend
     from moto.sqs.models import Queue
     from moto.stepfunctions.models import StateMachine
-    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    state_map = "moto.stepfunctions.parser.asl.component.state.exec.state_map"
+    ResourceEvalS3 = import_module(f"{state_map}.item_reader.eval.resource_eval_s3").ResourceEvalS3
+    DistributedIterationComponent = import_module(
+        f"{state_map}.iteration.distributed_iteration_component"
+    ).DistributedIterationComponent
+    DistributedItemProcessorWorker = import_module(
+        f"{state_map}.iteration.itemprocessor.distributed_item_processor_worker"
+    ).DistributedItemProcessorWorker
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser, ASLParserException
     from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
     from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
@@ -116,6 +133,8 @@ def patch_points(
 
     original_metadata = s3_responses.metadata_from_headers
     original_parse = AmazonStateLanguageParser.parse
+    original_map_run = DistributedIterationComponent._map_run
+    original_eval_job = DistributedItemProcessorWorker._eval_job
     parse_trees: dict[str, Any] = {}
 
     def start_execution(
@@ -141,7 +160,13 @@ def patch_points(
     def parse(definition: str) -> tuple[Any, Any]:
         tree = parse_trees.get(definition)
         if tree is None:
-            program, tree = original_parse(definition)  # a definition with a syntax error raises here
+            try:
+                emulated = distributed_map.emulated_definition(definition)
+            except distributed_map.UnemulatedDefinitionError as exc:
+                raise ASLParserException(
+                    [f"the local AWS emulation refuses this definition: {exc}"]
+                ) from None
+            program, tree = original_parse(emulated)  # a definition with a syntax error raises here
             parse_trees[definition] = tree
             return program, tree
         return Preprocessor().visit(tree), tree
@@ -163,6 +188,24 @@ def patch_points(
         Patch(Rule, "send_to_targets", rule_delivery(original_send_to_targets), "rules deliver as on AWS"),
         Patch(BaseExecutionWorkerCommunication, "terminated", terminated, "executions send status changes"),
         Patch(AmazonStateLanguageParser, "parse", staticmethod(parse), "a definition is parsed once"),
+        Patch(
+            ResourceEvalS3,
+            "_handle_list_objects_v2",
+            staticmethod(distributed_map.list_objects_v2),
+            "a listing is read whole, in AWS's item shape",
+        ),
+        Patch(
+            DistributedIterationComponent,
+            "_map_run",
+            distributed_map.map_run(original_map_run),
+            "a map run fails past its tolerated failures",
+        ),
+        Patch(
+            DistributedItemProcessorWorker,
+            "_eval_job",
+            distributed_map.eval_job(original_eval_job),
+            "a map run counts its items as AWS does",
+        ),
         Patch(parsing, "get_model_list", models, "CloudFormation models for the types moto lacks"),
         Patch(s3_responses, "metadata_from_headers", metadata_from_headers, "S3's 2 KB user-metadata limit"),
         Patch(FakeBucket, cfn, cfn_models.bucket_create(original_bucket), "bucket notification and settings"),

@@ -240,3 +240,37 @@ def test_the_presign_role_may_only_read_uploads_and_staged_copies_and_only_send_
     }
     # an hour: the longest a role assumed by another role's session may last (cutout.aws)
     assert role["MaxSessionDuration"] == 3600
+
+
+BACKFILL = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}"
+
+
+def test_the_backfill_lists_uploads_sends_to_the_ingest_queue_and_runs_its_own_map_children(resources):
+    properties = resources["BackfillStateMachine"]["Properties"]
+    assert properties["Name"] == {"Fn::Sub": "${AWS::StackName}-backfill"}  # what its grants below name
+    statements = granted(properties["Policies"])
+    logs = statements.pop("DeliverExecutionLogs")
+    assert (
+        logs == granted(resources["CutoutStateMachine"]["Properties"]["Policies"][5:])["DeliverExecutionLogs"]
+    )
+    assert statements == {
+        "ListUploads": (
+            {"s3:ListBucket"},
+            {"Fn::GetAtt": ["InputBucket", "Arn"]},
+            {"StringLike": {"s3:prefix": {"Fn::Sub": "${InputPrefix}*"}}},
+        ),
+        # the queue is under SQS-managed encryption: no KMS grant
+        "SendBackfillMessages": ({"sqs:SendMessage"}, {"Fn::GetAtt": ["IngestQueue", "Arn"]}, None),
+        "RunMapChildExecutions": (
+            {"states:StartExecution"},
+            {"Fn::Sub": f"{BACKFILL}:stateMachine:${{AWS::StackName}}-backfill"},
+            None,
+        ),
+        "FollowMapChildExecutions": (
+            {"states:DescribeExecution", "states:StopExecution"},
+            {"Fn::Sub": f"{BACKFILL}:execution:${{AWS::StackName}}-backfill/*:*"},
+            None,
+        ),
+    }
+    assert resources["IngestQueue"]["Properties"]["SqsManagedSseEnabled"] is True
+    assert "KmsMasterKeyId" not in resources["IngestQueue"]["Properties"]

@@ -65,9 +65,12 @@ def test_statelint_catches_a_dangling_next(asl):
     assert any("NoSuchState" in p for p in statelint_problems(json.dumps(asl)))
 
 
-def test_every_substitution_is_defined_and_used(template):
-    placeholders = set(re.findall(r"\$\{(\w+)\}", ASL_PATH.read_text()))
-    [machine] = resources_of(template, "AWS::Serverless::StateMachine").values()
+@pytest.mark.parametrize("name", ["CutoutStateMachine", "BackfillStateMachine"])
+def test_every_substitution_is_defined_and_used(template, name):
+    machine = resources_of(template, "AWS::Serverless::StateMachine")[name]
+    placeholders = set(
+        re.findall(r"\$\{(\w+)\}", (ROOT / machine["Properties"]["DefinitionUri"]).read_text())
+    )
     assert placeholders == set(machine["Properties"]["DefinitionSubstitutions"])
 
 

@@ -822,3 +822,146 @@ def test_a_bad_option_is_refused_at_admission_naming_the_option_and_what_is_acce
         "(or jpeg)",
     )
     assert admission.sfn.executions == {}
+
+
+# --- Backfill: an object listed in the input bucket, admitted as its own notification would be -------
+
+
+def backfill(admission, key: str, etag: str | None = None) -> list[str]:
+    """What admission makes of the backfill's message for ``key``, listed with ``etag`` (by default the
+    ETag the object has now, quoted as ListObjectsV2 lists it)."""
+    if etag is None:
+        etag = FakeS3.head_object(admission.s3, Bucket=admission.settings.input_bucket, Key=key)["ETag"]
+    message = {
+        "message": "cutout.backfill",
+        "schema": 1,
+        "bucket": admission.settings.input_bucket,
+        "key": key,
+        "etag": etag,
+    }
+    return admission.intake.process_message(json.dumps(message))
+
+
+def test_a_backfilled_object_starts_the_execution_its_own_notification_would(admission):
+    admission.s3.put_object(Bucket=admission.settings.input_bucket, Key="uploads/a.jpg", Body=photo())
+    assert backfill(admission, "uploads/a.jpg") == ["admitted"]
+    [(name, started)] = admission.sfn.executions.items()
+    state = ExecutionState.from_event(json.loads(started["input"]))
+    assert state.attempt == 0
+    assert name == execution_name(admission.source("uploads/a.jpg"))
+
+
+def test_a_backfill_racing_the_notification_starts_one_execution(admission):
+    assert admission.upload("uploads/a.jpg", photo()) == "admitted"
+    assert backfill(admission, "uploads/a.jpg") == ["duplicate"]
+    assert len(admission.sfn.executions) == 1
+
+
+def test_a_notification_after_the_backfill_starts_nothing_more(admission):
+    admission.s3.put_object(Bucket=admission.settings.input_bucket, Key="uploads/a.jpg", Body=photo())
+    assert backfill(admission, "uploads/a.jpg") == ["admitted"]
+    assert admission.intake.process_object(admission.source("uploads/a.jpg")) == "duplicate"
+    assert len(admission.sfn.executions) == 1
+
+
+def test_an_upload_that_has_its_failure_record_is_skipped_and_counted(admission, added_metrics):
+    assert admission.upload("uploads/a.txt", b"text") == "rejected"
+    added_metrics.reset_mock()
+    assert backfill(admission, "uploads/a.txt") == ["skipped"]
+    assert admission.sfn.executions == {}
+    added_metrics.assert_called_once_with(name="BackfillSkipped", unit=MetricUnit.Count, value=1)
+
+
+def test_an_upload_that_has_its_cutout_is_skipped_without_reading_its_bytes(admission):
+    admission.s3.put_object(Bucket=admission.settings.input_bucket, Key="uploads/a.jpg", Body=photo())
+    source = admission.source("uploads/a.jpg")
+    metadata = {"source-bucket": source.bucket, "source-key": source.key, "source-etag": source.etag}
+    admission.s3.put_object(
+        Bucket=admission.settings.output_bucket,
+        Key=output_key("uploads/a.jpg", admission.settings),
+        Body=b"png",
+        Metadata=metadata,
+    )
+    assert backfill(admission, "uploads/a.jpg") == ["skipped"]
+    assert [operation for operation, _ in admission.s3.reads] == ["head_object"]
+    assert admission.sfn.executions == {}
+
+
+def test_the_skip_is_logged_at_info_saying_why(admission, caplog):
+    assert admission.upload("uploads/a.txt", b"text") == "rejected"
+    caplog.clear()
+    backfill(admission, "uploads/a.txt")
+    [record] = [r for r in caplog.records if r.getMessage().startswith("skipped")]
+    assert (record.levelname, record.getMessage()) == ("INFO", "skipped: this upload already has its outcome")
+    assert record.reason == "backfill: failures/uploads/a.txt.json is the outcome of this very upload"
+
+
+def test_an_upload_whose_outcome_is_of_an_older_upload_is_processed(admission):
+    assert admission.upload("uploads/a.jpg", b"text") == "rejected"  # the older upload's failure record
+    admission.s3.put_object(Bucket=admission.settings.input_bucket, Key="uploads/a.jpg", Body=photo())
+    assert backfill(admission, "uploads/a.jpg") == ["admitted"]
+
+
+def test_an_object_overwritten_since_it_was_listed_is_superseded_without_a_record(admission, added_metrics):
+    admission.s3.put_object(Bucket=admission.settings.input_bucket, Key="uploads/a.jpg", Body=photo())
+    assert backfill(admission, "uploads/a.jpg", etag='"0123456789abcdef"') == ["superseded"]
+    assert admission.sfn.executions == {}
+    assert (admission.settings.output_bucket, failure_key("uploads/a.jpg", admission.settings)) not in (
+        admission.s3.objects
+    )
+    added_metrics.assert_called_once_with(name="ImagesSuperseded", unit=MetricUnit.Count, value=1)
+
+
+def test_a_backfilled_object_outside_the_input_prefix_is_skipped_unread(admission, added_metrics):
+    assert backfill(admission, "notes/a.jpg", etag='"0123"') == ["skipped"]
+    assert admission.s3.reads == []
+    added_metrics.assert_called_once_with(name="ImagesSkipped", unit=MetricUnit.Count, value=1)
+
+
+def test_a_backfilled_object_that_is_no_image_gets_its_failure_record_as_attempt_0(admission):
+    admission.s3.put_object(Bucket=admission.settings.input_bucket, Key="uploads/a.jpg", Body=b"text")
+    assert backfill(admission, "uploads/a.jpg") == ["rejected"]
+    record = admission.failure("uploads/a.jpg")
+    assert (record["error"], record["attempt"]) == ("UnsupportedInputError", 0)
+
+
+def test_a_backfilled_object_with_another_suffix_gets_its_failure_record(admission):
+    admission.s3.put_object(Bucket=admission.settings.input_bucket, Key="uploads/a.txt", Body=photo())
+    assert backfill(admission, "uploads/a.txt") == ["rejected"]
+    assert "unsupported type: suffix .txt" in admission.failure("uploads/a.txt")["reason"]
+
+
+def test_a_backfilled_object_deleted_since_it_was_listed_is_refused_as_its_notification_would_be(
+    admission,
+):
+    assert backfill(admission, "uploads/a.jpg", etag='"0123"') == ["rejected"]
+    assert "object is gone or unreadable" in admission.failure("uploads/a.jpg")["reason"]
+
+
+def test_a_transient_error_reading_the_listed_object_propagates_for_redelivery(admission):
+    admission.s3.put_object(Bucket=admission.settings.input_bucket, Key="uploads/a.jpg", Body=photo())
+    admission.s3.failing["head_object"] = client_error("SlowDown", "HeadObject")
+    with pytest.raises(SourceUnavailableError):
+        backfill(admission, "uploads/a.jpg", etag='"0123"')
+
+
+class VersionedS3(RecordingS3):
+    """A versioned bucket: HEAD answers the current version's id."""
+
+    def head_object(self, **kwargs):
+        return {**super().head_object(**kwargs), "VersionId": "v7"}
+
+
+def test_a_backfilled_object_of_a_versioned_bucket_is_named_and_read_by_its_version(settings):
+    admission = Admission(settings)
+    admission.s3 = VersionedS3(admission.settings.input_bucket)
+    admission.intake = Intake(
+        settings=admission.settings, s3=admission.s3, sfn=admission.sfn, pacer=admission.pacer
+    )
+    admission.s3.put_object(Bucket=admission.settings.input_bucket, Key="uploads/a.jpg", Body=photo())
+    assert backfill(admission, "uploads/a.jpg") == ["admitted"]
+    [(name, started)] = admission.sfn.executions.items()
+    source = ExecutionState.from_event(json.loads(started["input"])).source
+    assert source.version_id == "v7"
+    assert name == execution_name(SourceObject(source.bucket, "uploads/a.jpg", version_id="v7"))
+    assert {kwargs.get("VersionId") for _, kwargs in admission.s3.reads[1:]} == {"v7"}

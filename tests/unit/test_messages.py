@@ -169,7 +169,9 @@ def test_an_eventbridge_event_from_s3_is_ignored_saying_so():
 )
 def test_a_json_object_of_another_shape_is_ignored_naming_its_fields(message, fields):
     assert read_message(message) == [
-        Ignored("message", f"neither an S3 notification nor a reprocess request (fields: {fields})")
+        Ignored(
+            "message", f"neither an S3 notification nor a reprocess or backfill request (fields: {fields})"
+        )
     ]
 
 

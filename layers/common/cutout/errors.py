@@ -114,8 +114,8 @@ class ResultRejectedError(PermanentError):
 
 
 class MalformedMessageError(PermanentError):
-    """An SQS message that is neither an S3 notification nor a reprocess request this code reads: it can
-    never succeed and ends in the DLQ."""
+    """An SQS message that is neither an S3 notification nor a reprocess or backfill request this code
+    reads: it can never succeed and ends in the DLQ."""
 
 
 class ExecutionInputUnreadableError(PermanentError):

@@ -1,5 +1,6 @@
 """SubmitFunction's work for one SQS message, read by ``cutout.messages``: each upload it names (an S3
-record, or the object version an operator's reprocess request names) is skipped (not ours: a folder
+record, the object version an operator's reprocess request names, or an object the backfill listed) is
+skipped (not ours: a folder
 marker, our own outputs, outside the input prefix), rejected (failure record), or admitted: given a
 submission slot and its execution started (the execution submits it to the provider when the slot comes,
 see ``cutout.sending``). A deleted upload takes its outputs with it when RemoveOutputsOnDelete is on
@@ -30,11 +31,12 @@ from cutout.keys import execution_name, skip_reason
 from cutout.messages import Created, Item, Removed, S3TestEvent, read_message
 from cutout.observability import logger, metrics
 from cutout.options import Variant, is_default
+from cutout.outcomes import all_outcomes
 from cutout.pacing import SubmissionPacer
 from cutout.removals import remove_outputs
 from cutout.settings import Settings
 from cutout.sources import read
-from cutout.state import ExecutionState, ReprocessRequest, Slot, SourceObject
+from cutout.state import BackfillRequest, ExecutionState, ReprocessRequest, Slot, SourceObject
 
 HEAD_BYTES = 64 * 1024  # enough for the JPEG frame header behind most EXIF blocks
 LONG_HEAD_BYTES = 1024 * 1024  # second look when large metadata pushes the frame header further
@@ -68,6 +70,8 @@ class Intake:
         if isinstance(item, ReprocessRequest):
             logger.info("reprocess requested", extra={"attempt": item.attempt})
             return self.process_object(item.source, attempt=item.attempt)
+        if isinstance(item, BackfillRequest):
+            return self.process_backfill(item.source)
         if isinstance(item, Created):
             return self.process_object(item.source)
         if isinstance(item, Removed):
@@ -128,6 +132,44 @@ class Intake:
             )
             return "rejected"
         return self._start_execution(source, attempt, convert_from, () if is_default(variants) else variants)
+
+    def process_backfill(self, listed: SourceObject) -> str:
+        """An object the backfill listed (its key and the ETag it was listed with), admitted as its own
+        notification would be: attempt 0, pinned to its version as it is now, so its execution has the
+        name the notification gives it and a backfill racing the notification starts one. ``superseded``
+        when it was overwritten since it was listed (the newer upload has its own notification);
+        ``skipped`` when an outcome of this very upload already exists (a second backfill, or one over
+        uploads already processed, costs a HEAD and a look at the outputs); else as
+        :meth:`process_object`."""
+        logger.append_keys(object_key=listed.key, object_revision=listed.etag)
+        if reason := self._not_ours(listed):
+            logger.info("skipped", extra={"reason": reason})
+            metrics.add_metric(name="ImagesSkipped", unit=MetricUnit.Count, value=1)
+            return "skipped"
+        try:
+            head = read(self._s3.head_object, **listed.s3_location())
+        except UnsupportedInputError:  # gone or unreadable: refused as its own notification would be
+            return self.process_object(listed)
+        source = replace(listed, version_id=head.get("VersionId") or None, etag=head["ETag"].strip('"'))
+        if source.etag != listed.etag:
+            return self._superseded(
+                f"overwritten since the backfill listed it (ETag {source.etag}, listed {listed.etag})"
+            )
+        logger.append_keys(object_revision=source.revision)
+        outcomes = all_outcomes(self._s3, self._settings, source.key)
+        if done := next((outcome for outcome in outcomes if outcome.is_of(source)), None):
+            logger.info(
+                "skipped: this upload already has its outcome",
+                extra={"reason": f"backfill: {done.key} is the outcome of this very upload"},
+            )
+            metrics.add_metric(name="BackfillSkipped", unit=MetricUnit.Count, value=1)
+            return "skipped"
+        return self.process_object(source, attempt=0)
+
+    def _superseded(self, reason: str) -> str:
+        logger.info("superseded", extra={"reason": reason})
+        metrics.add_metric(name="ImagesSuperseded", unit=MetricUnit.Count, value=1)
+        return "superseded"
 
     def _check_suffix(self, key: str) -> None:
         """An upload under the input prefix whose name does not end in an accepted suffix is refused

@@ -3,6 +3,7 @@
 - an S3 notification: each record an object created (``Created``), an object version or a key deleted
   (``Removed``), or an event of another kind (``Ignored``);
 - an operator's reprocess request (``cutout.state.ReprocessRequest``);
+- an object listed by the backfill state machine (``cutout.state.BackfillRequest``);
 - S3's test event (``s3:TestEvent``, sent once when the bucket's notification is configured);
 - any other JSON object, an EventBridge event from S3 among them (``Ignored``: this stack takes S3's
   own notifications; an EventBridge event names its object in another shape, ``detail.object``);
@@ -24,7 +25,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from cutout.errors import MalformedMessageError
 from cutout.keys import decode_event_key
 from cutout.observability import logger, metrics
-from cutout.state import ReprocessRequest, SourceObject
+from cutout.state import BackfillRequest, ReprocessRequest, SourceObject
 from cutout.urls import redact
 
 EXCERPT_CHARS = 500  # of a malformed body, in its log line and its dead letter's attribute
@@ -61,7 +62,7 @@ class S3TestEvent:
     bucket: str
 
 
-Item = Created | Removed | Ignored | S3TestEvent | ReprocessRequest
+Item = Created | Removed | Ignored | S3TestEvent | ReprocessRequest | BackfillRequest
 
 
 def read_message(body: str) -> list[Item]:
@@ -80,6 +81,8 @@ def read_message(body: str) -> list[Item]:
         return [_record(record) for record in records]
     if ReprocessRequest.is_one(message):
         return [ReprocessRequest.from_message(message)]
+    if BackfillRequest.is_one(message):
+        return [BackfillRequest.from_message(message)]
     if message.get("Event") == "s3:TestEvent":
         return [S3TestEvent(str(message.get("Bucket", "")))]
     if message.get("source") == "aws.s3" and "detail-type" in message:
@@ -91,7 +94,11 @@ def read_message(body: str) -> list[Item]:
             )
         ]
     fields = ", ".join(sorted(str(name) for name in message)[:10])
-    return [Ignored("message", f"neither an S3 notification nor a reprocess request (fields: {fields})")]
+    return [
+        Ignored(
+            "message", f"neither an S3 notification nor a reprocess or backfill request (fields: {fields})"
+        )
+    ]
 
 
 def _record(record: Any) -> Item:

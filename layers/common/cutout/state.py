@@ -413,6 +413,61 @@ class ReprocessRequest:
         return cls(source=SourceObject(bucket=bucket, key=key, version_id=version_id), attempt=attempt)
 
 
+@dataclass(frozen=True)
+class BackfillRequest:
+    """One object the backfill state machine listed in the input bucket (statemachine/backfill.asl.json):
+    a message on the ingest queue, admitted as that upload's own notification would be (attempt 0, the
+    same execution name). Its body (schema 1)::
+
+        {"message": "cutout.backfill", "schema": 1, "bucket": "...", "key": "uploads/a.jpg",
+         "etag": "\\"9b2cf535f27731c974343645a3985328\\""}
+
+    ``key`` is the plain object key; ``etag`` the ListObjectsV2 ``Etag`` it was listed with (quoted, as
+    S3 lists it; read without the quotes). Admission compares it with the object's ETag now, so an
+    object overwritten since it was listed is left to its own notification."""
+
+    MESSAGE = "cutout.backfill"
+    SCHEMA = 1
+
+    source: SourceObject
+
+    @classmethod
+    def is_one(cls, body: Any) -> bool:
+        """Whether a parsed message body says it is a backfill request (of any schema)."""
+        return isinstance(body, dict) and body.get("message") == cls.MESSAGE
+
+    def to_message(self) -> str:
+        return json.dumps(
+            {
+                "message": self.MESSAGE,
+                "schema": self.SCHEMA,
+                "bucket": self.source.bucket,
+                "key": self.source.key,
+                "etag": f'"{self.source.etag}"',
+            }
+        )
+
+    @classmethod
+    def from_message(cls, body: dict[str, Any]) -> BackfillRequest:
+        """The request in a parsed message body; MalformedMessageError when it is not schema 1 or a field
+        is missing or mistyped."""
+        fields = {"message", "schema", "bucket", "key", "etag"}
+        problem = None
+        if body.get("schema") != cls.SCHEMA:
+            problem = f"schema {body.get('schema')!r} (this code reads {cls.SCHEMA})"
+        elif set(body) != fields:
+            problem = f"fields {sorted(body)}, expected {sorted(fields)}"
+        else:
+            bucket, key, etag = body["bucket"], body["key"], body["etag"]
+            if not (isinstance(bucket, str) and bucket and isinstance(key, str) and key):
+                problem = "bucket and key must be non-empty strings"
+            elif not (isinstance(etag, str) and etag.strip('"')):
+                problem = f"etag must be a non-empty string, got {etag!r}"
+        if problem:
+            raise MalformedMessageError(f"backfill request not understood: {problem}")
+        return cls(source=SourceObject(bucket=bucket, key=key, etag=etag.strip('"')))
+
+
 # Each Task state of the ASL: the shape its function is given, and the shape of what it returns.
 TASK_CONTRACTS: dict[str, tuple[type[Any], type[Any]]] = {
     "Convert": (ExecutionState, ExecutionState),

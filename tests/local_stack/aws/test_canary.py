@@ -13,7 +13,7 @@ from tests.local_stack.aws.helpers import read_json, upload
 
 def test_every_patch_is_in_place_while_the_stack_runs(deployed):
     active = patches.active()
-    assert len(active) == 20  # 18 always + 2 for fast time
+    assert len(active) == 23  # 21 always + 2 for fast time
     for patch in active:
         assert inspect.getattr_static(patch.owner, patch.attribute) is patch.replacement, patch.why
 

@@ -31,12 +31,12 @@ def test_stacks_run_one_after_another_but_not_side_by_side():
     with LocalAws(template=TEMPLATE) as first:
         with pytest.raises(RuntimeError, match="one LocalAws per process"), LocalAws(template=TEMPLATE):
             pass
-        assert len(patches.active()) == 20  # the refused one left the running one's patches alone
+        assert len(patches.active()) == 23  # the refused one left the running one's patches alone
         first_bucket = first.outputs["InputBucketName"]
     with LocalAws(template=TEMPLATE, fast_waits=False) as second:
         assert second.outputs["InputBucketName"] != first_bucket
         assert [b["Name"] for b in second.client("s3").list_buckets()["Buckets"]].count(first_bucket) == 0
-        assert len(patches.active()) == 18
+        assert len(patches.active()) == 21
 
 
 def test_a_raised_exception_reaches_the_caller_as_the_runtime_error_payload(aws):

@@ -80,3 +80,14 @@ def test_a_function_writes_its_output_to_its_own_log_group_in_cloudwatch_logs(pr
     assert any("ended execution's input unreadable" in e["message"] for e in events)
     groups = [g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]]
     assert f"/aws/lambda/{function}" not in groups
+
+
+def test_the_backfill_state_machine_deploys_beside_the_cutout_one_with_its_substitutions(product):
+    sfn = product.client("stepfunctions")
+    arn = product.outputs["BackfillStateMachineArn"]
+    assert arn.endswith(f":stateMachine:{product.stack_name}-backfill")
+    definition = sfn.describe_state_machine(stateMachineArn=arn)["definition"]
+    assert "${" not in definition
+    assert product.outputs["InputBucketName"] in definition
+    assert product.outputs["IngestQueueUrl"] in definition
+    assert product.outputs["EventBusName"] == "default"
