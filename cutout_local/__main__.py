@@ -17,6 +17,7 @@ from cutout_local.console import (
     check_ports_free,
     ending,
     event_line,
+    plural,
     read_events,
     subscribe,
 )
@@ -45,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
         help="file for the functions' JSON log lines (default out/functions.log)",
     )
     up.add_argument("--echo-logs", action="store_true", help="print the functions' log lines here too")
+    up.add_argument(
+        "--preload",
+        type=Path,
+        metavar="DIR",
+        help="put DIR's files under uploads/ before the notifications are on, for `cutout backfill`",
+    )
     args = parser.parse_args(argv)
 
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # no X-Ray daemon here
@@ -60,7 +67,17 @@ def main(argv: list[str] | None = None) -> int:
             run_demo(args.out)
         else:
             check_ports_free({"--port": args.port, "--provider-port": args.provider_port})
-            run_up(args.port, args.provider_port, args.per_minute, args.log_level, args.logs, args.echo_logs)
+            if args.preload is not None and not args.preload.is_dir():
+                parser.error(f"--preload {args.preload}: not a directory")
+            run_up(
+                args.port,
+                args.provider_port,
+                args.per_minute,
+                args.log_level,
+                args.logs,
+                args.echo_logs,
+                args.preload,
+            )
     except BaseException as error:
         known = ending(error)
         if known is None:
@@ -77,7 +94,15 @@ def _terminated(signum: int, frame: object) -> NoReturn:
     raise SystemExit(128 + signum)
 
 
-def run_up(port: int, provider_port: int, per_minute: int, log_level: str, logs: Path, echo: bool) -> None:
+def run_up(
+    port: int,
+    provider_port: int,
+    per_minute: int,
+    log_level: str,
+    logs: Path,
+    echo: bool,
+    preload: Path | None = None,
+) -> None:
     from cutout_local.aws.lambda_runtime import ProcessRuntime
     from cutout_local.stack import LocalStack
 
@@ -98,6 +123,16 @@ def run_up(port: int, provider_port: int, per_minute: int, log_level: str, logs:
         endpoint = stack.aws.endpoint_url
         queue = subscribe(stack.client("events"), stack.client("sqs"), OUTCOMES_QUEUE)
         announced = announce_local(endpoint, stack.aws.stack_name, stack.aws.region)
+        if preload is not None:
+            files = sorted(p for p in preload.rglob("*") if p.is_file())
+            put = stack.preload(
+                (f"uploads/{p.relative_to(preload).as_posix()}", p.read_bytes()) for p in files
+            )
+            print(
+                f"Preloaded {plural(put, 'object')} from {preload} with the notifications off: "
+                "`.venv/bin/cutout backfill` processes them.",
+                flush=True,
+            )
         aws_cli = ROOT / ".venv-aws" / "bin"
         path = f'PATH="{aws_cli}:$PATH" ' if aws_cli.is_dir() else ""
         print(

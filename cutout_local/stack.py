@@ -6,6 +6,7 @@ secret)."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -108,3 +109,20 @@ class LocalStack:
 
     def upload(self, key: str, body: bytes) -> dict[str, Any]:
         return self.client("s3").put_object(Bucket=self.outputs["InputBucketName"], Key=key, Body=body)
+
+    def preload(self, objects: Iterable[tuple[str, bytes]]) -> int:
+        """Put ``objects`` (key, body) into the input bucket while its notifications are off (its
+        notification configuration removed, then put back, through the S3 API), as objects that were
+        there before the stack: nothing processes them until a backfill lists them. How many were put."""
+        s3, bucket = self.client("s3"), self.outputs["InputBucketName"]
+        saved = s3.get_bucket_notification_configuration(Bucket=bucket)
+        saved.pop("ResponseMetadata", None)
+        s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
+        put = 0
+        try:
+            for key, body in objects:
+                s3.put_object(Bucket=bucket, Key=key, Body=body)
+                put += 1
+        finally:
+            s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=saved)
+        return put

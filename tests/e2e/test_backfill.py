@@ -1,8 +1,9 @@
 """Backfill on the whole local stack: objects put into the input bucket while its notifications were off
 get their outcomes when the backfill state machine runs (started as `cutout backfill` starts it), once
 each: those already processed through their notification are not processed again, and a second backfill
-starts nothing. The notifications are turned off through the emulated S3 API (the bucket's notification
-configuration removed, then put back), as an operator's bucket without them would be."""
+starts nothing. The objects are put while the notifications are off (``LocalStack.preload``: the bucket's
+notification configuration removed, then put back, through the emulated S3 API), as an operator's bucket
+without them would be."""
 
 import json
 import time
@@ -21,17 +22,6 @@ IMAGES, NOT_IMAGES, OTHER_SUFFIX, NOTIFIED = 40, 3, 3, 3
 def pipeline():
     with pipeline_stack() as pipeline:
         yield pipeline
-
-
-def without_notifications(pipeline: Pipeline, put) -> None:
-    s3, bucket = pipeline.s3, pipeline.input_bucket
-    saved = s3.get_bucket_notification_configuration(Bucket=bucket)
-    saved.pop("ResponseMetadata")
-    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
-    try:
-        put()
-    finally:
-        s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=saved)
 
 
 def backfill(pipeline: Pipeline, name: str, prefix: str = "", timeout: float = 120) -> dict:
@@ -83,13 +73,9 @@ def test_objects_put_while_notifications_were_off_each_get_one_outcome_and_a_sec
     other_suffix = [f"uploads/old/notes-{i}.txt" for i in range(OTHER_SUFFIX)]
     body = photo(16, 12)
 
-    def put() -> None:
-        for key in images:
-            pipeline.s3.put_object(Bucket=pipeline.input_bucket, Key=key, Body=body)
-        for key in [*not_images, *other_suffix]:
-            pipeline.s3.put_object(Bucket=pipeline.input_bucket, Key=key, Body=b"not an image")
-
-    without_notifications(pipeline, put)
+    pipeline.stack.preload(
+        [(key, body) for key in images] + [(key, b"not an image") for key in [*not_images, *other_suffix]]
+    )
     pipeline.stack.aws.settle(30)
     assert len(executions(pipeline)) == NOTIFIED  # nothing was notified while they were off
 

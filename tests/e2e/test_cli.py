@@ -245,3 +245,35 @@ def test_without_a_local_stack_each_command_says_so_in_one_line(capsys, tmp_path
         assert err.count("\n") == 1
         assert "nothing is running locally" in err
         assert "make up" in err
+
+
+def test_backfill_processes_objects_that_were_there_before_and_status_reports_it(pipeline, capsys):
+    old = [f"uploads/before/{i}.jpg" for i in range(8)]
+    pipeline.stack.preload([(key, photo(24, 18)) for key in old] + [("uploads/before/odd.txt", b"text")])
+    dry = cutout_json(capsys, "backfill", "--prefix", "before/", "--dry-run")
+    assert (dry["started"], dry["objects"], dry["accepted_suffix"]) == (False, 9, 8)
+    assert dry["prefix"] == "uploads/before/"
+    assert cutout_json(capsys, "ls", "--prefix", "before/") == []  # a dry run starts nothing
+
+    started = cutout_json(capsys, "backfill", "--prefix", "before/")
+    assert started["started"] is True
+    deadline = time.monotonic() + 120
+    while (runs := cutout_json(capsys, "status", "--backfill"))[0]["status"] == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    [run] = [r for r in runs if r["execution"] == started["execution"]]
+    assert run["status"] == "SUCCEEDED"
+    assert run["prefix"] == "before/"
+    items = run["items"]
+    assert (items["total"], items["succeeded"], items["failed"], items["pending"]) == (9, 9, 0, 0)
+    while len(rows := cutout_json(capsys, "ls", "--prefix", "before/")) < 9:
+        assert time.monotonic() < deadline, rows
+        time.sleep(0.5)
+    assert sorted(r["key"] for r in rows if r["kind"] == "cutout") == [
+        f"cutouts/before/{i}.png" for i in range(8)
+    ]
+    [odd] = [r for r in rows if r["kind"] == "failed"]
+    assert odd["upload"] == "uploads/before/odd.txt"
+    status, out, _ = cutout(capsys, "status", "--backfill")
+    assert status == 0
+    assert "9 objects listed: 9 sent to admission, 0 failed, 0 to go" in out
