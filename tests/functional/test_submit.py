@@ -223,3 +223,43 @@ def test_with_remove_outputs_on_delete_a_deleted_version_takes_its_cutout_with_i
 
     assert response == {"batchItemFailures": []}
     assert world.output_keys() == []
+
+
+def backfill_message(put: dict) -> dict:
+    """The sample backfill message (a Distributed Map child's SendMessage), with the ETag the object was
+    really listed with."""
+    event = load_event("sqs_backfill_request.json")
+    body = json.loads(event["Records"][0]["body"])
+    body["etag"] = put["ETag"]  # quoted, as ListObjectsV2 lists it
+    event["Records"][0]["body"] = json.dumps(body)
+    return event
+
+
+def test_sample_backfill_message_admits_the_object_as_its_own_notification_would(world):
+    put = world.upload(SAMPLE_KEY, photo(64, 48))
+    app = world.load("submit")
+
+    assert world.invoke(app, backfill_message(put)) == {"batchItemFailures": []}
+
+    [execution] = world.executions()
+    source = SourceObject(INPUT_BUCKET, SAMPLE_KEY, put["VersionId"], put["ETag"].strip('"'))
+    assert execution["name"] == execution_name(source)  # the name the notification gives it
+    assert execution_input(world, execution)["attempt"] == 0
+    # its notification, arriving after the backfill, starts nothing more
+    assert world.invoke(app, world.notification(SAMPLE_KEY, put)) == {"batchItemFailures": []}
+    assert len(world.executions()) == 1
+
+
+def test_sample_backfill_message_skips_an_upload_that_has_its_outcome(world, capsys):
+    put = world.upload("uploads/notes.jpg", b"not an image at all")
+    app = world.load("submit")
+    world.invoke(app, world.notification("uploads/notes.jpg", put))  # refused: a failure record
+    capsys.readouterr()
+    event = backfill_message(put)
+    body = json.loads(event["Records"][0]["body"])
+    event["Records"][0]["body"] = json.dumps({**body, "key": "uploads/notes.jpg"})
+
+    assert world.invoke(app, event) == {"batchItemFailures": []}
+
+    assert emitted_metrics(capsys) == {"BackfillSkipped": 1}  # no second failure record, no execution
+    assert world.executions() == []
