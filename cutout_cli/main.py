@@ -282,13 +282,12 @@ def _summary(stack: Stack, landed: list[Landed], pending: list[str], download: P
 
 
 def _download(stack: Stack, keys: tuple[str, ...] | list[str], into: Path) -> list[Path]:
-    """Save output ``keys`` under ``into``, named as in the bucket without the output or variant prefix."""
+    """Save output ``keys`` under ``into``: a cutout named as in the bucket without the output prefix
+    (``cutouts/albums/cat.png`` → ``albums/cat.png``), a variant with its whole key
+    (``variants/thumb/albums/cat.webp``), so that no variant can take a cutout's name."""
     s3, saved = stack.client("s3"), []
     for key in keys:
-        name = key.removeprefix(stack.output_prefix) if key.startswith(stack.output_prefix) else key
-        if key.startswith(stack.variant_prefix):
-            name = key.removeprefix(stack.variant_prefix)
-        path = into / name
+        path = into / (key.removeprefix(stack.output_prefix) if key.startswith(stack.output_prefix) else key)
         path.parent.mkdir(parents=True, exist_ok=True)
         s3.download_file(stack.output_bucket, key, str(path))
         saved.append(path)
@@ -349,16 +348,13 @@ def ls_(
         s3 = target.client("s3")
         rows: list[dict[str, Any]] = []
         if not failed:
-            for scope in (target.output_prefix, target.variant_prefix):
-                for item in _list(s3, target.output_bucket, f"{scope}{prefix.lstrip('/')}"):
-                    rows.append(
-                        {
-                            "kind": "cutout" if scope == target.output_prefix else "variant",
-                            "key": item["Key"],
-                            "bytes": item["Size"],
-                            "last_modified": iso(item["LastModified"]),
-                        }
-                    )
+            for item in _list(s3, target.output_bucket, f"{target.output_prefix}{prefix.lstrip('/')}"):
+                rows.append(_output_row("cutout", item))
+            for item in _list(s3, target.output_bucket, target.variant_prefix):
+                # <variant prefix><variant>/<key without the input prefix>: the prefix applies after the name
+                _, _, relative = item["Key"].removeprefix(target.variant_prefix).partition("/")
+                if relative.startswith(prefix.lstrip("/")):
+                    rows.append(_output_row("variant", item))
         failures = f"{target.failure_prefix}{target.upload_key(prefix)}"
         for item in _list(s3, target.output_bucket, failures):
             record = json.loads(s3.get_object(Bucket=target.output_bucket, Key=item["Key"])["Body"].read())
@@ -393,6 +389,15 @@ def ls_(
     counts = [plural(kinds.count(kind), kind) for kind in ("cutout", "variant")]
     out.print(f"{', '.join(counts)}, {kinds.count('failed')} failed", markup=False)
     return 0
+
+
+def _output_row(kind: str, item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "key": item["Key"],
+        "bytes": item["Size"],
+        "last_modified": iso(item["LastModified"]),
+    }
 
 
 def _list(s3: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:

@@ -277,3 +277,31 @@ def test_backfill_processes_objects_that_were_there_before_and_status_reports_it
     status, out, _ = cutout(capsys, "status", "--backfill")
     assert status == 0
     assert "9 objects listed: 9 sent to admission, 0 failed, 0 to go" in out
+
+
+def test_variants_are_pushed_listed_and_got_under_their_own_names(pipeline, capsys, tmp_path):
+    (tmp_path / "shoe.jpg").write_bytes(photo(64, 48))
+    options = ["-o", "variants=full,thumb", "-o", "thumb.format=webp", "-o", "thumb.max-size=32"]
+    downloads = tmp_path / "downloads"
+    result = cutout_json(
+        capsys, "push", str(tmp_path / "shoe.jpg"), "--prefix", "v", *options, "--download", str(downloads)
+    )
+    [outcome] = result["outcomes"]
+    bucket = pipeline.output_bucket
+    assert outcome["outputs"] == [
+        f"s3://{bucket}/cutouts/v/shoe.png",
+        f"s3://{bucket}/variants/thumb/v/shoe.webp",
+    ]
+    assert (downloads / "v" / "shoe.png").is_file()
+    with Image.open(downloads / "variants" / "thumb" / "v" / "shoe.webp") as thumb:
+        assert max(thumb.size) == 32
+    rows = cutout_json(capsys, "ls", "--prefix", "v/")
+    assert [(r["kind"], r["key"]) for r in rows] == [
+        ("cutout", "cutouts/v/shoe.png"),
+        ("variant", "variants/thumb/v/shoe.webp"),
+    ]
+    [got] = cutout_json(capsys, "get", "v/shoe.jpg", "-d", str(tmp_path / "got"))
+    assert got["saved"] == [
+        str(tmp_path / "got" / "v" / "shoe.png"),
+        str(tmp_path / "got" / "variants/thumb/v/shoe.webp"),
+    ]
