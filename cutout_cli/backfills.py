@@ -11,6 +11,7 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
+from cutout.keys import CUTOUT_EXTENSIONS, failure_key, output_key
 from cutout_cli.stacks import Stack
 from cutout_cli.status import iso
 from cutout_cli.watching import plural
@@ -71,8 +72,37 @@ def started_lines(found: dict[str, Any]) -> list[str]:
     ]
 
 
+def outcomes(stack: Stack, prefix: str) -> dict[str, int]:
+    """Where the objects under the input prefix + ``prefix`` stand now: how many have a cutout, a failure
+    record, or no outcome yet. Three listings (the uploads, the cutouts, the failure records), matched by
+    the names outcomes take (``cutout.keys``), without reading an object."""
+    s3, bucket = stack.client("s3"), stack.output_bucket
+
+    def listed(in_bucket: str, scope: str) -> set[str]:
+        paginator = s3.get_paginator("list_objects_v2")
+        return {
+            item["Key"]
+            for page in paginator.paginate(Bucket=in_bucket, Prefix=scope)
+            for item in page.get("Contents", [])
+        }
+
+    uploads = listed(stack.input_bucket, f"{stack.input_prefix}{prefix}")
+    cutouts = listed(bucket, stack.output_prefix)
+    failures = listed(bucket, stack.failure_prefix)
+    counts = {"objects": len(uploads), "cutouts": 0, "failed": 0, "without_outcome": 0}
+    for key in uploads:
+        if any(output_key(key, stack, extension) in cutouts for extension in CUTOUT_EXTENSIONS):
+            counts["cutouts"] += 1
+        elif failure_key(key, stack) in failures:
+            counts["failed"] += 1
+        else:
+            counts["without_outcome"] += 1
+    return counts
+
+
 def recent(stack: Stack) -> list[dict[str, Any]]:
-    """The latest backfills, newest first, each with its map run's item counts."""
+    """The latest backfills, newest first, each with its map run's item counts; the newest also with
+    where its objects stand now (:func:`outcomes`)."""
     sfn = stack.client("stepfunctions")
     listed = sfn.list_executions(stateMachineArn=stack.output("BackfillStateMachineArn"), maxResults=RECENT)
     runs = []
@@ -93,8 +123,11 @@ def recent(stack: Stack) -> list[dict[str, Any]]:
                 "items": counts,
                 "error": described.get("error"),
                 "cause": described.get("cause"),
+                "outcomes": None,
             }
         )
+    if runs:
+        runs[0]["outcomes"] = outcomes(stack, runs[0]["prefix"])
     return runs
 
 
@@ -112,4 +145,10 @@ def lines(runs: list[dict[str, Any]]) -> list[str]:
             )
         if run["error"]:
             shown.append(f"  {run['error']}: {run['cause']}")
+        now = run["outcomes"]
+        if now:
+            shown.append(
+                f"  now: {plural(now['cutouts'], 'cutout')}, {now['failed']} failed "
+                f"(`cutout ls --failed` says why), {now['without_outcome']} without an outcome yet"
+            )
     return shown

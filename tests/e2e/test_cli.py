@@ -274,9 +274,12 @@ def test_backfill_processes_objects_that_were_there_before_and_status_reports_it
     ]
     [odd] = [r for r in rows if r["kind"] == "failed"]
     assert odd["upload"] == "uploads/before/odd.txt"
+    [run] = [r for r in cutout_json(capsys, "status", "--backfill") if r["execution"] == started["execution"]]
+    assert run["outcomes"] == {"objects": 9, "cutouts": 8, "failed": 1, "without_outcome": 0}
     status, out, _ = cutout(capsys, "status", "--backfill")
     assert status == 0
     assert "9 objects listed: 9 sent to admission, 0 failed, 0 to go" in out
+    assert "now: 8 cutouts, 1 failed" in out
 
 
 def test_variants_are_pushed_listed_and_got_under_their_own_names(pipeline, capsys, tmp_path):
