@@ -26,11 +26,10 @@ def test_polls_until_the_task_succeeds(world):
         assert len(polls) < 50
         time.sleep(0.2)
 
-    assert polls[0]["status"] in {"QUEUED", "PROCESSING"}
     assert polls[-1]["status"] == "SUCCEED"
     counts = [p["count"] for p in polls]
-    assert counts[0] >= 1
-    assert all(b > a for a, b in itertools.pairwise(counts))  # one or two provider polls each
+    assert counts[0] >= 2  # a task about to end (or in the first blind window) is looked at again at once
+    assert all(b > a for a, b in itertools.pairwise(counts))
     assert all(p["wait_seconds"] >= 1 and p["deadline_passed"] is False for p in polls)
 
 
@@ -85,8 +84,10 @@ def test_an_unavailable_provider_pauses_polling_until_the_probe_then_resumes(wor
 
 def test_unknown_status_is_not_finished(world):
     task_id = world.submit_task("uploads/a.jpg", photo())
-    # without an eta: an UNKNOWN answer whose eta says "within a second" is asked again in the same
-    # invocation, and the task may be finished by then
+    # without an eta: an UNKNOWN answer is returned as it is, or (when the next look is due soon, from
+    # the progress or the blind window) looked at again in the same invocation, and the task may be
+    # finished by then; a finished one would be neither
     world.provider.faults.update(poll_unknown_status_next=1, eta_mode="absent")
     poll = world.invoke(world.load("check_status"), check_event(task_id, time.time()))
-    assert (poll["status"], poll["deadline_passed"]) == ("UNKNOWN", False)
+    assert poll["status"] == "UNKNOWN" or poll["count"] >= 2
+    assert poll["deadline_passed"] is False

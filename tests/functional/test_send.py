@@ -38,14 +38,15 @@ def test_submits_when_the_slot_has_come(world):
     assert isinstance(result["task_id"], str)
     assert result["task_id"]
     assert time.time() - 5 < result["submitted_at"] <= time.time()
-    assert result["poll"] == {
-        "status": "QUEUED",
-        "wait_seconds": 1,
-        "count": 0,
+    # one look at the task just after submitting: the first Wait leads to where its eta ends
+    assert {k: v for k, v in result["poll"].items() if k not in ("status", "wait_seconds")} == {
+        "count": 1,
         "deadline_passed": False,
         "reason": "",
         "paused_seconds": 0,
     }
+    assert result["poll"]["status"] in ("QUEUED", "PROCESSING", "SUCCEED")
+    assert 0 <= result["poll"]["wait_seconds"] <= 60
     assert result["source"] == state["source"]
     assert world.accepted() == 1
 

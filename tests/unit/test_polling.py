@@ -7,16 +7,22 @@ from cutout.errors import (
     ProviderTimeoutError,
     ProviderUnavailableError,
 )
-from cutout.novita import TaskResult, parse_task_result
-from cutout.polling import (
-    MAX_REPOLL_SECONDS,
+from cutout.looks import (
+    BLIND_PERIOD_SECONDS,
+    BLIND_STEP_SECONDS,
+    BLIND_WINDOW_SECONDS,
+    MAX_IN_LAMBDA_SECONDS,
     MAX_WAIT_SECONDS,
     REPOLL_STEP_SECONDS,
-    check_task,
+    after_submission,
     decide,
+    next_look_in,
     next_wait_seconds,
-    poll_task,
+    plan,
+    time_left,
 )
+from cutout.novita import TaskResult, parse_task_result
+from cutout.polling import check_task, poll_task
 from cutout.state import PAUSED, PollRequest
 from tests.support.events import load_event
 from tests.support.fakes import Clock, FakeTable, provider_health
@@ -25,18 +31,48 @@ SUBMITTED_AT = 1_000.0
 
 
 @pytest.mark.parametrize(
-    ("eta", "expected"), [(3, 3), (2.2, 3), (0.4, 1), (10, 10), (20, 12), (80, 48), (500, MAX_WAIT_SECONDS)]
+    ("eta", "expected"), [(3, 2), (2.2, 1), (0.4, 1), (10, 9), (20, 11), (80, 47), (500, MAX_WAIT_SECONDS)]
 )
 def test_short_etas_are_waited_out_and_long_ones_approached(eta, expected):
+    # the Wait leads to 3/4 into the last second the eta names (or 60 % of a long one), less the loop's lag
     assert next_wait_seconds(eta=eta, elapsed=5, remaining=900) == expected
 
 
+def test_the_fraction_of_a_second_a_wait_cannot_count_is_slept_before_returning():
+    aimed = plan(3, elapsed=5, remaining=900)
+    assert aimed.wait_seconds == 2
+    assert aimed.wait_seconds + aimed.settle + 0.3 == pytest.approx(2.75)  # 0.3: READ_LAG_SECONDS
+    assert plan(3, elapsed=5, remaining=900, rtt=0.2).settle == pytest.approx(aimed.settle - 0.1)
+    assert plan(None, elapsed=5, remaining=900).settle == 0  # blind: no aim to land on
+    assert plan(30, elapsed=5, remaining=900).settle == 0  # a long eta is only approached
+
+
 @pytest.mark.parametrize(
-    ("elapsed", "expected"), [(0, 2), (9, 2), (25, 2), (40, 3), (120, 11), (3000, MAX_WAIT_SECONDS)]
+    ("elapsed", "expected"),
+    [
+        (0, 1.0),
+        (0.5, 0.5),
+        (1, BLIND_STEP_SECONDS),
+        (9.9, BLIND_STEP_SECONDS),
+        (10.2, 2.3),
+        (40, 2.5),
+        (45, 1.0),
+    ],
 )
-def test_without_eta_the_wait_grows_with_elapsed_time(elapsed, expected):
-    assert next_wait_seconds(eta=None, elapsed=elapsed, remaining=10_000) == expected
-    assert next_wait_seconds(eta=0, elapsed=elapsed, remaining=10_000) == expected
+def test_without_eta_the_task_is_looked_at_in_windows(elapsed, expected):
+    assert next_look_in(None, elapsed=elapsed) == pytest.approx(expected)
+
+
+def test_blind_windows_leave_at_most_a_tenth_of_a_30_s_task_unwatched_and_are_longer_than_5_s():
+    assert BLIND_PERIOD_SECONDS - BLIND_WINDOW_SECONDS + 0.3 <= 0.1 * 30  # 0.3: READ_LAG_SECONDS
+    assert BLIND_PERIOD_SECONDS > 5
+
+
+def test_without_eta_the_progress_gives_the_time_left():
+    assert time_left(TaskResult("t", "PROCESSING", "", None, 25, ()), elapsed=10) == 30
+    assert time_left(TaskResult("t", "PROCESSING", "", 4, 25, ()), elapsed=10) == 4
+    assert time_left(TaskResult("t", "QUEUED", "", 0, 0, ()), elapsed=10) is None
+    assert time_left(TaskResult("t", "PROCESSING", "", None, None, ()), elapsed=10) is None
 
 
 @pytest.mark.parametrize("elapsed", [30, 31, 45, 99.5, 250, 599])
@@ -53,7 +89,8 @@ def test_never_waits_past_the_deadline():
 def test_processing_task_before_the_deadline_loops():
     result = parse_task_result(load_event("provider/task_result_processing.json"), "t")
     poll = decide(result, elapsed=10, count=3, max_wait=900)
-    assert (poll.status, poll.wait_seconds, poll.count, poll.deadline_passed) == ("PROCESSING", 2, 3, False)
+    assert (poll.status, poll.count, poll.deadline_passed) == ("PROCESSING", 3, False)
+    assert poll.wait_seconds == next_wait_seconds(eta=result.eta, elapsed=10, remaining=890)
 
 
 def test_deadline_passed_only_for_unfinished_tasks():
@@ -100,6 +137,11 @@ def running(eta: float | None) -> TaskResult:
     return TaskResult("t", "PROCESSING", "", eta, 50, ())
 
 
+def blind() -> TaskResult:
+    """Running, with neither an eta nor a progress."""
+    return TaskResult("t", "PROCESSING", "", None, None, ())
+
+
 def finished() -> TaskResult:
     return parse_task_result(load_event("provider/task_result_succeed.json"), "t")
 
@@ -119,31 +161,55 @@ def poll(provider: ScriptedProvider, count: int = 0, max_wait: int = 900):
 def test_a_task_far_from_done_is_asked_once_and_left_to_the_state_machine():
     provider = ScriptedProvider(running(eta=4))
     result = poll(provider, count=2)
-    assert (result.status, result.wait_seconds, result.count) == ("PROCESSING", 4, 3)
-    assert (provider.requests, provider.slept) == (1, [])
+    assert (result.status, result.wait_seconds, result.count) == ("PROCESSING", 3, 3)
+    assert provider.requests == 1
+    assert provider.slept == [pytest.approx(0.45)]  # the look lands at 3.75 s: 3 + 0.45 + the loop's 0.3
 
 
 def test_a_task_about_to_finish_is_asked_again_in_the_same_invocation():
     provider = ScriptedProvider(running(eta=1), running(eta=1), finished())
     result = poll(provider, count=2)
     assert (result.status, result.count) == ("SUCCEED", 5)
-    assert provider.slept == [REPOLL_STEP_SECONDS, REPOLL_STEP_SECONDS]  # noticed within a step of the end
+    # 3/4 into its last second, then, the eta run out, every step: noticed within a step of the end
+    assert provider.slept == [pytest.approx(0.75), REPOLL_STEP_SECONDS]
 
 
 def test_the_in_lambda_wait_is_bounded():
-    steps = round(MAX_REPOLL_SECONDS / REPOLL_STEP_SECONDS)
-    provider = ScriptedProvider(*[running(eta=MAX_REPOLL_SECONDS)] * (steps + 1))
+    provider = ScriptedProvider(*[running(eta=1)] * 100)
     result = poll(provider)
-    assert (result.status, result.wait_seconds, result.count) == ("PROCESSING", 1, steps + 1)
-    assert provider.requests == steps + 1
-    assert sum(provider.slept) <= MAX_REPOLL_SECONDS + 1e-9
+    assert result.status == "PROCESSING"
+    assert provider.requests == result.count == len(provider.slept) + 1
+    assert MAX_IN_LAMBDA_SECONDS - REPOLL_STEP_SECONDS < sum(provider.slept) <= MAX_IN_LAMBDA_SECONDS + 1e-9
 
 
-@pytest.mark.parametrize("first", [running(eta=None), finished()])
-def test_no_in_lambda_wait_without_an_eta_or_once_finished(first):
-    provider = ScriptedProvider(first)
+def test_no_in_lambda_wait_once_finished():
+    provider = ScriptedProvider(finished())
     poll(provider)
     assert (provider.requests, provider.slept) == (1, [])
+
+
+def test_within_a_blind_window_the_task_is_looked_at_every_step():
+    provider = ScriptedProvider(blind(), blind(), blind(), finished())
+    result = poll(provider)  # 5 s after the submission: within the first window
+    assert (result.status, result.count) == ("SUCCEED", 4)
+    assert provider.slept == [BLIND_STEP_SECONDS] * 3
+
+
+def test_the_look_after_submitting_aims_the_first_wait_at_the_eta():
+    provider = ScriptedProvider(running(eta=3))
+    first = after_submission(
+        provider, "t", submitted_at=provider.now, max_wait=900, clock=provider.clock, sleep=provider.sleep
+    )
+    assert (first.status, first.count, first.wait_seconds) == ("PROCESSING", 1, 2)
+    assert provider.slept == [pytest.approx(0.45)]
+
+
+def test_a_task_finished_by_the_look_after_submitting_is_looked_at_again_at_once():
+    provider = ScriptedProvider(finished())
+    first = after_submission(
+        provider, "t", submitted_at=provider.now, max_wait=900, clock=provider.clock, sleep=provider.sleep
+    )
+    assert (first.status, first.wait_seconds, provider.slept) == ("SUCCEED", 0, [])
 
 
 def test_elapsed_time_is_read_after_the_polls():
@@ -194,13 +260,15 @@ def test_the_next_wait_is_counted_against_the_time_left():
     assert (poll.wait_seconds, poll.count) == (20, 30)  # 19.5 s left, rounded up
 
 
-@pytest.mark.parametrize(("eta", "expected"), [(10.5, 7), (10.01, 7), (9.2, 10), (100, 60), (101, 60)])
+@pytest.mark.parametrize(("eta", "expected"), [(10.5, 6), (10.01, 5), (9.2, 8), (100, 59), (101, 60)])
 def test_etas_just_over_the_trusted_bound_are_approached(eta, expected):
     assert next_wait_seconds(eta=eta, elapsed=5, remaining=900) == expected
 
 
 def test_a_negative_eta_counts_as_none():
-    assert next_wait_seconds(eta=-5, elapsed=120, remaining=900) == 11
+    assert next_wait_seconds(eta=-5, elapsed=120, remaining=900) == next_wait_seconds(
+        eta=None, elapsed=120, remaining=900
+    )
 
 
 @pytest.mark.parametrize(("remaining", "expected"), [(2.5, 3), (0.2, 1), (-30, 1)])
@@ -208,17 +276,17 @@ def test_the_last_wait_is_rounded_up_to_whole_seconds_and_never_below_one(remain
     assert next_wait_seconds(eta=30, elapsed=5, remaining=remaining) == expected
 
 
-@pytest.mark.parametrize("eta", [0, 1.2])
-def test_no_in_lambda_wait_for_a_task_not_about_to_finish(eta):
+@pytest.mark.parametrize("eta", [4, 30])
+def test_no_in_lambda_look_for_a_task_not_about_to_finish(eta):
     provider = ScriptedProvider(running(eta=eta))
     poll(provider)
-    assert (provider.requests, provider.slept) == (1, [])
+    assert provider.requests == 1
 
 
 def test_a_task_with_under_a_second_left_is_asked_again():
     provider = ScriptedProvider(running(eta=0.3), finished())
     result = poll(provider)
-    assert (result.status, result.count, provider.slept) == ("SUCCEED", 2, [REPOLL_STEP_SECONDS])
+    assert (result.status, result.count, provider.slept) == ("SUCCEED", 2, [pytest.approx(0.225)])
 
 
 def test_no_in_lambda_wait_at_exactly_the_deadline():

@@ -69,6 +69,21 @@ def accepted(task_id: str = TASK_ID) -> FakeResponse:
     return FakeResponse(200, json.dumps({"task_id": task_id}).encode())
 
 
+def task_result(**task: object) -> FakeResponse:
+    body = {"task": {"task_id": TASK_ID, "status": "TASK_STATUS_PROCESSING", "reason": "", **task}}
+    return FakeResponse(200, json.dumps({**body, "images": []}).encode())
+
+
+class ProviderHttp(FakePoolManager):
+    """The scripted provider; the look SendFunction takes just after submitting, when the script has no
+    answer left for it, finds the task running without an eta or progress (a blind first wait)."""
+
+    def request(self, method: str, url: str, **kwargs):
+        if method == "GET" and "/task-result" in url and not self.answers:
+            self.answers.append(task_result())
+        return super().request(method, url, **kwargs)
+
+
 def throttled(retry_after: str | None = None) -> FakeResponse:
     headers = {"Retry-After": retry_after} if retry_after is not None else {}
     return FakeResponse(429, b'{"code": 429, "reason": "RATE_LIMIT_EXCEEDED"}', headers)
@@ -114,7 +129,7 @@ class Sending:
     def __init__(self, settings, s3, table: FakeTable | None = None, clock: Clock | None = None) -> None:
         self.clock = clock or Clock()
         self.slept: list[float] = []
-        self.http = FakePoolManager()
+        self.http = ProviderHttp()
         self.table = table or FakeTable()
         self.pacer = SubmissionPacer(self.table, settings.submissions_per_minute, clock=self.clock)
         self.cap = DailySubmissionCap(self.table, settings.max_submissions_per_day, clock=self.clock)
@@ -149,7 +164,11 @@ class Sending:
         return self.sender.send(state)
 
     def submitted_urls(self) -> list[str]:
-        return [json.loads(request["body"])["image"] for request in self.http.requests]
+        return [
+            json.loads(request["body"])["image"]
+            for request in self.http.requests
+            if request["method"] == "POST"
+        ]
 
 
 @pytest.fixture
@@ -201,11 +220,27 @@ def test_a_submission_sets_the_task_id_and_time_and_starts_the_polling_afresh(se
     assert result == ExecutionState(
         source=SOURCE,
         slot=state.slot,
-        poll=Poll.initial(),
+        poll=Poll("PROCESSING", 1, 1, False, ""),  # one look, blind: the first window opens in 1 s
         admitted_at=state.admitted_at,
         task_id=TASK_ID,
         submitted_at=sending.clock.now,
     )
+
+
+def test_the_first_wait_leads_to_where_the_tasks_eta_ends(sending):
+    result = sending.send(sending.state(slot_in=0.0), accepted(), task_result(eta=3, progress_percent=10))
+    assert (result.poll.status, result.poll.wait_seconds, result.poll.count) == ("PROCESSING", 2, 1)
+    assert sending.slept == [pytest.approx(0.45)]  # + the Wait's 2 s + the loop's 0.3 s: 2.75 s after
+    assert [r["method"] for r in sending.http.requests] == ["POST", "GET"]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [FakeResponse(503, b'{"code": 503, "reason": "SERVICE_UNAVAILABLE"}'), FakeResponse(200, b"not json")],
+)
+def test_a_look_after_submitting_that_finds_no_answer_leaves_the_first_wait_blind(sending, answer):
+    result = sending.send(sending.state(slot_in=0.0), accepted(), answer)
+    assert (result.task_id, result.poll) == (TASK_ID, Poll.initial())
 
 
 def test_the_provider_is_given_a_presigned_get_of_the_exact_object_version(sending):
@@ -287,7 +322,7 @@ def test_the_same_object_version_sent_twice_is_submitted_once(sending):
     first = sending.send(state, accepted())
     sending.clock.advance(30)
     second = sending.send(state, accepted("another-task"))
-    assert len(sending.http.requests) == 1
+    assert len(sending.submitted_urls()) == 1
     assert (second.task_id, second.submitted_at) == (first.task_id, first.submitted_at)
 
 
@@ -303,7 +338,7 @@ def test_another_version_of_the_same_key_is_submitted_again(sending):
     sending.send(sending.state(slot_in=0.0), accepted())
     newer = SourceObject(BUCKET, KEY, version_id="Xq2.newerVersion", etag="0f0f")
     result = sending.send(sending.state(slot_in=0.0, source=newer), accepted("second-task"))
-    assert len(sending.http.requests) == 2
+    assert len(sending.submitted_urls()) == 2
     assert result.task_id == "second-task"
 
 
@@ -313,7 +348,7 @@ def test_a_throttled_submission_is_submitted_at_its_new_slot(sending):
     rescheduled = sending.send(state, throttled("7"))
     sending.clock.advance(rescheduled.slot.wait_seconds)
     result = sending.send(rescheduled, accepted())
-    assert (len(sending.http.requests), result.task_id) == (2, TASK_ID)
+    assert (len(sending.submitted_urls()), result.task_id) == (2, TASK_ID)
 
 
 # --- a 429 --------------------------------------------------------------------------------------------
@@ -390,7 +425,7 @@ def test_while_the_provider_is_down_a_due_image_waits_without_calling_it(sending
     sending.clock.advance(0.5)
     result = sending.send(sending.state(slot_in=0.0, source=version(1)))
     assert result.task_id is None
-    assert len(sending.http.requests) == 1
+    assert len(sending.submitted_urls()) == 1
     assert result.slot.at >= sending.clock.now + 0.5
 
 
@@ -423,7 +458,7 @@ def test_past_max_provider_outage_the_image_records_a_failure_that_says_so(sendi
         sending.send(sending.state(slot_in=0.0, source=version(1)))
     assert str(gave_up.value).startswith("the provider (its submissions) has been unavailable for 14401 s")
     assert str(gave_up.value).endswith("answered HTTP 403: BILLING_FAILED 403 m")
-    assert len(sending.http.requests) == 1
+    assert len(sending.submitted_urls()) == 1
 
 
 def test_an_outage_never_moves_an_image_past_its_own_bound(sending):
@@ -483,7 +518,7 @@ def test_submissions_past_the_days_cap_wait_in_the_schedule_and_nothing_is_sent(
     for n in range(2):
         assert capped.send(capped.state(slot_in=0.0, source=version(n)), accepted(f"t{n}")).task_id == f"t{n}"
     held = capped.send(capped.state(slot_in=0.0, source=version(2)))
-    assert (held.task_id, len(capped.http.requests)) == (None, 2)
+    assert (held.task_id, len(capped.submitted_urls())) == (None, 2)
     assert held.slot == Slot(
         at=capped.clock.now + SPEND_CAP_RETRY_SECONDS, wait_seconds=SPEND_CAP_RETRY_SECONDS
     )

@@ -1,7 +1,8 @@
 """SendFunction's work, the execution's first task: when the execution's submission slot has come,
 presign the upload (or, for an upload in another format, the PNG that ConvertFunction staged for it just
 before: ``cutout.conversion``) and submit it to the provider, once per object version (Powertools Idempotency,
-so a retried or repeated invocation never submits twice). A 429 reschedules the execution instead of
+so a retried or repeated invocation never submits twice); then ask for the task's eta once, for the
+first wait (``cutout.looks.after_submission``). A 429 reschedules the execution instead of
 failing it, and moves the shared schedule back by the provider's Retry-After. An outage of the provider
 (5xx, timeouts, resets, billing refusals: ``cutout.health``) moves the schedule past the next probe and
 reschedules the image after it, without calling the provider unless this image makes the probe. Past
@@ -26,27 +27,36 @@ from cutout.aws import Presigner
 from cutout.errors import (
     OUTAGE_ERRORS,
     BacklogFullError,
+    CutoutError,
     ProviderAuthError,
     ProviderBillingError,
+    ProviderProtocolError,
     ProviderRejectedError,
     ProviderThrottledError,
     SpendCapReachedError,
 )
 from cutout.health import Outage, ProviderHealth, Wait
 from cutout.keys import staging_key
+from cutout.looks import after_submission
 from cutout.novita import NovitaClient
 from cutout.observability import logger, metrics
 from cutout.pacing import SubmissionPacer
 from cutout.settings import Settings
 from cutout.sources import still_current
 from cutout.spending import DailySubmissionCap
-from cutout.state import ExecutionState, Slot
+from cutout.state import ExecutionState, Poll, Slot
 
 # A Wait state counts whole seconds: up to this much of the way to the slot is slept here.
 MAX_SLOT_SLEEP_SECONDS = 1.5
 # An image held by the spend cap tries again after this long (or when the day turns, if sooner), so
 # raising MaxSubmissionsPerDay resumes the held images within minutes.
 SPEND_CAP_RETRY_SECONDS = 300
+# The look just after submitting found the provider unavailable or its answer unreadable: go on blind.
+_FIRST_LOOK_ERRORS: tuple[type[CutoutError], ...] = (
+    *OUTAGE_ERRORS,
+    ProviderThrottledError,
+    ProviderProtocolError,
+)
 # The provider said no before creating a task: the submission is not counted against the spend cap.
 _NOT_SPENT = (ProviderThrottledError, ProviderBillingError, ProviderAuthError, ProviderRejectedError)
 
@@ -109,7 +119,25 @@ class Sender:
         self._health.succeeded(go)
         logger.append_keys(task_id=submitted["task_id"])
         logger.info("submitted to the provider")
-        return state.submitted(submitted["task_id"], submitted["submitted_at"])
+        poll = self._first_look(submitted["task_id"], submitted["submitted_at"])
+        return state.submitted(submitted["task_id"], submitted["submitted_at"], poll)
+
+    def _first_look(self, task_id: str, submitted_at: float) -> Poll:
+        """Ask for the task's eta at once (cutout.looks.after_submission), so that the first Wait leads
+        to the task's end; the task is submitted whatever the answer, so a provider that does not answer
+        leaves the first Wait blind (``Poll.initial``) and CheckStatus to meet the outage."""
+        try:
+            return after_submission(
+                self._novita,
+                task_id,
+                submitted_at=submitted_at,
+                max_wait=self._settings.max_task_wait_seconds,
+                clock=self._clock,
+                sleep=self._sleep,
+            )
+        except _FIRST_LOOK_ERRORS as exc:
+            logger.warning("no eta after submitting: the first wait is blind", extra={"error": str(exc)})
+            return Poll.initial()
 
     def _image(self, state: ExecutionState) -> dict[str, str]:
         """What the provider reads: the upload itself, or the PNG staged for it (output bucket; a key per

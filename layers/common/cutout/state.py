@@ -177,9 +177,10 @@ class ExecutionState:
         notification; the newer upload has its own execution."""
         return replace(self, superseded=True)
 
-    def submitted(self, task_id: str, submitted_at: float) -> ExecutionState:
-        """Submitted to the provider: the polling starts afresh."""
-        return replace(self, task_id=task_id, submitted_at=submitted_at, poll=Poll.initial())
+    def submitted(self, task_id: str, submitted_at: float, poll: Poll | None = None) -> ExecutionState:
+        """Submitted to the provider: the polling starts afresh, from ``poll`` (what a look just after
+        submitting found) or, without one, from ``Poll.initial()``."""
+        return replace(self, task_id=task_id, submitted_at=submitted_at, poll=poll or Poll.initial())
 
     def to_dict(self) -> dict[str, Any]:
         return {
