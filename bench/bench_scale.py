@@ -557,7 +557,7 @@ def ingest_config() -> IngestConfig:
 
 def _execution_timeout(resources: dict[str, Any], resolve: Callable[[Any], Any]) -> tuple[int | None, str]:
     """The state machine's TimeoutSeconds: a number in the ASL, or a ${substitution} of the template."""
-    [machine] = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Serverless::StateMachine"]
+    machine = resources["CutoutStateMachine"]["Properties"]  # the uploads' (not the backfill's)
     path = machine["DefinitionUri"]
     timeout = json.loads((ROOT / path).read_text()).get("TimeoutSeconds")
     if isinstance(timeout, str) and timeout.startswith("${"):
