@@ -10,6 +10,7 @@ import json
 import re
 import secrets
 import sys
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -91,10 +92,6 @@ def stack_options(command: F) -> F:
     return command
 
 
-def _stack(stack: str | None, region: str | None, profile: str | None) -> Stack:
-    return resolve(stack, region, profile)
-
-
 def _print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
@@ -130,7 +127,7 @@ def push(
         raise click.UsageError("no files to push (hidden files are left out)")
     metadata = _metadata(options)
     with aws_errors():
-        target = _stack(stack, region, profile)
+        target = resolve(stack, region, profile)
         base = target.upload_key(prefix) if prefix else target.input_prefix
         base = base if not base or base.endswith("/") else f"{base}/"
         uploads = [(path, f"{base}{name}") for path, name in files]
@@ -311,10 +308,8 @@ def watch(
 ) -> int:
     """Print outcomes as they land (the stack's completion events), until Ctrl-C. With --json, each event
     as one JSON line."""
-    import time
-
     with aws_errors():
-        target = _stack(stack, region, profile)
+        target = resolve(stack, region, profile)
         events, sqs = target.client("events"), target.client("sqs")
         bus = target.outputs.get("EventBusName", "default")
         name = f"cutout-watch-{secrets.token_hex(4)}"
@@ -344,7 +339,7 @@ def ls_(
 ) -> int:
     """List the outcomes: cutouts (and variants), and failure records with why."""
     with aws_errors():
-        target = _stack(stack, region, profile)
+        target = resolve(stack, region, profile)
         s3 = target.client("s3")
         rows: list[dict[str, Any]] = []
         if not failed:
@@ -435,7 +430,7 @@ def get(
     result: list[dict[str, Any]] = []
     status = 0
     with aws_errors():
-        target = _stack(stack, region, profile)
+        target = resolve(stack, region, profile)
         s3 = target.client("s3")
         if all_into is not None:
             outputs = [
@@ -488,7 +483,7 @@ def status(
     if bool(key) == backfill:
         raise click.UsageError("give KEY, or --backfill")
     with aws_errors():
-        target = _stack(stack, region, profile)
+        target = resolve(stack, region, profile)
         if backfill:
             runs = backfills.recent(target)
             if as_json:
@@ -549,7 +544,7 @@ def retry(
         raise click.UsageError("--version-id and --attempt go with exactly one KEY")
     after = _since(since) if since else None
     with aws_errors():
-        target = _stack(stack, region, profile)
+        target = resolve(stack, region, profile)
         s3, sqs = target.client("s3"), target.client("sqs")
         if failed:
             sources = list(failed_uploads(s3, target, target.upload_key(prefix), since=after))
@@ -604,7 +599,7 @@ def backfill(
     """Process the objects already in the input bucket (those with an outcome of their own are skipped at
     admission). Runs inside AWS, in the stack's backfill state machine: the laptop may close."""
     with aws_errors():
-        target = _stack(stack, region, profile)
+        target = resolve(stack, region, profile)
         relative = target.upload_key(prefix).removeprefix(target.input_prefix)
         found = backfills.dry_run(target, relative) if dry_run else backfills.start(target, relative)
     if as_json:
@@ -624,7 +619,7 @@ def redrive(
     """Move the messages of the ingest dead-letter queue back to the ingest queue, once the cause is
     fixed."""
     with aws_errors():
-        target = _stack(stack, region, profile)
+        target = resolve(stack, region, profile)
         dlq, queue = target.output("IngestDeadLetterQueueUrl"), target.output("IngestQueueUrl")
         moved = queues.redrive(target.client("sqs"), dlq, queue, limit)
     if as_json:
