@@ -102,6 +102,14 @@ class Intake:
         remove_outputs(self._s3, self._settings, source)
         return "removed"
 
+    def _skipped(self, source: SourceObject) -> bool:
+        """Whether ``source`` is not ours (``_not_ours``): then logged, and counted as ``ImagesSkipped``."""
+        if reason := self._not_ours(source):
+            logger.info("skipped", extra={"reason": reason})
+            metrics.add_metric(name="ImagesSkipped", unit=MetricUnit.Count, value=1)
+            return True
+        return False
+
     def _not_ours(self, source: SourceObject) -> str | None:
         if source.bucket != self._settings.input_bucket:
             return f"bucket {source.bucket!r} is not the input bucket"
@@ -112,9 +120,7 @@ class Intake:
         notification). ``attempt`` 0 is the upload's own notification, n >= 1 the n-th reprocess request:
         each has an execution of its own."""
         logger.append_keys(object_key=source.key, object_revision=source.revision)
-        if reason := self._not_ours(source):
-            logger.info("skipped", extra={"reason": reason})
-            metrics.add_metric(name="ImagesSkipped", unit=MetricUnit.Count, value=1)
+        if self._skipped(source):
             return "skipped"
         try:
             self._check_suffix(source.key)
@@ -142,9 +148,7 @@ class Intake:
         uploads already processed, costs a HEAD and a look at the outputs); else as
         :meth:`process_object`."""
         logger.append_keys(object_key=listed.key, object_revision=listed.etag)
-        if reason := self._not_ours(listed):
-            logger.info("skipped", extra={"reason": reason})
-            metrics.add_metric(name="ImagesSkipped", unit=MetricUnit.Count, value=1)
+        if self._skipped(listed):
             return "skipped"
         try:
             head = read(self._s3.head_object, **listed.s3_location())
