@@ -351,6 +351,21 @@ class FailureWritten:
         return asdict(self)
 
 
+def _envelope_problem(body: dict[str, Any], schema: int, own_fields: set[str]) -> str | None:
+    """What is wrong with an operator's message (reprocess, backfill) before its own fields are read: its
+    schema, its exact set of fields (``message``, ``schema``, ``bucket``, ``key`` and ``own_fields``), a
+    bucket and key that are non-empty strings; None when nothing is."""
+    fields = {"message", "schema", "bucket", "key", *own_fields}
+    if body.get("schema") != schema:
+        return f"schema {body.get('schema')!r} (this code reads {schema})"
+    if set(body) != fields:
+        return f"fields {sorted(body)}, expected {sorted(fields)}"
+    bucket, key = body["bucket"], body["key"]
+    if not (isinstance(bucket, str) and bucket and isinstance(key, str) and key):
+        return "bucket and key must be non-empty strings"
+    return None
+
+
 @dataclass(frozen=True)
 class ReprocessRequest:
     """An operator's request to process one object version again (``cutout.reprocessing``): a message on
@@ -390,22 +405,15 @@ class ReprocessRequest:
     def from_message(cls, body: dict[str, Any]) -> ReprocessRequest:
         """The request in a parsed message body; MalformedMessageError when it is not schema 1 or a field
         is missing or mistyped."""
-        fields = {"message", "schema", "bucket", "key", "version_id", "attempt"}
-        problem = None
-        if body.get("schema") != cls.SCHEMA:
-            problem = f"schema {body.get('schema')!r} (this code reads {cls.SCHEMA})"
-        elif set(body) != fields:
-            problem = f"fields {sorted(body)}, expected {sorted(fields)}"
-        else:
+        problem = _envelope_problem(body, cls.SCHEMA, {"version_id", "attempt"})
+        if problem is None:
             bucket, key, version_id, attempt = (
                 body["bucket"],
                 body["key"],
                 body["version_id"],
                 body["attempt"],
             )
-            if not (isinstance(bucket, str) and bucket and isinstance(key, str) and key):
-                problem = "bucket and key must be non-empty strings"
-            elif not (version_id is None or (isinstance(version_id, str) and version_id)):
+            if not (version_id is None or (isinstance(version_id, str) and version_id)):
                 problem = "version_id must be null or a non-empty string"
             elif type(attempt) is not int or attempt < 1:
                 problem = f"attempt must be an integer >= 1, got {attempt!r}"
@@ -452,17 +460,10 @@ class BackfillRequest:
     def from_message(cls, body: dict[str, Any]) -> BackfillRequest:
         """The request in a parsed message body; MalformedMessageError when it is not schema 1 or a field
         is missing or mistyped."""
-        fields = {"message", "schema", "bucket", "key", "etag"}
-        problem = None
-        if body.get("schema") != cls.SCHEMA:
-            problem = f"schema {body.get('schema')!r} (this code reads {cls.SCHEMA})"
-        elif set(body) != fields:
-            problem = f"fields {sorted(body)}, expected {sorted(fields)}"
-        else:
+        problem = _envelope_problem(body, cls.SCHEMA, {"etag"})
+        if problem is None:
             bucket, key, etag = body["bucket"], body["key"], body["etag"]
-            if not (isinstance(bucket, str) and bucket and isinstance(key, str) and key):
-                problem = "bucket and key must be non-empty strings"
-            elif not (isinstance(etag, str) and etag.strip('"')):
+            if not (isinstance(etag, str) and etag.strip('"')):
                 problem = f"etag must be a non-empty string, got {etag!r}"
         if problem:
             raise MalformedMessageError(f"backfill request not understood: {problem}")
