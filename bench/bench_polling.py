@@ -53,6 +53,7 @@ import statistics
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "layers" / "common"))
 
 from cutout import looks, polling  # noqa: E402
+from cutout.durations import Histogram  # noqa: E402
 from cutout.novita import ResultImage, TaskResult  # noqa: E402
 from cutout.state import ExecutionState, Poll, Slot, SourceObject, Written  # noqa: E402
 
@@ -111,8 +113,11 @@ class Clock:
 class Provider:
     """One task of known true duration, started when the provider receives the submission."""
 
-    def __init__(self, clock: Clock, duration: float, eta_mode: str, rng: random.Random) -> None:
+    def __init__(
+        self, clock: Clock, duration: float, eta_mode: str, rng: random.Random, task_id: str = "task-1"
+    ) -> None:
         self.clock = clock
+        self.task_id = task_id
         self.duration = duration
         self.eta_mode = eta_mode
         self.rng = rng
@@ -125,7 +130,7 @@ class Provider:
         self.clock.sleep(PROVIDER_RTT_SECONDS / 2)
         self.started_at = self.clock.now()
         self.clock.sleep(PROVIDER_RTT_SECONDS / 2)
-        return "task-1"
+        return self.task_id
 
     def task_result(self, task_id: str) -> TaskResult:
         self.requests += 1
@@ -271,7 +276,21 @@ def run_execution(
 # --- Strategies: what the Send and CheckStatus functions answer ---------------------------------------
 
 
-def ours(provider: Provider, clock: Clock) -> dict[str, Callable]:
+class LearntDurations:
+    """``cutout.durations.TaskDurations`` without DynamoDB: what the explorers of one run have recorded
+    (all of it: the tasks of a run are replayed one after another, on clocks of their own)."""
+
+    def __init__(self) -> None:
+        self.histogram = Histogram()
+
+    def record(self, seconds: float) -> None:
+        self.histogram = self.histogram.plus(seconds)
+
+    def recent(self) -> Histogram:
+        return self.histogram
+
+
+def ours(provider: Provider, clock: Clock, durations: LearntDurations | None = None) -> dict[str, Callable]:
     def send(state: dict[str, Any]) -> dict[str, Any]:
         task_id = provider.submit()
         submitted_at = clock.now()
@@ -280,6 +299,7 @@ def ours(provider: Provider, clock: Clock) -> dict[str, Callable]:
             task_id,
             submitted_at=submitted_at,
             max_wait=MAX_TASK_WAIT_SECONDS,
+            durations=durations,
             clock=clock.now,
             sleep=clock.sleep,
         )
@@ -293,6 +313,8 @@ def ours(provider: Provider, clock: Clock) -> dict[str, Callable]:
             submitted_at=float(event["submitted_at"]),
             count=int(event["count"]),
             max_wait=MAX_TASK_WAIT_SECONDS,
+            unfinished_until=float(event["unfinished_until"]),
+            durations=durations,
             clock=clock.now,
             sleep=clock.sleep,
         ).to_dict()
@@ -350,10 +372,15 @@ class Outcome:
 
 
 def through_state_machine(
-    asl: dict[str, Any], strategy: Callable, duration: float, mode: str, rng: random.Random
+    asl: dict[str, Any],
+    strategy: Callable,
+    duration: float,
+    mode: str,
+    rng: random.Random,
+    task_id: str = "task-1",
 ) -> Outcome:
     clock = Clock()
-    provider = Provider(clock, duration, mode, rng)
+    provider = Provider(clock, duration, mode, rng, task_id)
     execution = run_execution(asl, execution_input(), clock, strategy(provider, clock))
     lambda_usd = (
         execution.invocations * LAMBDA_USD_PER_REQUEST
@@ -530,18 +557,20 @@ def _cross(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float
 
 
 def run_workload(asl: dict[str, Any], workload: Workload) -> dict[str, dict[str, Any]]:
-    policies: dict[str, Callable[[float, str, random.Random], Outcome]] = {
-        "ours": lambda d, m, r: through_state_machine(asl, ours, d, m, r),
-        "fixed_5s": lambda d, m, r: through_state_machine(asl, fixed(5), d, m, r),
-    }
-    if workload.checked:
-        policies["client_0.5s"] = client_loop
+    """Every policy on the workload's tasks, one after another."""
     figures: dict[str, dict[str, Any]] = {}
     for mode in workload.eta_modes:
+        learning = partial(ours, durations=LearntDurations())  # from nothing, for each eta mode
+        policies: dict[str, Callable[[float, str, random.Random, str], Outcome]] = {
+            "ours": lambda d, m, r, t, learning=learning: through_state_machine(asl, learning, d, m, r, t),
+            "fixed_5s": lambda d, m, r, t: through_state_machine(asl, fixed(5), d, m, r, t),
+        }
+        if workload.checked:
+            policies["client_0.5s"] = lambda d, m, r, t: client_loop(d, m, r)
         figures[mode] = {}
         for name, run in policies.items():
             rng = random.Random(f"{SEED}-{workload.name}-{mode}-{name}")
-            outcomes = [run(d, mode, rng) for d in workload.durations]
+            outcomes = [run(d, mode, rng, f"task-{i}") for i, d in enumerate(workload.durations)]
             figures[mode][name] = summarise(outcomes)
             if mode == "absent" and name == "ours":
                 figures[mode][name]["blind_misses"] = [

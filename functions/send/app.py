@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cutout import aws
 from cutout.apikey import ApiKey
+from cutout.durations import TaskDurations
 from cutout.health import ProviderHealth
 from cutout.novita import client_from, new_pool_manager
 from cutout.observability import logger, metrics, tracer
@@ -36,6 +37,7 @@ sender = Sender(
         table_name=settings.needed("idempotency_table"), boto3_client=dynamodb
     ),
     idempotency=idempotency,
+    durations=TaskDurations(schedule_table),
     presigner=aws.Presigner(s3, settings.presign_role_arn),
 )
 

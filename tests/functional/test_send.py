@@ -7,6 +7,7 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
+from cutout.durations import TaskDurations, explores
 from cutout.errors import ProviderAuthError, SecretUnavailableError
 from cutout.novita import NovitaClient
 from tests.support.events import load_event
@@ -39,12 +40,10 @@ def test_submits_when_the_slot_has_come(world):
     assert result["task_id"]
     assert time.time() - 5 < result["submitted_at"] <= time.time()
     # one look at the task just after submitting: the first Wait leads to where its eta ends
-    assert {k: v for k, v in result["poll"].items() if k not in ("status", "wait_seconds")} == {
-        "count": 1,
-        "deadline_passed": False,
-        "reason": "",
-        "paused_seconds": 0,
-    }
+    assert {
+        k: v for k, v in result["poll"].items() if k not in ("status", "wait_seconds", "unfinished_until")
+    } == {"count": 1, "deadline_passed": False, "reason": "", "paused_seconds": 0}
+    assert 0 <= result["poll"]["unfinished_until"] <= 60
     assert result["poll"]["status"] in ("QUEUED", "PROCESSING", "SUCCEED")
     assert 0 <= result["poll"]["wait_seconds"] <= 60
     assert result["source"] == state["source"]
@@ -166,3 +165,22 @@ def test_the_presigned_input_url_expires_in_minutes(world, caplog):
     credentials = {re.search(r"X-Amz-Credential=([A-Z0-9a-z]+)(/|%2F)", line).group(1) for line in fetches}
     assert len(credentials) == 1
     assert credentials.pop().startswith("ASIA")
+
+
+def test_with_short_recent_tasks_the_look_after_submitting_waits_for_most_to_end(world):
+    """Durations recorded beside the schedule (cutout.durations: 100 tasks of 1.5-1.7 s this hour) time
+    the look after submitting (cutout.looks.first_look_at); an explorer still looks at once."""
+    durations = TaskDurations(boto3.resource("dynamodb").Table(world.env["RATE_LIMIT_TABLE"]))
+    for i in range(100):
+        durations.record(1.5 + 0.002 * i)
+    assert durations.recent().samples == 100
+    app = world.load("send")
+    result = world.invoke(app, admitted(world))
+    looked_after = time.time() - result["submitted_at"]
+    if explores(result["task_id"]):
+        assert looked_after < 1.5
+    else:
+        assert 1.5 <= looked_after < 5
+    assert result["poll"]["count"] == 1
+    if result["poll"]["status"] == "SUCCEED":
+        assert result["poll"]["wait_seconds"] == 0  # straight to WriteResult (the Submitted choice)

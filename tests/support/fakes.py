@@ -12,6 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from cutout.durations import Histogram, explores
 from cutout.health import ProviderHealth
 
 
@@ -283,3 +284,24 @@ class FakeEventBridge:
             }
             for entry in self.entries
         ]
+
+
+NOT_AN_EXPLORER = next(f"task-{i}" for i in range(100) if not explores(f"task-{i}"))
+AN_EXPLORER = next(f"task-{i}" for i in range(100) if explores(f"task-{i}"))
+
+
+class Learnt:
+    """``cutout.durations.TaskDurations`` with durations already recorded (``recent``), keeping what is
+    recorded since apart (``recorded``)."""
+
+    def __init__(self, seconds: list[float]) -> None:
+        self.histogram = Histogram()
+        for s in seconds:
+            self.histogram = self.histogram.plus(s)
+        self.recorded: list[float] = []
+
+    def record(self, seconds: float) -> None:
+        self.recorded.append(seconds)
+
+    def recent(self) -> Histogram:
+        return self.histogram

@@ -23,6 +23,11 @@ PROVIDER_HEALTH = (
     SCHEDULE,
     {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["provider-health#*"]}},
 )
+RECORD_TASK_DURATIONS = (
+    {"dynamodb:UpdateItem"},
+    SCHEDULE,
+    {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["task-durations#*"]}},
+)
 
 # The secret, when it is an existing one under a customer managed key: decrypt through Secrets Manager only.
 API_KEY = {
@@ -110,6 +115,7 @@ EXPECTED = {
     },
     "CheckStatusFunction": {
         "ShareProviderHealth": PROVIDER_HEALTH,
+        "RecordTaskDurations": RECORD_TASK_DURATIONS,
         **API_KEY,
     },
     "WriteResultFunction": {

@@ -301,6 +301,14 @@ def test_an_execution_waits_for_its_slot_until_it_is_submitted():
     assert choose("Submitted", FULL_STATE) == "WaitForTask"
 
 
+@pytest.mark.parametrize(("status", "then"), [("SUCCEED", "WriteResult"), ("FAILED", "TaskFailed")])
+def test_a_task_found_finished_by_send_goes_straight_to_its_outcome(status, then):
+    """SendFunction's look after submitting (cutout.looks.after_submission) may find the task done: no
+    round of the polling loop, and no second look, for it."""
+    state = {**FULL_STATE, "poll": {**FULL_STATE["poll"], "status": status, "wait_seconds": 0}}
+    assert choose("Submitted", state) == then
+
+
 @pytest.mark.parametrize("slot_in", [0.0, 45.0, 119.0, 600.0, 3 * 86400.0])
 def test_a_converted_upload_is_staged_within_two_minutes_of_its_slot_and_sent_on_time(slot_in):
     """The loop of NeedsConversion, Convert, WaitForSlot, Send and Submitted, walked with the real

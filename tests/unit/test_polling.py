@@ -16,6 +16,9 @@ from cutout.looks import (
     REPOLL_STEP_SECONDS,
     after_submission,
     decide,
+    eta_ran_out,
+    first_look_at,
+    known_unfinished,
     next_look_in,
     next_wait_seconds,
     plan,
@@ -25,7 +28,7 @@ from cutout.novita import TaskResult, parse_task_result
 from cutout.polling import check_task, poll_task
 from cutout.state import PAUSED, PollRequest
 from tests.support.events import load_event
-from tests.support.fakes import Clock, FakeTable, provider_health
+from tests.support.fakes import AN_EXPLORER, NOT_AN_EXPLORER, Clock, FakeTable, Learnt, provider_health
 
 SUBMITTED_AT = 1_000.0
 
@@ -204,12 +207,118 @@ def test_the_look_after_submitting_aims_the_first_wait_at_the_eta():
     assert provider.slept == [pytest.approx(0.45)]
 
 
-def test_a_task_finished_by_the_look_after_submitting_is_looked_at_again_at_once():
+def test_a_task_finished_by_the_look_after_submitting_needs_no_wait():
+    # the state machine's Submitted choice takes it straight to WriteResult (test_state_machine.py)
     provider = ScriptedProvider(finished())
     first = after_submission(
         provider, "t", submitted_at=provider.now, max_wait=900, clock=provider.clock, sleep=provider.sleep
     )
     assert (first.status, first.wait_seconds, provider.slept) == ("SUCCEED", 0, [])
+
+
+def short_tasks_learnt() -> Learnt:
+    return Learnt([2.0 + 0.01 * i for i in range(100)])  # recent tasks took 2-3 s
+
+
+def test_with_short_recent_tasks_the_look_after_submitting_comes_when_most_have_ended():
+    provider = ScriptedProvider(finished())
+    learnt = short_tasks_learnt()
+    first = after_submission(
+        provider,
+        NOT_AN_EXPLORER,
+        submitted_at=provider.now,
+        max_wait=900,
+        durations=learnt,
+        clock=provider.clock,
+        sleep=provider.sleep,
+    )
+    at = first_look_at(learnt, NOT_AN_EXPLORER)
+    assert 2.0 < at < 3.0
+    assert provider.slept == [pytest.approx(at)]
+    assert (first.status, first.count, first.wait_seconds, provider.requests) == ("SUCCEED", 1, 0, 1)
+    assert learnt.recorded == []  # found done at a chosen time: says only that it took less
+
+
+def test_an_explorer_is_looked_at_at_once_and_records_how_long_it_took():
+    provider = ScriptedProvider(running(eta=3))
+    learnt = short_tasks_learnt()
+    first = after_submission(
+        provider,
+        AN_EXPLORER,
+        submitted_at=provider.now,
+        max_wait=900,
+        durations=learnt,
+        clock=provider.clock,
+        sleep=provider.sleep,
+    )
+    assert provider.slept == [pytest.approx(0.45)]  # no sleep before the look: only the eta's settle
+    assert first.unfinished_until == pytest.approx(2.0)  # read at 0, eta 3 (rounded up): ends after 2 s
+    provider.results = [finished()]
+    provider.now = provider.now + 2.3  # the aimed look, 2.75 s after the submission
+    done = poll_task(
+        provider,
+        AN_EXPLORER,
+        submitted_at=provider.now - 2.75,
+        count=first.count,
+        max_wait=900,
+        unfinished_until=first.unfinished_until,
+        durations=learnt,
+        clock=provider.clock,
+        sleep=provider.sleep,
+    )
+    assert done.status == "SUCCEED"
+    assert learnt.recorded == [pytest.approx((2.0 + 2.75) / 2)]
+
+
+def test_only_explorers_record_their_durations():
+    learnt = short_tasks_learnt()
+    provider = ScriptedProvider(finished())
+    poll_task(
+        provider,
+        NOT_AN_EXPLORER,
+        submitted_at=SUBMITTED_AT,
+        count=1,
+        max_wait=900,
+        durations=learnt,
+        clock=provider.clock,
+        sleep=provider.sleep,
+    )
+    assert learnt.recorded == []
+
+
+@pytest.mark.parametrize(
+    ("result", "read_at", "previous", "expected"),
+    [
+        (running(eta=3), 1.0, 0.0, 3.0),  # ends in (2, 3] after its reading
+        (running(eta=None), 4.0, 2.5, 4.0),  # no eta: the reading itself
+        (running(eta=1), 2.0, 2.5, 2.5),  # never earlier than known before
+        (finished(), 9.0, 2.5, 2.5),
+    ],
+)
+def test_how_long_a_task_is_known_unfinished(result, read_at, previous, expected):
+    assert known_unfinished(result, read_at=read_at, previous=previous) == pytest.approx(expected)
+
+
+def test_a_task_still_running_at_the_look_its_eta_aimed_at_is_asked_again_after_a_step():
+    # Send read eta 3 at 0: the task ends in (2, 3]. The aimed look at 2.75 finds it running, eta 1 (the
+    # rest rounded up): it ends within 0.25 s, so the next look is a step away, not another 3/4 second.
+    provider = ScriptedProvider(running(eta=1), finished())
+    provider.now = SUBMITTED_AT + 2.75
+    result = poll_task(
+        provider,
+        "t",
+        submitted_at=SUBMITTED_AT,
+        count=1,
+        max_wait=900,
+        unfinished_until=2.0,
+        clock=provider.clock,
+        sleep=provider.sleep,
+    )
+    assert (result.status, result.count) == ("SUCCEED", 3)
+    assert provider.slept == [REPOLL_STEP_SECONDS]
+    assert eta_ran_out(running(eta=1), read_at=2.75, unfinished_before=2.0)
+    assert not eta_ran_out(running(eta=1), read_at=0.1, unfinished_before=0.0)  # nothing aimed yet
+    assert not eta_ran_out(running(eta=2), read_at=2.75, unfinished_before=2.0)
 
 
 def test_elapsed_time_is_read_after_the_polls():

@@ -1,6 +1,7 @@
-"""When to look at a provider task again: the one policy, shared by SendFunction's look just after
-submitting (``after_submission``) and CheckStatus's polls (``cutout.polling``). The polling benchmark
-(bench/bench_polling.py) imports both, so what is measured is what runs."""
+"""When to look at a provider task again: the one policy, shared by SendFunction's look after submitting
+(``after_submission``, timed from the provider's recent task durations: ``first_look_at``) and
+CheckStatus's polls (``cutout.polling``). The polling benchmark (bench/bench_polling.py) imports both, so
+what is measured is what runs."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from cutout.durations import MIN_SAMPLES, Durations, ended_about, explores
 from cutout.novita import NovitaClient, TaskResult
 from cutout.state import MIN_WAIT_SECONDS, Poll
 
@@ -32,6 +34,69 @@ READ_LAG_SECONDS = 0.3
 REPOLL_STEP_SECONDS = 0.2  # a task past the time its eta named is asked again this often
 IN_LAMBDA_GAP_SECONDS = 2.5  # a look due within this long is waited for in the function, not in a Wait
 MAX_IN_LAMBDA_SECONDS = 9.0  # CheckStatus sleeps at most this long in all to look again in one invocation
+# SendFunction's look after submitting is timed for a median detection delay within this, on the recent
+# durations; at most MAX_FIRST_LOOK_SECONDS after the submission (the function sleeps until then).
+FIRST_LOOK_DELAY_SECONDS = 0.4
+MAX_FIRST_LOOK_SECONDS = 8.0
+FIRST_LOOK_STEP_SECONDS = 0.1
+# A second of sleep at 256 MB costs an eighth of a state transition; a task found done by the first look
+# saves a round of the loop (three transitions).
+SLEEP_SECONDS_PER_TRANSITION = 8.0
+
+
+def first_look_at(durations: Durations | None, task_id: str) -> float:
+    """Seconds after the submission at which SendFunction looks at the task.
+
+    Submit answers only a task id, so this look is blind. At once, it costs a request that finds no task
+    finished, only its eta; at T, every task done by then costs that one request, late by T minus its
+    duration, and one not done is found where its eta aims (within ``FIRST_LOOK_DELAY_SECONDS`` with the
+    chance ``followed`` below). The later T, the more tasks take one request, and the more are late: T is
+    the latest look that still leaves half the recent durations within ``FIRST_LOOK_DELAY_SECONDS``, if
+    the rounds it saves pay for the sleep (else at once: the tasks take longer). At once too while fewer
+    than ``MIN_SAMPLES`` durations are known, and for the explorers (``cutout.durations``), whose
+    durations stay unbiased."""
+    if durations is None or explores(task_id):
+        return 0.0
+    history = durations.recent()
+    if history.samples < MIN_SAMPLES:
+        return 0.0
+    # An aimed look finds the task done with the chance ETA_AIM, late by up to ETA_AIM; if not, the task
+    # is looked at again every REPOLL_STEP_SECONDS.
+    followed = min(FIRST_LOOK_DELAY_SECONDS, ETA_AIM) + (1 - ETA_AIM)
+    best = 0.0
+    for step in range(1, round(MAX_FIRST_LOOK_SECONDS / FIRST_LOOK_STEP_SECONDS) + 1):
+        at = step * FIRST_LOOK_STEP_SECONDS
+        done = history.share_within(at)
+        on_time = done - history.share_within(at - FIRST_LOOK_DELAY_SECONDS) + (1 - done) * followed
+        if on_time >= 0.5:
+            best = at
+    saved_transitions = 3 * history.share_within(best)
+    return best if saved_transitions * SLEEP_SECONDS_PER_TRANSITION >= best else 0.0
+
+
+def known_unfinished(result: TaskResult, *, read_at: float, previous: float) -> float:
+    """Seconds after the submission until which the task is known unfinished: the latest reading that
+    found it so, or the earliest end its eta allowed then (whole seconds, rounded up)."""
+    if result.finished:
+        return previous
+    eta = result.eta if result.eta is not None and result.eta > 0 else 1.0
+    return max(previous, read_at + eta - 1)
+
+
+def eta_ran_out(result: TaskResult, *, read_at: float, unfinished_before: float) -> bool:
+    """A reading that says the task ends within the second (eta 1, rounded up) when the eta read
+    before it (the one that aimed this look: ``unfinished_before`` = that reading + its eta - 1) had its
+    last second mostly gone already: the task ends any moment, so look again after a short step, not
+    another ``ETA_AIM`` of a second."""
+    if result.finished or result.eta is None or not 0 < result.eta <= 1 or unfinished_before <= 0:
+        return False
+    return read_at >= unfinished_before + ETA_AIM - 0.25
+
+
+def learn(durations: Durations | None, task_id: str, *, unfinished: float, seen_at: float) -> None:
+    """An explorer found finished ``seen_at`` seconds after its submission: record its duration."""
+    if durations is not None and explores(task_id):
+        durations.record(ended_about(unfinished, seen_at))
 
 
 def time_left(result: TaskResult, elapsed: float) -> float | None:
@@ -99,16 +164,24 @@ def after_submission(
     *,
     submitted_at: float,
     max_wait: int,
+    durations: Durations | None = None,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Poll:
-    """SendFunction's one look, just after submitting: the first ``$.poll``, informed by the task's eta
-    (one request, no state transition). Its Wait leads to the look the eta aims at (or to the first blind
-    window); a task already finished is looked at again at once."""
+    """SendFunction's one look after submitting, at ``first_look_at``: the first ``$.poll`` (one request,
+    no state transition). A task found finished goes straight to WriteResult or RecordFailure (the
+    state machine's Submitted choice); otherwise the Wait leads to the look its eta aims at (or to the
+    first blind window)."""
+    early = submitted_at + first_look_at(durations, task_id) - clock()
+    if early > 0:
+        sleep(early)
     result, rtt = ask(client, task_id, clock)
     elapsed = clock() - submitted_at
-    poll = decide(result, elapsed=elapsed, count=1, max_wait=max_wait, rtt=rtt)
+    read_at = elapsed - rtt / 2
+    unfinished = known_unfinished(result, read_at=read_at, previous=0.0)
+    poll = decide(result, elapsed=elapsed, count=1, max_wait=max_wait, rtt=rtt, unfinished_until=unfinished)
     if result.finished:
+        learn(durations, task_id, unfinished=unfinished, seen_at=read_at)
         return replace(poll, wait_seconds=0)
     settle(result, elapsed, max_wait, rtt, sleep)
     return poll
@@ -131,9 +204,17 @@ def settle(
         sleep(settle)
 
 
-def decide(result: TaskResult, *, elapsed: float, count: int, max_wait: int, rtt: float = 0.0) -> Poll:
+def decide(
+    result: TaskResult,
+    *,
+    elapsed: float,
+    count: int,
+    max_wait: int,
+    rtt: float = 0.0,
+    unfinished_until: float = 0.0,
+) -> Poll:
     """``elapsed``: seconds since the submission, outages not counted; ``rtt``: the last request's
-    duration."""
+    duration; ``unfinished_until``: ``known_unfinished``, carried in the poll."""
     deadline_passed = not result.finished and elapsed >= max_wait
     reason = result.reason
     if deadline_passed:
@@ -151,4 +232,5 @@ def decide(result: TaskResult, *, elapsed: float, count: int, max_wait: int, rtt
         count=count,
         deadline_passed=deadline_passed,
         reason=reason,
+        unfinished_until=round(unfinished_until, 3),
     )

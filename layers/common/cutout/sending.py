@@ -24,6 +24,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 
 from cutout.aws import Presigner
+from cutout.durations import Durations
 from cutout.errors import (
     OUTAGE_ERRORS,
     BacklogFullError,
@@ -38,7 +39,7 @@ from cutout.errors import (
 from cutout.health import Outage, ProviderHealth, Wait
 from cutout.keys import staging_key
 from cutout.looks import after_submission
-from cutout.novita import NovitaClient
+from cutout.novita import TERMINAL_STATUSES, NovitaClient
 from cutout.observability import logger, metrics
 from cutout.pacing import SubmissionPacer
 from cutout.settings import Settings
@@ -73,6 +74,7 @@ class Sender:
         health: ProviderHealth,
         persistence: BasePersistenceLayer,
         idempotency: IdempotencyConfig,
+        durations: Durations | None = None,
         presigner: Presigner | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -84,6 +86,7 @@ class Sender:
         self._pacer = pacer
         self._cap = cap
         self._health = health
+        self._durations = durations
         self._clock = clock
         self._sleep = sleep
         self._submit_once = idempotent_function(
@@ -123,21 +126,27 @@ class Sender:
         return state.submitted(submitted["task_id"], submitted["submitted_at"], poll)
 
     def _first_look(self, task_id: str, submitted_at: float) -> Poll:
-        """Ask for the task's eta at once (cutout.looks.after_submission), so that the first Wait leads
-        to the task's end; the task is submitted whatever the answer, so a provider that does not answer
-        leaves the first Wait blind (``Poll.initial``) and CheckStatus to meet the outage."""
+        """Look at the task once (cutout.looks.after_submission: when recent tasks have mostly just
+        finished, or at once for its eta), so that a task done by then goes straight to its outcome and
+        the first Wait of another leads to its end; the task is submitted whatever the answer, so a
+        provider that does not answer leaves the first Wait blind (``Poll.initial``) and CheckStatus to
+        meet the outage."""
         try:
-            return after_submission(
+            poll = after_submission(
                 self._novita,
                 task_id,
                 submitted_at=submitted_at,
                 max_wait=self._settings.max_task_wait_seconds,
+                durations=self._durations,
                 clock=self._clock,
                 sleep=self._sleep,
             )
         except _FIRST_LOOK_ERRORS as exc:
             logger.warning("no eta after submitting: the first wait is blind", extra={"error": str(exc)})
             return Poll.initial()
+        if poll.status in TERMINAL_STATUSES:
+            metrics.add_metric(name="PollsPerTask", unit=MetricUnit.Count, value=poll.count)
+        return poll
 
     def _image(self, state: ExecutionState) -> dict[str, str]:
         """What the provider reads: the upload itself, or the PNG staged for it (output bucket; a key per

@@ -97,7 +97,8 @@ PAUSED = "PAUSED"  # Poll.status while the provider is unavailable: nothing was 
 class Poll:
     """``$.poll``: what CheckStatus last learnt of the provider task, and when to look again. While the
     provider is unavailable the status is ``PAUSED`` and ``paused_seconds`` adds up the waits, which do
-    not count against MaxTaskWaitSeconds."""
+    not count against MaxTaskWaitSeconds. ``unfinished_until``: seconds after the submission until
+    which the task is known unfinished (``cutout.looks.known_unfinished``), for learning its duration."""
 
     status: str
     wait_seconds: int
@@ -105,6 +106,7 @@ class Poll:
     deadline_passed: bool
     reason: str
     paused_seconds: int = 0
+    unfinished_until: float = 0.0
 
     @classmethod
     def initial(cls) -> Poll:
@@ -123,6 +125,7 @@ class Poll:
             deadline_passed=bool(data["deadline_passed"]),
             reason=str(data["reason"]),
             paused_seconds=int(data.get("paused_seconds", 0)),
+            unfinished_until=float(data.get("unfinished_until", 0.0)),
         )
 
 
@@ -233,6 +236,7 @@ class PollRequest:
     submitted_at: float
     count: int
     paused_seconds: int = 0
+    unfinished_until: float = 0.0
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> PollRequest:
@@ -240,8 +244,10 @@ class PollRequest:
             task_id=str(event["task_id"]),
             submitted_at=float(event["submitted_at"]),
             count=int(event["count"]),
-            # an execution started before outages paused polls carries none
+            # an execution started before outages paused polls (or before durations were learnt)
+            # carries none
             paused_seconds=int(event.get("paused_seconds") or 0),
+            unfinished_until=float(event.get("unfinished_until") or 0.0),
         )
 
 

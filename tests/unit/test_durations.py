@@ -1,0 +1,133 @@
+"""The provider's recent task durations (cutout.durations) and the first look they time
+(cutout.looks.first_look_at)."""
+
+import math
+import random
+
+import pytest
+from botocore.exceptions import ClientError
+
+from cutout.durations import (
+    EDGES,
+    EXPLORE_EVERY,
+    MIN_SAMPLES,
+    Histogram,
+    TaskDurations,
+    bin_of,
+    ended_about,
+    explores,
+)
+from cutout.looks import FIRST_LOOK_DELAY_SECONDS, MAX_FIRST_LOOK_SECONDS, first_look_at
+from tests.support.fakes import AN_EXPLORER, NOT_AN_EXPLORER, Clock, Learnt
+
+
+def log_normal(median: float, sigma: float, n: int = 2000) -> list[float]:
+    rng = random.Random(7)
+    return [rng.lognormvariate(math.log(median), sigma) for _ in range(n)]
+
+
+def test_bins_are_a_fifth_of_a_second_up_to_20_s_then_a_tenth_wider_each_up_to_a_day():
+    assert EDGES[:3] == (0.2, 0.4, 0.6)
+    assert EDGES[99] == 20.0
+    assert EDGES[100] == 22.0
+    assert EDGES[-1] >= 86400
+    assert list(EDGES) == sorted(set(EDGES))
+    assert (bin_of(0.01), bin_of(0.2), bin_of(0.21), bin_of(19.99), bin_of(1e9)) == (
+        0,
+        0,
+        1,
+        99,
+        len(EDGES) - 1,
+    )
+
+
+def test_one_task_in_eight_explores_the_same_way_everywhere():
+    ids = [f"0b7c{i:04x}-5b1a-4e0f-9a57-2f3e8d1c6b4a" for i in range(8000)]
+    share = sum(map(explores, ids)) / len(ids)
+    assert share == pytest.approx(1 / EXPLORE_EVERY, abs=0.01)
+    assert [explores(i) for i in ids[:50]] == [explores(i) for i in ids[:50]]
+
+
+def test_a_duration_is_the_middle_of_what_the_looks_leave():
+    assert ended_about(2.0, 2.6) == pytest.approx(2.3)
+    assert ended_about(0.0, 1.0) == pytest.approx(0.5)
+    assert ended_about(3.0, 2.6) == pytest.approx(2.6)  # an eta too long cannot put the end after its sight
+
+
+def test_the_histogram_gives_quantiles_and_shares_of_its_durations():
+    seconds = log_normal(2.5, 0.5)
+    histogram = Learnt(seconds).recent()
+    assert histogram.samples == len(seconds)
+    ordered = sorted(seconds)
+    for q in (0.1, 0.5, 0.9):
+        assert histogram.quantile(q) == pytest.approx(ordered[int(q * len(ordered))], abs=0.2)
+    assert histogram.share_within(2.5) == pytest.approx(0.5, abs=0.03)
+    assert (histogram.share_within(0), histogram.share_within(1e6)) == (0.0, 1.0)
+    assert (Histogram().quantile(0.5), Histogram().share_within(3)) == (None, 0.0)
+
+
+def test_no_history_few_samples_or_an_explorer_look_at_once():
+    assert first_look_at(None, NOT_AN_EXPLORER) == 0.0
+    assert first_look_at(Learnt([2.5] * (MIN_SAMPLES - 1)), NOT_AN_EXPLORER) == 0.0
+    assert first_look_at(Learnt(log_normal(2.5, 0.5)), AN_EXPLORER) == 0.0
+
+
+def test_short_tasks_are_first_looked_at_when_half_of_them_would_be_noticed_within_the_delay():
+    history = Learnt(log_normal(2.5, 0.5)).recent()
+    at = first_look_at(Learnt(log_normal(2.5, 0.5)), NOT_AN_EXPLORER)
+    assert 1.5 < at < 3.0
+    # the latest such look: a tenth of a second later would leave fewer than half on time
+    followed = 0.65  # an aimed look within 0.4 s, or a quick look again (ETA_AIM 0.75)
+
+    def on_time(t: float) -> float:
+        done = history.share_within(t)
+        return done - history.share_within(t - FIRST_LOOK_DELAY_SECONDS) + (1 - done) * followed
+
+    assert on_time(at) >= 0.5 > on_time(at + 0.1)
+
+
+def test_tight_tasks_are_looked_at_just_after_they_end():
+    at = first_look_at(Learnt([1.0 + 0.001 * i for i in range(100)]), NOT_AN_EXPLORER)
+    assert 1.1 <= at <= 1.1 + FIRST_LOOK_DELAY_SECONDS
+
+
+def test_long_tasks_are_looked_at_at_once_for_their_eta():
+    # nothing is done by the latest first look: sleeping until then would buy nothing
+    assert first_look_at(Learnt(log_normal(120, 0.5)), NOT_AN_EXPLORER) == 0.0
+    assert first_look_at(Learnt([MAX_FIRST_LOOK_SECONDS + 1] * 100), NOT_AN_EXPLORER) == 0.0
+
+
+class BrokenTable:
+    def update_item(self, **kwargs):
+        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "UpdateItem")
+
+    def get_item(self, **kwargs):
+        raise ClientError({"Error": {"Code": "InternalServerError"}}, "GetItem")
+
+
+def test_a_table_that_does_not_answer_never_stands_in_a_tasks_way():
+    durations = TaskDurations(BrokenTable())
+    durations.record(2.0)  # not recorded, no error
+    assert durations.recent().samples == 0  # so the look comes at once
+
+
+class CountingTable:
+    def __init__(self) -> None:
+        self.gets: list[str] = []
+
+    def get_item(self, *, Key):
+        self.gets.append(Key["id"])
+        return {"Item": {"id": Key["id"], "b12": 3, "expires_at": 1}}
+
+
+def test_the_recent_counts_are_this_hour_and_the_last_read_at_most_once_a_minute():
+    table, clock = CountingTable(), Clock(7200.0 * 100 + 10)
+    durations = TaskDurations(table, clock=clock)
+    assert durations.recent().counts == {12: 6}
+    assert table.gets == ["task-durations#199", "task-durations#200"]
+    clock.advance(59)
+    durations.recent()
+    assert len(table.gets) == 2
+    clock.advance(2)
+    durations.recent()
+    assert len(table.gets) == 4
