@@ -4,7 +4,11 @@ Replays provider tasks of known true duration whose eta is accurate, noisy or ab
 state machine definition (statemachine/cutout.asl.json, interpreted state by state on a simulated clock)
 with Send and CheckStatus running the real policy imported from ``cutout.looks`` (``after_submission``)
 and ``cutout.polling`` (``poll_task``), both calling ``decide``, ``plan`` and ``next_look_in``, so what is
-measured is what runs.
+measured is what runs. Ours learns as it goes, as deployed: each eta mode of each workload starts with
+nothing learnt, the tasks are replayed one after another, and the explorers' durations
+(``cutout.durations``) are kept in memory (``LearntDurations``) where the functions keep them in
+DynamoDB; so the first 30 tasks all look at once, and Send's first look is timed from what the
+explorers before a task have recorded (``cutout.looks.first_look_at``).
 
 The suite (fixed seeds, 1,000 tasks each): ``spread`` (log-uniform 1 s-10 min, the policy's first
 measure), ``short`` (log-normal, median 2.5 s: the common case for background removal), ``bimodal``
