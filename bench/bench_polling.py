@@ -5,10 +5,10 @@ state machine definition (statemachine/cutout.asl.json, interpreted state by sta
 with Send and CheckStatus running the real policy imported from ``cutout.looks`` (``after_submission``)
 and ``cutout.polling`` (``poll_task``), both calling ``decide``, ``plan`` and ``next_look_in``, so what is
 measured is what runs. Ours learns as it goes, as deployed: each eta mode of each workload starts with
-nothing learnt, the tasks are replayed one after another, and the explorers' durations
-(``cutout.durations``) are kept in memory (``LearntDurations``) where the functions keep them in
-DynamoDB; so the first 30 tasks all look at once, and Send's first look is timed from what the
-explorers before a task have recorded (``cutout.looks.first_look_at``).
+nothing learnt, the tasks are replayed one after another, and the durations recorded by the tasks
+first looked at at once (``cutout.durations``) are kept in memory (``LearntDurations``) where the
+functions keep them in DynamoDB; so the first 30 tasks all look at once, and Send's first look is
+timed from what the tasks before it have recorded (``cutout.looks.first_look_at``).
 
 The suite (fixed seeds, 1,000 tasks each): ``spread`` (log-uniform 1 s-10 min, the policy's first
 measure), ``short`` (log-normal, median 2.5 s: the common case for background removal), ``bimodal``
@@ -281,8 +281,8 @@ def run_execution(
 
 
 class LearntDurations:
-    """``cutout.durations.TaskDurations`` without DynamoDB: what the explorers of one run have recorded
-    (all of it: the tasks of a run are replayed one after another, on clocks of their own)."""
+    """``cutout.durations.TaskDurations`` without DynamoDB: what the tasks of one run have recorded (all
+    of it: the tasks of a run are replayed one after another, on clocks of their own)."""
 
     def __init__(self) -> None:
         self.histogram = Histogram()
@@ -318,6 +318,7 @@ def ours(provider: Provider, clock: Clock, durations: LearntDurations | None = N
             count=int(event["count"]),
             max_wait=MAX_TASK_WAIT_SECONDS,
             unfinished_until=float(event["unfinished_until"]),
+            learns=bool(event["learns"]),
             durations=durations,
             clock=clock.now,
             sleep=clock.sleep,

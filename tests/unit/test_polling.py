@@ -253,6 +253,7 @@ def test_an_explorer_is_looked_at_at_once_and_records_how_long_it_took():
     )
     assert provider.slept == [pytest.approx(0.45)]  # no sleep before the look: only the eta's settle
     assert first.unfinished_until == pytest.approx(2.0)  # read at 0, eta 3 (rounded up): ends after 2 s
+    assert first.learns  # looked at at once: its duration is unbiased
     provider.results = [finished()]
     provider.now = provider.now + 2.3  # the aimed look, 2.75 s after the submission
     done = poll_task(
@@ -262,6 +263,7 @@ def test_an_explorer_is_looked_at_at_once_and_records_how_long_it_took():
         count=first.count,
         max_wait=900,
         unfinished_until=first.unfinished_until,
+        learns=first.learns,
         durations=learnt,
         clock=provider.clock,
         sleep=provider.sleep,
@@ -511,3 +513,13 @@ def test_a_task_that_ended_counts_the_polls_it_took_and_one_still_running_counts
     added_metrics.assert_not_called()
     outage.check(request(count=4), finished())
     added_metrics.assert_called_once_with(name="PollsPerTask", unit=MetricUnit.Count, value=5)
+
+
+def test_a_task_about_to_end_at_the_look_after_submitting_is_followed_within_send():
+    # as CheckStatus would, without a round of the loop (three transitions) to get there
+    provider = ScriptedProvider(running(eta=1), finished())
+    first = after_submission(
+        provider, "t", submitted_at=provider.now, max_wait=900, clock=provider.clock, sleep=provider.sleep
+    )
+    assert (first.status, first.count, first.wait_seconds) == ("SUCCEED", 2, 0)
+    assert provider.slept == [pytest.approx(0.75)]

@@ -75,12 +75,12 @@ def task_result(**task: object) -> FakeResponse:
 
 
 class ProviderHttp(FakePoolManager):
-    """The scripted provider; the look SendFunction takes just after submitting, when the script has no
-    answer left for it, finds the task running without an eta or progress (a blind first wait)."""
+    """The scripted provider; the look SendFunction takes after submitting, when the script has no
+    answer left for it, finds the task running with 20 s to go (a first Wait, nothing slept for it)."""
 
     def request(self, method: str, url: str, **kwargs):
         if method == "GET" and "/task-result" in url and not self.answers:
-            self.answers.append(task_result())
+            self.answers.append(task_result(eta=20))
         return super().request(method, url, **kwargs)
 
 
@@ -220,7 +220,8 @@ def test_a_submission_sets_the_task_id_and_time_and_starts_the_polling_afresh(se
     assert result == ExecutionState(
         source=SOURCE,
         slot=state.slot,
-        poll=Poll("PROCESSING", 1, 1, False, ""),  # one look, blind: the first window opens in 1 s
+        # one look: 20 s to go, approached (60 % of it, less the loop's 0.3 s); known running until 19 s
+        poll=Poll("PROCESSING", 11, 1, False, "", unfinished_until=19.0),
         admitted_at=state.admitted_at,
         task_id=TASK_ID,
         submitted_at=sending.clock.now,

@@ -97,6 +97,7 @@ def test_the_initial_poll_is_queued_after_one_second_with_nothing_counted():
         "reason": "",
         "paused_seconds": 0,
         "unfinished_until": 0.0,
+        "learns": False,
     }
 
 

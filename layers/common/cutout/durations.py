@@ -3,13 +3,15 @@ after submitting comes when most tasks have just finished (``cutout.looks.first_
 at once, when none has.
 
 Learning from every task would be biased: a task first looked at T seconds after its submission and
-found finished says only that it took less than T. So one task in ``EXPLORE_EVERY`` (by its task id), and
-every task while too few are known, is looked at at once as before, and only those explorers record how
-long they took: the middle of the interval their looks leave (``Poll.unfinished_until``, the last reading
-that found the task unfinished or the earliest end its eta allowed, to the first reading that found it
-finished). The counts are kept per bin of duration in one DynamoDB item per hour beside the submission
-schedule (RateLimitTable, ``task-durations#<hour>``, expiring after a day): the current hour and the one
-before it are the recent distribution. A function reads them at most once a minute.
+found finished says only that it took less than T. So only the tasks first looked at at once record how
+long they took (``Poll.learns``): every task while fewer than ``MIN_SAMPLES`` durations are known or
+while tasks take too long for a later look to pay, and otherwise one task in ``EXPLORE_EVERY`` (the
+explorers, by task id). A duration is the middle of the interval the looks leave
+(``Poll.unfinished_until``, the last reading that found the task unfinished or the earliest end its eta
+allowed, to the first reading that found it finished). The counts are kept per bin of duration in one
+DynamoDB item per hour beside the submission schedule (RateLimitTable, ``task-durations#<hour>``,
+expiring after a day): the current hour and the one before it are the recent distribution. A function
+reads them at most once a minute.
 
 Learning is never in a task's way: a table that does not answer leaves the look at once (reading) or the
 duration unrecorded (recording), with a warning."""
@@ -33,10 +35,10 @@ MIN_SAMPLES = 30  # fewer recorded durations than this: every task explores
 READ_EVERY_SECONDS = 60.0  # a function reads the counts at most this often
 KEEP_SECONDS = 86400  # an hour's counts expire (TTL) this long after the hour ends
 
-# Bins of duration: 0.2 s wide up to 20 s (where the first look is chosen), then 10 % wider each up to
-# a day (the last bin takes anything longer). Their upper edges, in seconds:
+# Bins of duration: 0.1 s wide up to 20 s (where the first look is chosen, on a 0.1-s grid), then 10 %
+# wider each up to a day (the last bin takes anything longer). Their upper edges, in seconds:
 EDGES: tuple[float, ...] = (
-    *(round(0.2 * (i + 1), 1) for i in range(100)),
+    *(round(0.1 * (i + 1), 1) for i in range(200)),
     *(round(20.0 * 1.1 ** (i + 1), 1) for i in range(88)),
 )
 

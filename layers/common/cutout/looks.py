@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from cutout.durations import MIN_SAMPLES, Durations, ended_about, explores
-from cutout.novita import NovitaClient, TaskResult
+from cutout.novita import TERMINAL_STATUSES, NovitaClient, TaskResult
 from cutout.state import MIN_WAIT_SECONDS, Poll
 
 MAX_WAIT_SECONDS = 60
@@ -34,11 +34,18 @@ READ_LAG_SECONDS = 0.3
 REPOLL_STEP_SECONDS = 0.2  # a task past the time its eta named is asked again this often
 IN_LAMBDA_GAP_SECONDS = 2.5  # a look due within this long is waited for in the function, not in a Wait
 MAX_IN_LAMBDA_SECONDS = 9.0  # CheckStatus sleeps at most this long in all to look again in one invocation
-# SendFunction's look after submitting is timed for a median detection delay within this, on the recent
-# durations; at most MAX_FIRST_LOOK_SECONDS after the submission (the function sleeps until then).
-FIRST_LOOK_DELAY_SECONDS = 0.4
+# SendFunction's look after submitting is timed so that, on the recent durations, ON_TIME_SHARE of the
+# tasks are noticed within FIRST_LOOK_DELAY_SECONDS (half of them, and 5 % more for a distribution
+# known from a sample); on a grid of FIRST_LOOK_STEP_SECONDS, at most MAX_FIRST_LOOK_SECONDS after the
+# submission (the function sleeps until then).
+FIRST_LOOK_DELAY_SECONDS = 0.45
+ON_TIME_SHARE = 0.55
+FIRST_LOOK_READ_SECONDS = 0.1  # the provider reads the task this long after a look starts (half a request)
 MAX_FIRST_LOOK_SECONDS = 8.0
 FIRST_LOOK_STEP_SECONDS = 0.1
+# Of the looks that find nearly as many tasks done as the latest allowed (within this share), the
+# earliest: tasks that all end within a narrow band are looked at just after it.
+FIRST_LOOK_SLACK = 0.02
 # A second of sleep at 256 MB costs an eighth of a state transition; a task found done by the first look
 # saves a round of the loop (three transitions).
 SLEEP_SECONDS_PER_TRANSITION = 8.0
@@ -49,29 +56,37 @@ def first_look_at(durations: Durations | None, task_id: str) -> float:
 
     Submit answers only a task id, so this look is blind. At once, it costs a request that finds no task
     finished, only its eta; at T, every task done by then costs that one request, late by T minus its
-    duration, and one not done is found where its eta aims (within ``FIRST_LOOK_DELAY_SECONDS`` with the
-    chance ``followed`` below). The later T, the more tasks take one request, and the more are late: T is
-    the latest look that still leaves half the recent durations within ``FIRST_LOOK_DELAY_SECONDS``, if
-    the rounds it saves pay for the sleep (else at once: the tasks take longer). At once too while fewer
-    than ``MIN_SAMPLES`` durations are known, and for the explorers (``cutout.durations``), whose
-    durations stay unbiased."""
+    duration, and one not done is found where its eta aims (in time with the chance ``followed`` below).
+    The later T, the more tasks take one request, and the more are late. So T is the look that finds the
+    most tasks done (the earliest within ``FIRST_LOOK_SLACK`` of it) among those that still notice
+    ``ON_TIME_SHARE`` of the recent durations within ``FIRST_LOOK_DELAY_SECONDS``, if the rounds it saves
+    (three transitions for each task found done) pay for the sleep; else at once (the tasks take longer:
+    the eta is worth having early). At once too while fewer than ``MIN_SAMPLES`` durations are known,
+    and for the explorers (``cutout.durations``), so that durations are still recorded, unbiased."""
     if durations is None or explores(task_id):
         return 0.0
     history = durations.recent()
     if history.samples < MIN_SAMPLES:
         return 0.0
-    # An aimed look finds the task done with the chance ETA_AIM, late by up to ETA_AIM; if not, the task
-    # is looked at again every REPOLL_STEP_SECONDS.
-    followed = min(FIRST_LOOK_DELAY_SECONDS, ETA_AIM) + (1 - ETA_AIM)
-    best = 0.0
+    # One not done yet is found by a look ETA_AIM into the last second its eta names (it ends uniformly
+    # in that second): in time for the delay with the chance ``reach``, the reading coming
+    # FIRST_LOOK_READ_SECONDS after the look; if the task is still running then, by a look again
+    # REPOLL_STEP_SECONDS later.
+    reach = FIRST_LOOK_DELAY_SECONDS - FIRST_LOOK_READ_SECONDS
+    again = REPOLL_STEP_SECONDS + 2 * FIRST_LOOK_READ_SECONDS
+    followed = min(reach, ETA_AIM) + (1 - ETA_AIM) * min(1.0, reach / again)
+    allowed = []  # (share of tasks done by then, seconds after the submission)
     for step in range(1, round(MAX_FIRST_LOOK_SECONDS / FIRST_LOOK_STEP_SECONDS) + 1):
         at = step * FIRST_LOOK_STEP_SECONDS
         done = history.share_within(at)
-        on_time = done - history.share_within(at - FIRST_LOOK_DELAY_SECONDS) + (1 - done) * followed
-        if on_time >= 0.5:
-            best = at
-    saved_transitions = 3 * history.share_within(best)
-    return best if saved_transitions * SLEEP_SECONDS_PER_TRANSITION >= best else 0.0
+        on_time = done - history.share_within(at + FIRST_LOOK_READ_SECONDS - FIRST_LOOK_DELAY_SECONDS)
+        if on_time + (1 - done) * followed >= ON_TIME_SHARE:
+            allowed.append((done, at))
+    if not allowed:
+        return 0.0
+    most = max(done for done, _ in allowed)
+    at = min(at for done, at in allowed if done >= most - FIRST_LOOK_SLACK)
+    return at if 3 * history.share_within(at) * SLEEP_SECONDS_PER_TRANSITION >= at else 0.0
 
 
 def known_unfinished(result: TaskResult, *, read_at: float, previous: float) -> float:
@@ -93,9 +108,10 @@ def eta_ran_out(result: TaskResult, *, read_at: float, unfinished_before: float)
     return read_at >= unfinished_before + ETA_AIM - 0.25
 
 
-def learn(durations: Durations | None, task_id: str, *, unfinished: float, seen_at: float) -> None:
-    """An explorer found finished ``seen_at`` seconds after its submission: record its duration."""
-    if durations is not None and explores(task_id):
+def learn(durations: Durations | None, learns: bool, *, unfinished: float, seen_at: float) -> None:
+    """A task first looked at at once (``Poll.learns``) found finished ``seen_at`` seconds after its
+    submission: record its duration."""
+    if durations is not None and learns:
         durations.record(ended_about(unfinished, seen_at))
 
 
@@ -168,23 +184,86 @@ def after_submission(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Poll:
-    """SendFunction's one look after submitting, at ``first_look_at``: the first ``$.poll`` (one request,
-    no state transition). A task found finished goes straight to WriteResult or RecordFailure (the
-    state machine's Submitted choice); otherwise the Wait leads to the look its eta aims at (or to the
-    first blind window)."""
-    early = submitted_at + first_look_at(durations, task_id) - clock()
+    """SendFunction's look after submitting, at ``first_look_at``, and as ``poll_task`` goes on from
+    there (no state transition): the first ``$.poll``. A task found finished goes straight to WriteResult
+    or RecordFailure (the state machine's Submitted choice); otherwise the Wait leads to the look its eta
+    aims at (or to the first blind window)."""
+    at = first_look_at(durations, task_id)
+    early = submitted_at + at - clock()
     if early > 0:
         sleep(early)
-    result, rtt = ask(client, task_id, clock)
-    elapsed = clock() - submitted_at
-    read_at = elapsed - rtt / 2
-    unfinished = known_unfinished(result, read_at=read_at, previous=0.0)
-    poll = decide(result, elapsed=elapsed, count=1, max_wait=max_wait, rtt=rtt, unfinished_until=unfinished)
+    poll = poll_task(
+        client,
+        task_id,
+        submitted_at=submitted_at,
+        count=0,
+        max_wait=max_wait,
+        learns=durations is not None and at == 0,
+        durations=durations,
+        clock=clock,
+        sleep=sleep,
+    )
+    return replace(poll, wait_seconds=0) if poll.status in TERMINAL_STATUSES else poll
+
+
+def poll_task(
+    client: NovitaClient,
+    task_id: str,
+    *,
+    submitted_at: float,
+    count: int,
+    max_wait: int,
+    paused_seconds: int = 0,
+    unfinished_until: float = 0.0,
+    learns: bool = False,
+    durations: Durations | None = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Poll:
+    """Ask the provider and decide what the state machine does next.
+
+    When the next look is due sooner than a Wait state and the loop's own time could bring it (an eta
+    about to run out, or within a blind window), stay and look again in this invocation: a round of the
+    loop costs three state transitions, about 25 times the price of a one-second sleep at 256 MB. At most
+    ``MAX_IN_LAMBDA_SECONDS`` of sleep per invocation. Before returning, sleep the fraction of a second
+    that lands the next look where the eta aims (``Plan.settle``). Time spent ``paused_seconds`` by
+    provider outages does not count against ``max_wait``. A task that ``learns`` (its first look came at
+    once) found finished records its duration (``cutout.looks.learn``)."""
+
+    def look() -> tuple[TaskResult, float, float, float]:
+        result, rtt = ask(client, task_id, clock)
+        read_at = clock() - rtt / 2 - submitted_at - paused_seconds
+        return result, rtt, read_at, known_unfinished(result, read_at=read_at, previous=unfinished_until)
+
+    carried = unfinished_until
+    result, rtt, read_at, unfinished_until = look()
+    count += 1
+    slept, previous = 0.0, None
+    ran_out = eta_ran_out(result, read_at=read_at, unfinished_before=carried)
+    while not result.finished:
+        elapsed = clock() - submitted_at - paused_seconds
+        if elapsed >= max_wait:
+            break
+        left = time_left(result, elapsed)
+        gap = next_look_in(left, elapsed=elapsed) - rtt
+        if ran_out or (left is not None and previous is not None and left >= previous):
+            gap = REPOLL_STEP_SECONDS  # the eta has run out and the task is not done: it ends any moment
+            ran_out = False
+        gap = max(gap, REPOLL_STEP_SECONDS)
+        if gap > IN_LAMBDA_GAP_SECONDS or slept + gap > MAX_IN_LAMBDA_SECONDS:
+            break
+        sleep(gap)
+        slept, previous = slept + gap, left
+        result, rtt, read_at, unfinished_until = look()
+        count += 1
+    elapsed = clock() - submitted_at - paused_seconds
+    poll = decide(
+        result, elapsed=elapsed, count=count, max_wait=max_wait, rtt=rtt, unfinished_until=unfinished_until
+    )
     if result.finished:
-        learn(durations, task_id, unfinished=unfinished, seen_at=read_at)
-        return replace(poll, wait_seconds=0)
+        learn(durations, learns, unfinished=unfinished_until, seen_at=read_at)
     settle(result, elapsed, max_wait, rtt, sleep)
-    return poll
+    return replace(poll, paused_seconds=paused_seconds, learns=learns)
 
 
 def ask(client: NovitaClient, task_id: str, clock: Callable[[], float]) -> tuple[TaskResult, float]:

@@ -98,7 +98,8 @@ class Poll:
     """``$.poll``: what CheckStatus last learnt of the provider task, and when to look again. While the
     provider is unavailable the status is ``PAUSED`` and ``paused_seconds`` adds up the waits, which do
     not count against MaxTaskWaitSeconds. ``unfinished_until``: seconds after the submission until
-    which the task is known unfinished (``cutout.looks.known_unfinished``), for learning its duration."""
+    which the task is known unfinished (``cutout.looks.known_unfinished``); ``learns``: its first look
+    came at once, so its duration, recorded when it ends, is unbiased (``cutout.durations``)."""
 
     status: str
     wait_seconds: int
@@ -107,6 +108,7 @@ class Poll:
     reason: str
     paused_seconds: int = 0
     unfinished_until: float = 0.0
+    learns: bool = False
 
     @classmethod
     def initial(cls) -> Poll:
@@ -126,6 +128,7 @@ class Poll:
             reason=str(data["reason"]),
             paused_seconds=int(data.get("paused_seconds", 0)),
             unfinished_until=float(data.get("unfinished_until", 0.0)),
+            learns=bool(data.get("learns", False)),
         )
 
 
@@ -237,6 +240,7 @@ class PollRequest:
     count: int
     paused_seconds: int = 0
     unfinished_until: float = 0.0
+    learns: bool = False
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> PollRequest:
@@ -248,6 +252,7 @@ class PollRequest:
             # carries none
             paused_seconds=int(event.get("paused_seconds") or 0),
             unfinished_until=float(event.get("unfinished_until") or 0.0),
+            learns=bool(event.get("learns") or False),
         )
 
 
