@@ -33,7 +33,7 @@ BLIND_STEP_SECONDS = 1.0
 READ_LAG_SECONDS = 0.3
 REPOLL_STEP_SECONDS = 0.2  # a task past the time its eta named is asked again this often
 IN_LAMBDA_GAP_SECONDS = 2.5  # a look due within this long is waited for in the function, not in a Wait
-MAX_IN_LAMBDA_SECONDS = 9.0  # CheckStatus sleeps at most this long in all to look again in one invocation
+MAX_IN_LAMBDA_SECONDS = 12.0  # a function looks again within itself for at most this long (wall clock)
 # SendFunction's look after submitting is timed so that, on the recent durations, ON_TIME_SHARE of the
 # tasks are noticed within FIRST_LOOK_DELAY_SECONDS (half of them, and 5 % more for a distribution
 # known from a sample); on a grid of FIRST_LOOK_STEP_SECONDS, at most MAX_FIRST_LOOK_SECONDS after the
@@ -224,8 +224,9 @@ def poll_task(
 
     When the next look is due sooner than a Wait state and the loop's own time could bring it (an eta
     about to run out, or within a blind window), stay and look again in this invocation: a round of the
-    loop costs three state transitions, about 25 times the price of a one-second sleep at 256 MB. At most
-    ``MAX_IN_LAMBDA_SECONDS`` of sleep per invocation. Before returning, sleep the fraction of a second
+    loop costs three state transitions, about 25 times the price of a one-second sleep at 256 MB. Looking
+    again stops ``MAX_IN_LAMBDA_SECONDS`` after the first look (sleeps and requests). Before returning,
+    sleep the fraction of a second
     that lands the next look where the eta aims (``Plan.settle``). Time spent ``paused_seconds`` by
     provider outages does not count against ``max_wait``. A task that ``learns`` (its first look came at
     once) found finished records its duration (``cutout.looks.learn``)."""
@@ -238,7 +239,7 @@ def poll_task(
     carried = unfinished_until
     result, rtt, read_at, unfinished_until = look()
     count += 1
-    slept, previous = 0.0, None
+    began, previous = clock(), None
     ran_out = eta_ran_out(result, read_at=read_at, unfinished_before=carried)
     while not result.finished:
         elapsed = clock() - submitted_at - paused_seconds
@@ -250,10 +251,10 @@ def poll_task(
             gap = REPOLL_STEP_SECONDS  # the eta has run out and the task is not done: it ends any moment
             ran_out = False
         gap = max(gap, REPOLL_STEP_SECONDS)
-        if gap > IN_LAMBDA_GAP_SECONDS or slept + gap > MAX_IN_LAMBDA_SECONDS:
+        if gap > IN_LAMBDA_GAP_SECONDS or clock() - began + gap > MAX_IN_LAMBDA_SECONDS:
             break
         sleep(gap)
-        slept, previous = slept + gap, left
+        previous = left
         result, rtt, read_at, unfinished_until = look()
         count += 1
     elapsed = clock() - submitted_at - paused_seconds
