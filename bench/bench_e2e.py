@@ -9,6 +9,9 @@ bottleneck. The six sample photos (``cutout_local.samples``) are uploaded in tur
   engine's time per task inside the running pipeline (median of complete - execute; the pipeline shares
   this machine's two cores with the engine, so this is slower than the engine alone, which is shown too)
   sets the rate of the steady stream;
+- learning (not reported): ``cutout.durations.MIN_SAMPLES`` uploads at the steady stream's rate, every
+  one looked at at once and recording its duration, so that what follows runs as it does once the
+  provider's recent durations are known (SendFunction's first look timed from them);
 - steady (default): one upload every ``STEADY_FACTOR`` x that time, so provider queueing stays near 0;
 - burst (``--phases steady,burst``): all N at once. One engine worker, so queueing dominates; and the
   local stack runs at most 8 environments per function and 8 SQS batches at a time (or the template's
@@ -32,8 +35,9 @@ and stamps its tasks with the same clock):
   admission: t0 -> SubmitFunction starts (SQS delivery) -> execution started (checks, slot reserved,
   StartExecution; the history's ExecutionStarted) -> SendFunction starts (WaitForSlot) -> provider accepted
   (presign, idempotency record, POST);
-  after the engine: provider completed -> the CheckStatus invocation that saw SUCCEED returns (detection)
-  -> WriteResult starts -> WriteResult returns (cutout written) -> seen in the bucket (observation lag).
+  after the engine: provider completed -> the look that saw SUCCEED returns (detection: SendFunction's or
+  CheckStatus's) -> WriteResult starts -> WriteResult returns (cutout written) -> seen in the bucket
+  (observation lag).
 - local only (inside the overhead and its parts, shown separately, and an overhead without them): an
   invocation that finds all of its function's environments busy at the local cap (8, or the function's
   ReservedConcurrentExecutions) waits for one to be free, where AWS would start another (or throttle at
@@ -47,7 +51,8 @@ invocation, as ``stack.aws.invocations`` records it, collected here by wrapping 
 duration in the handler, without the wait for an environment or a cold start's Init; cold starts are
 counted), state transitions per image (``*StateEntered`` events of each execution's history; the polling
 benchmark's billing adds 1 for the start of the execution), polls per image (task-result requests made by
-CheckStatus: its ``count``; the provider's own request counters per image are in the JSON), and GB-s per
+SendFunction and CheckStatus: the ``count`` of the last ``$.poll``; the provider's own request counters
+per image are in the JSON), and GB-s per
 image at each function's MemorySize.
 
 Target (exit 1 if missed): in the steady stream, the median overhead per image <= 1 s (as measured, local
@@ -76,6 +81,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "layers" / "common"))
 sys.path.insert(0, str(ROOT))
 
+from cutout.durations import MIN_SAMPLES  # noqa: E402
 from cutout_local.aws import lambda_runtime  # noqa: E402
 from cutout_local.provider import Engine  # noqa: E402
 from cutout_local.samples import sample_photos  # noqa: E402
@@ -101,7 +107,7 @@ ADMISSION = (
     ("send_to_provider", "SendFunction starts -> provider accepted"),
 )
 AFTER_ENGINE = (
-    ("detection", "provider completed -> CheckStatus saw SUCCEED"),
+    ("detection", "provider completed -> the look that saw SUCCEED returns"),
     ("detection_to_write", "-> WriteResult starts"),
     ("write", "WriteResult runs"),
     ("observed", "-> seen in the bucket"),
@@ -286,6 +292,11 @@ def provider_task(stack: LocalStack, task_id: str) -> dict[str, Any]:
         return json.loads(response.read())
 
 
+def poll_of(call: Call) -> dict[str, Any]:
+    """The ``$.poll`` a look returned: SendFunction's within the execution state it returns."""
+    return call.result["poll"] if call.function == "SendFunction" else call.result
+
+
 def submit_keys(call: Call) -> list[str]:
     keys = []
     for record in call.event.get("Records", []):
@@ -328,7 +339,8 @@ def analyse(
         mine = by_task.get(task_id, [])
         phase_calls += sends[u.key] + mine
         checks = [c for c in mine if c.function == "CheckStatusFunction"]
-        detect = min((c for c in checks if c.result.get("status") == "SUCCEED"), key=lambda c: c.ended)
+        looks = [send, *checks]  # SendFunction looks after submitting (cutout.looks.after_submission)
+        detect = min((c for c in looks if poll_of(c).get("status") == "SUCCEED"), key=lambda c: c.ended)
         write = next(c for c in mine if c.function == "WriteResultFunction" and not c.errored)
         submit = next(c for c in submits if u.key in submit_keys(c))
         debug = provider_task(stack, task_id)["extra"]["debug_info"]
@@ -345,7 +357,6 @@ def analyse(
         for name in entered:
             states[name] = states.get(name, 0) + 1
         arrival = watcher.seen[u.cutout_key]
-        first_poll = min(checks, key=lambda c: c.started)
         chain = [submit, *sends[u.key], *mine]
         row = {
             "key": u.key,
@@ -371,13 +382,13 @@ def analyse(
             + (arrival - completed)
             - wait_outside(chain, submitted, completed)
             - max(0.0, submit.called - u.t0),
-            "first_poll_after_submit": first_poll.started - submitted,
-            "first_poll_found_done": first_poll.result.get("status") == "SUCCEED"
-            and first_poll.result.get("count") == first_poll.event.get("count", 0) + 1,
-            "polls": max(c.result.get("count", 0) for c in checks),
+            "first_check_after_submit": min(c.started for c in checks) - submitted if checks else math.nan,
+            "found_at_first_request": poll_of(detect).get("count") == 1,
+            "found_in_send": detect is send,
+            "polls": max(poll_of(c).get("count", 0) for c in looks),
             "check_invocations": len(checks),
             "repolls_in_lambda": sum(
-                1 for c in checks if c.result.get("count", 0) - int(c.event.get("count", 0)) > 1
+                1 for c in looks if poll_of(c).get("count", 0) - int(c.event.get("count", 0)) > 1
             ),
             "transitions": len(entered),
         }
@@ -407,17 +418,18 @@ def analyse(
         "environment_wait",
         "sqs_delivery_wait",
         "overhead_without_local",
-        "first_poll_after_submit",
+        "first_check_after_submit",
         "put",
     ):
         figures[name] = spread([r[name] for r in rows])
     figures["detection_found_at_first_request"] = spread(
-        [r["detection"] for r in rows if r["first_poll_found_done"]]
+        [r["detection"] for r in rows if r["found_at_first_request"]]
     )
     figures["detection_found_later"] = spread(
-        [r["detection"] for r in rows if not r["first_poll_found_done"]]
+        [r["detection"] for r in rows if not r["found_at_first_request"]]
     )
-    figures["first_poll_found_done_share"] = round(sum(r["first_poll_found_done"] for r in rows) / n_ok, 2)
+    figures["found_at_first_request_share"] = round(sum(r["found_at_first_request"] for r in rows) / n_ok, 2)
+    figures["found_in_send_share"] = round(sum(r["found_in_send"] for r in rows) / n_ok, 2)
     figures["repolls_in_lambda_per_image"] = round(sum(r["repolls_in_lambda"] for r in rows) / n_ok, 2)
     figures["polls_per_image"] = {
         "mean": round(statistics.mean(r["polls"] for r in rows), 2),
@@ -525,13 +537,14 @@ def print_phase(phase: str, f: dict[str, Any]) -> None:
     line("OVERHEAD without those local-only waits", "overhead_without_local")
     line("detection, task done at the first request", "detection_found_at_first_request", 5)
     line("detection, found by a later request", "detection_found_later", 5)
-    line("first poll, after provider accepted", "first_poll_after_submit")
+    line("first CheckStatus, after provider accepted", "first_check_after_submit")
     line("PutObject itself (not counted)", "put")
     polls = f["polls_per_image"]
     st = f["state_transitions_per_image"]
     print(
-        f"   polls per image: mean {polls['mean']}, median {polls['median']}, max {polls['max']}; first poll "
-        f"found the task done: {f['first_poll_found_done_share']:.0%}; CheckStatus re-polled in-Lambda "
+        f"   polls per image: mean {polls['mean']}, median {polls['median']}, max {polls['max']}; the first "
+        f"request found the task done: {f['found_at_first_request_share']:.0%}; found within SendFunction: "
+        f"{f['found_in_send_share']:.0%}; a function looked again within itself "
         f"{f['repolls_in_lambda_per_image']} times per image"
     )
     print(
@@ -601,6 +614,12 @@ def main() -> int:
                     f"warm-up: engine (complete - execute) in the pipeline: median {in_pipeline:.2f} s "
                     f"a task; steady stream: one upload every {STEADY_FACTOR} x that = {interval:.2f} s"
                 )
+                # Learning, not reported: MIN_SAMPLES uploads at the steady interval, every one looked at
+                # at once and recording its duration (cutout.durations), so that the phases measure
+                # the pipeline as it runs once it knows the provider's recent durations.
+                print(f"learning: {MIN_SAMPLES} uploads, one every {interval:.2f} s...", file=sys.stderr)
+                run_phase(stack, watcher, "learning", samples, MIN_SAMPLES, interval)
+                stack.aws.wait_for_executions(timeout=PHASE_TIMEOUT)
                 for phase in phases:
                     gap = interval if phase == "steady" else 0.0
                     stats_before = provider_counters(stack)
