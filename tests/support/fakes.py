@@ -104,8 +104,9 @@ class FakeS3:
     def list_objects_v2(
         self, *, Bucket: str, Prefix: str = "", MaxKeys: int = 1000, **_: Any
     ) -> dict[str, Any]:
-        keys = sorted(k for b, k in self.objects if b == Bucket and k.startswith(Prefix))[:MaxKeys]
-        return {"Contents": [{"Key": k} for k in keys]} if keys else {"KeyCount": 0}
+        keys = sorted(k for b, k in self.objects if b == Bucket and k.startswith(Prefix))
+        page = [{"Key": k, "ETag": _etag(self.objects[(Bucket, k)]["Body"])} for k in keys[:MaxKeys]]
+        return {"Contents": page, "IsTruncated": len(keys) > MaxKeys} if page else {"KeyCount": 0}
 
     def upload_fileobj(
         self, stream: Any, bucket: str, key: str, ExtraArgs: dict[str, Any] | None = None, Config: Any = None

@@ -215,6 +215,23 @@ def test_the_cutouts_outcome_reads_its_metadata(s3, settings):
     assert outcome.is_of(PINNED)
 
 
+def test_a_cutout_is_found_when_only_some_formats_fit_a_key(s3, settings):
+    # the PNG's name is S3's longest (1,024 bytes), the WebP's one byte longer: named by a digest instead
+    key = settings.input_prefix + "k" * (1020 - len(settings.output_prefix)) + ".jpg"
+    assert len(output_key(key, settings).encode()) == 1024
+    assert "long-keys/" in output_key(key, settings, ".webp")
+    for extension in (".png", ".webp"):
+        metadata = {"source-bucket": UPLOAD.bucket, "source-key": key, "source-etag": "e1"}
+        s3.put_object(
+            Bucket=settings.output_bucket,
+            Key=output_key(key, settings, extension),
+            Body=extension.encode(),
+            Metadata=metadata,
+        )
+    found = outcomes.cutout_outcomes(s3, settings, key)
+    assert [outcome.key for outcome in found] == [output_key(key, settings, e) for e in (".png", ".webp")]
+
+
 # --- the next attempt ---------------------------------------------------------------------------------
 def test_the_first_request_of_a_key_without_an_outcome_is_attempt_1(s3, settings):
     assert next_attempt(s3, settings, KEY) == 1
