@@ -189,17 +189,11 @@ def rank(outcome: Outcome, source: SourceObject, attempt: int) -> int:
 
 
 def newer_outcome(
-    s3: Any, settings: Layout, source: SourceObject, attempt: int, *, failure: bool
-) -> Outcome | None:
-    """An outcome of the key that the one about to be written must not replace: a newer upload's or a
-    later request's, of either kind; and, for a failure record, a cutout of the same request."""
-    return newer_among(all_outcomes(s3, settings, source.key), source, attempt, failure=failure)
-
-
-def newer_among(
     outcomes: list[Outcome], source: SourceObject, attempt: int, *, failure: bool
 ) -> Outcome | None:
-    """:func:`newer_outcome` among ``outcomes``, the key's outcomes as read."""
+    """Among ``outcomes`` (the key's, as read: :func:`all_outcomes`), one that the outcome about to be
+    written must not replace: a newer upload's or a later request's, of either kind; and, for a failure
+    record, a cutout of the same request."""
     for outcome in outcomes:
         standing = rank(outcome, source, attempt)
         is_cutout = outcome.failure is None

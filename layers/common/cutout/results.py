@@ -33,7 +33,7 @@ from cutout.outcomes import (
     delete_output,
     delete_variants,
     lost_race,
-    newer_among,
+    newer_outcome,
     settle_after_cutout,
     variants_metadata,
     write_condition,
@@ -324,7 +324,7 @@ def _superseded(outcomes: list[Outcome], source: SourceObject, attempt: int) -> 
     """Whether a newer outcome of the key stands among ``outcomes`` (a newer upload's, by S3's sequencer,
     or a later request's): then this cutout is not written (notifications and executions end in any
     order)."""
-    standing = newer_among(outcomes, source, attempt, failure=False)
+    standing = newer_outcome(outcomes, source, attempt, failure=False)
     if standing is None:
         return False
     logger.info(
