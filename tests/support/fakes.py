@@ -32,7 +32,8 @@ class _Body:
 
 
 class FakeS3:
-    """Objects by (bucket, key): put, head, get (with ``Range: bytes=a-b``, and ``IfMatch``: 412
+    """Objects by (bucket, key): put, head, get (with ``Range: bytes=a-b``: ``ContentRange``, 416
+    InvalidRange past the end; and ``IfMatch``: 412
     PreconditionFailed when the ETag differs), delete, list by prefix. ETags are the MD5 of the body, as
     S3's are for a single-part upload."""
 
@@ -83,15 +84,22 @@ class FakeS3:
     def get_object(
         self, *, Bucket: str, Key: str, Range: str | None = None, IfMatch: str | None = None, **_: Any
     ) -> dict[str, Any]:
-        data = self._get(Bucket, Key, "GetObject", IfMatch)["Body"]
+        obj = self._get(Bucket, Key, "GetObject", IfMatch)
+        data = whole = obj["Body"]
+        answer: dict[str, Any] = {}
         if Range:
             match = re.fullmatch(r"bytes=(\d+)-(\d+)", Range)
             assert match, Range
-            data = data[int(match[1]) : int(match[2]) + 1]
+            if int(match[1]) >= len(whole):
+                raise client_error("InvalidRange", "GetObject")  # S3: 416, as to any range of an empty object
+            data = whole[int(match[1]) : int(match[2]) + 1]
+            answer["ContentRange"] = f"bytes {match[1]}-{int(match[1]) + len(data) - 1}/{len(whole)}"
         return {
+            **answer,
             "Body": _Body(data),
             "ContentLength": len(data),
-            "ETag": _etag(self.objects[(Bucket, Key)]["Body"]),
+            "ETag": _etag(whole),
+            "Metadata": obj.get("Metadata", {}),
         }
 
     def delete_object(self, *, Bucket: str, Key: str, IfMatch: str | None = None) -> dict[str, Any]:
