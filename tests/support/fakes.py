@@ -179,6 +179,7 @@ class FakeTable:
         ConditionExpression: str,
         ExpressionAttributeValues: dict[str, Any],
         ReturnValues: str = "NONE",
+        ReturnValuesOnConditionCheckFailure: str = "NONE",
     ) -> dict[str, Any]:
         self.requests += 1
         values = ExpressionAttributeValues
@@ -204,7 +205,10 @@ class FakeTable:
         else:
             raise AssertionError(f"unexpected condition {ConditionExpression!r}")
         if not holds:
-            raise client_error("ConditionalCheckFailedException", "UpdateItem")
+            refused = client_error("ConditionalCheckFailedException", "UpdateItem")
+            if ReturnValuesOnConditionCheckFailure == "ALL_OLD" and item:
+                refused.response["Item"] = dict(item)  # as StateTable hands it on: plain values
+            raise refused
         if UpdateExpression == "SET next_free = next_free + :spacing":
             changed = {"next_free": Decimal(current + values[":spacing"])}
         elif UpdateExpression == "SET next_free = :next":
