@@ -232,6 +232,22 @@ def test_a_cutout_is_found_when_only_some_formats_fit_a_key(s3, settings):
     assert [outcome.key for outcome in found] == [output_key(key, settings, e) for e in (".png", ".webp")]
 
 
+def test_a_cutout_its_writer_knows_is_not_read_back_while_the_listing_shows_its_etag(s3, settings):
+    put_cutout(s3, settings, UPLOAD, attempt=0)
+    etag = s3.head_object(Bucket=settings.output_bucket, Key=output_key(KEY, settings))["ETag"]
+    known = outcomes.Outcome.written(output_key(KEY, settings), UPLOAD, 0, etag)
+    s3.head_object = None  # any HEAD would fail
+    assert outcomes.cutout_outcomes(s3, settings, KEY, known) == [known]
+
+
+def test_a_cutout_replaced_since_its_writer_wrote_it_is_read_back(s3, settings):
+    put_cutout(s3, settings, NEWER, attempt=0)  # over the one written, whose ETag was another
+    known = outcomes.Outcome.written(output_key(KEY, settings), UPLOAD, 0, '"what-was-written"')
+    [found] = outcomes.cutout_outcomes(s3, settings, KEY, known)
+    assert found != known
+    assert (found.sequencer, found.revisions) == ("0B", frozenset({"e2"}))
+
+
 # --- the next attempt ---------------------------------------------------------------------------------
 def test_the_first_request_of_a_key_without_an_outcome_is_attempt_1(s3, settings):
     assert next_attempt(s3, settings, KEY) == 1
