@@ -110,9 +110,15 @@ class FakeS3:
         return {}
 
     def list_objects_v2(
-        self, *, Bucket: str, Prefix: str = "", MaxKeys: int = 1000, **_: Any
+        self, *, Bucket: str, Prefix: str = "", MaxKeys: int = 1000, Delimiter: str = "", **_: Any
     ) -> dict[str, Any]:
-        keys = sorted(k for b, k in self.objects if b == Bucket and k.startswith(Prefix))
+        """One page, its keys with their ETags; with a ``Delimiter``, keys that hold it past the prefix
+        are left out (S3 rolls them up into ``CommonPrefixes``, not given here)."""
+        keys = sorted(
+            k
+            for b, k in self.objects
+            if b == Bucket and k.startswith(Prefix) and not (Delimiter and Delimiter in k[len(Prefix) :])
+        )
         page = [{"Key": k, "ETag": _etag(self.objects[(Bucket, k)]["Body"])} for k in keys[:MaxKeys]]
         return {"Contents": page, "IsTruncated": len(keys) > MaxKeys} if page else {"KeyCount": 0}
 

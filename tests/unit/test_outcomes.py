@@ -232,6 +232,18 @@ def test_a_cutout_is_found_when_only_some_formats_fit_a_key(s3, settings):
     assert [outcome.key for outcome in found] == [output_key(key, settings, e) for e in (".png", ".webp")]
 
 
+def test_a_folder_that_shares_the_cutouts_name_does_not_spoil_the_listing(s3, settings):
+    put_cutout(s3, settings, UPLOAD, attempt=0)
+    folder = output_key(KEY, settings).removesuffix("png") + "d/"  # "cutouts/cat.d/": other uploads' cutouts
+    for n in range(1001):  # more than a page
+        s3.put_object(Bucket=settings.output_bucket, Key=f"{folder}{n}.png", Body=b"png")
+    heads = []
+    head_object = s3.head_object
+    s3.head_object = lambda **kwargs: heads.append(kwargs["Key"]) or head_object(**kwargs)
+    [found] = outcomes.cutout_outcomes(s3, settings, KEY)
+    assert heads == [found.key] == [output_key(KEY, settings)]  # one listing told: no HEAD per format
+
+
 def test_a_cutout_its_writer_knows_is_not_read_back_while_the_listing_shows_its_etag(s3, settings):
     put_cutout(s3, settings, UPLOAD, attempt=0)
     etag = s3.head_object(Bucket=settings.output_bucket, Key=output_key(KEY, settings))["ETag"]

@@ -118,7 +118,8 @@ def _listed(s3: Any, settings: Layout, locations: list[str]) -> dict[str, str | 
     stems = {location.rpartition(".")[0] for location in locations}
     if len(stems) != 1:
         return None
-    listed = s3.list_objects_v2(Bucket=settings.output_bucket, Prefix=f"{stems.pop()}.")
+    # the delimiter leaves out keys in "folders" that share the name's start (``a.b/c.png`` for ``a.``)
+    listed = s3.list_objects_v2(Bucket=settings.output_bucket, Prefix=f"{stems.pop()}.", Delimiter="/")
     if listed.get("IsTruncated"):
         return None
     return {item["Key"]: item.get("ETag") for item in listed.get("Contents", []) if item["Key"] in locations}
