@@ -239,9 +239,9 @@ def settle_after_cutout(
     outcomes = all_outcomes(s3, settings, source.key, mine)
     others = [outcome for outcome in outcomes if outcome.key != written]
     if any(rank(other, source, attempt) == NEWER for other in others):
-        mine = next((outcome for outcome in outcomes if outcome.key == written), None)
-        if mine is not None and rank(mine, source, attempt) == SAME:
-            _delete(s3, settings, mine, "cutout withdrawn: a newer upload's outcome stands")
+        there = next((outcome for outcome in outcomes if outcome.key == written), None)
+        if there is not None and rank(there, source, attempt) == SAME:
+            _delete(s3, settings, there, "cutout withdrawn: a newer upload's outcome stands")
         return False
     for other in others:
         _delete(s3, settings, other, "outcome replaced by the cutout")
