@@ -42,8 +42,9 @@ def test_secrets_manager_unavailable_is_retried_to_a_cutout():
 
 
 def test_an_object_deleted_between_upload_and_processing_leaves_a_failure_record():
-    """The upload's notification is in the queue when the object is deleted (version and all)."""
-    original = S3Backend.head_object
+    """The upload's notification is in the queue when the object is deleted (version and all): at its
+    first read (GetObject, or HeadObject, which moto makes through it)."""
+    original = S3Backend.get_object
 
     def deleted_first(self, bucket_name, key_name, *args, **kwargs):
         if key_name.endswith("deleted.jpg"):
@@ -53,7 +54,7 @@ def test_an_object_deleted_between_upload_and_processing_leaves_a_failure_record
         return original(self, bucket_name, key_name, *args, **kwargs)
 
     with pipeline_stack() as pipeline:
-        with mock.patch.object(S3Backend, "head_object", deleted_first):
+        with mock.patch.object(S3Backend, "get_object", deleted_first):
             outcome = pipeline.run("uploads/deleted.jpg", photo())
         accepted = pipeline.provider_stats().get("accepted", 0)
     assert outcome.execution is None

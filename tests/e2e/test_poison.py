@@ -21,15 +21,16 @@ def dead_letters(pipeline) -> int:
 
 
 def s3_outage_for(suffix: str):
-    """S3's HeadObject answers 503 for keys ending in ``suffix`` while the patch is on."""
-    original = S3Backend.head_object
+    """S3's reads (GetObject, and HeadObject, which moto makes through it) answer 503 for keys ending in
+    ``suffix`` while the patch is on."""
+    original = S3Backend.get_object
 
     def s3_outage(self, bucket_name, key_name, *args, **kwargs):
         if key_name.endswith(suffix):
             raise S3ClientError("ServiceUnavailable", "injected S3 outage")
         return original(self, bucket_name, key_name, *args, **kwargs)
 
-    return mock.patch.object(S3Backend, "head_object", s3_outage)
+    return mock.patch.object(S3Backend, "get_object", s3_outage)
 
 
 def test_a_message_that_keeps_failing_goes_to_the_dlq_after_five_receives(pipeline):

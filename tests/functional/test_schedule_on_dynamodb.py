@@ -1,10 +1,11 @@
 """The submission schedule and the spend guard's daily count against emulated DynamoDB: the update and
 condition expressions they send are evaluated by a real implementation of DynamoDB's expression
-language, not by our fake."""
+language, not by our fake; through ``cutout.aws.table``, as the functions make them."""
 
 import boto3
 import pytest
 
+from cutout import aws
 from cutout.errors import BacklogFullError
 from cutout.pacing import SubmissionPacer
 from cutout.spending import DailySubmissionCap
@@ -18,8 +19,7 @@ def clock():
 
 @pytest.fixture
 def pacer(world, clock):
-    table = boto3.resource("dynamodb").Table(world.env["RATE_LIMIT_TABLE"])
-    return SubmissionPacer(table, 10, clock=clock)
+    return SubmissionPacer(aws.table(world.env["RATE_LIMIT_TABLE"]), 10, clock=clock)
 
 
 def test_slots_are_taken_one_spacing_apart_from_an_idle_start(pacer):
@@ -50,8 +50,7 @@ def test_push_back_moves_the_schedule_only_later(pacer, clock):
 
 @pytest.fixture
 def cap(world, clock):
-    table = boto3.resource("dynamodb").Table(world.env["RATE_LIMIT_TABLE"])
-    return DailySubmissionCap(table, 2, clock=clock)
+    return DailySubmissionCap(aws.table(world.env["RATE_LIMIT_TABLE"]), 2, clock=clock)
 
 
 def test_the_spend_guard_counts_up_to_its_cap_and_gives_back(cap):

@@ -133,7 +133,7 @@ def test_s3_unreachable_is_a_batch_item_failure_for_redelivery(world, caplog):
     assert world.executions() == []
     [warning] = [r for r in caplog.records if r.getMessage() == "not processed: SQS will deliver it again"]
     assert (warning.levelname, warning.error) == ("WARNING", "SourceUnavailableError")
-    assert warning.reason == "S3 head_object failed: EndpointConnectionError"
+    assert warning.reason == "S3 get_object failed: EndpointConnectionError"
 
 
 # --- every message has a visible fate -------------------------------------------------------------------

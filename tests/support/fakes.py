@@ -33,7 +33,8 @@ class _Body:
 
 
 class FakeS3:
-    """Objects by (bucket, key): put, head, get (with ``Range: bytes=a-b``, and ``IfMatch``: 412
+    """Objects by (bucket, key): put, head, get (with ``Range: bytes=a-b``: ``ContentRange``, 416
+    InvalidRange past the end; and ``IfMatch``: 412
     PreconditionFailed when the ETag differs), delete, list by prefix. ETags are the MD5 of the body, as
     S3's are for a single-part upload."""
 
@@ -84,15 +85,22 @@ class FakeS3:
     def get_object(
         self, *, Bucket: str, Key: str, Range: str | None = None, IfMatch: str | None = None, **_: Any
     ) -> dict[str, Any]:
-        data = self._get(Bucket, Key, "GetObject", IfMatch)["Body"]
+        obj = self._get(Bucket, Key, "GetObject", IfMatch)
+        data = whole = obj["Body"]
+        answer: dict[str, Any] = {}
         if Range:
             match = re.fullmatch(r"bytes=(\d+)-(\d+)", Range)
             assert match, Range
-            data = data[int(match[1]) : int(match[2]) + 1]
+            if int(match[1]) >= len(whole):
+                raise client_error("InvalidRange", "GetObject")  # S3: 416, as to any range of an empty object
+            data = whole[int(match[1]) : int(match[2]) + 1]
+            answer["ContentRange"] = f"bytes {match[1]}-{int(match[1]) + len(data) - 1}/{len(whole)}"
         return {
+            **answer,
             "Body": _Body(data),
             "ContentLength": len(data),
-            "ETag": _etag(self.objects[(Bucket, Key)]["Body"]),
+            "ETag": _etag(whole),
+            "Metadata": obj.get("Metadata", {}),
         }
 
     def delete_object(self, *, Bucket: str, Key: str, IfMatch: str | None = None) -> dict[str, Any]:
@@ -103,10 +111,17 @@ class FakeS3:
         return {}
 
     def list_objects_v2(
-        self, *, Bucket: str, Prefix: str = "", MaxKeys: int = 1000, **_: Any
+        self, *, Bucket: str, Prefix: str = "", MaxKeys: int = 1000, Delimiter: str = "", **_: Any
     ) -> dict[str, Any]:
-        keys = sorted(k for b, k in self.objects if b == Bucket and k.startswith(Prefix))[:MaxKeys]
-        return {"Contents": [{"Key": k} for k in keys]} if keys else {"KeyCount": 0}
+        """One page, its keys with their ETags; with a ``Delimiter``, keys that hold it past the prefix
+        are left out (S3 rolls them up into ``CommonPrefixes``, not given here)."""
+        keys = sorted(
+            k
+            for b, k in self.objects
+            if b == Bucket and k.startswith(Prefix) and not (Delimiter and Delimiter in k[len(Prefix) :])
+        )
+        page = [{"Key": k, "ETag": _etag(self.objects[(Bucket, k)]["Body"])} for k in keys[:MaxKeys]]
+        return {"Contents": page, "IsTruncated": len(keys) > MaxKeys} if page else {"KeyCount": 0}
 
     def upload_fileobj(
         self, stream: Any, bucket: str, key: str, ExtraArgs: dict[str, Any] | None = None, Config: Any = None
@@ -171,6 +186,7 @@ class FakeTable:
         ConditionExpression: str,
         ExpressionAttributeValues: dict[str, Any],
         ReturnValues: str = "NONE",
+        ReturnValuesOnConditionCheckFailure: str = "NONE",
     ) -> dict[str, Any]:
         self.requests += 1
         values = ExpressionAttributeValues
@@ -196,7 +212,10 @@ class FakeTable:
         else:
             raise AssertionError(f"unexpected condition {ConditionExpression!r}")
         if not holds:
-            raise client_error("ConditionalCheckFailedException", "UpdateItem")
+            refused = client_error("ConditionalCheckFailedException", "UpdateItem")
+            if ReturnValuesOnConditionCheckFailure == "ALL_OLD" and item:
+                refused.response["Item"] = dict(item)  # as StateTable hands it on: plain values
+            raise refused
         if UpdateExpression == "SET next_free = next_free + :spacing":
             changed = {"next_free": Decimal(current + values[":spacing"])}
         elif UpdateExpression == "SET next_free = :next":

@@ -154,6 +154,26 @@ def test_a_refusal_stays_what_it_is(code):
     assert raised.value.response["Error"]["Code"] == code
 
 
+def test_the_item_a_refused_condition_found_is_handed_on_as_plain_values():
+    refused = ClientError(
+        {"Error": {"Code": "ConditionalCheckFailedException"}, "Item": {"next_free": {"N": "12.5"}}},
+        "UpdateItem",
+    )
+    with pytest.raises(ClientError) as raised:
+        aws.StateTable(Failing(refused), "t").update_item(
+            Key={"id": "x"}, ReturnValuesOnConditionCheckFailure="ALL_OLD"
+        )
+    assert aws.refused_item(raised.value) == {"next_free": Decimal("12.5")}
+
+
+def test_a_refused_condition_without_an_item_hands_on_none():
+    with pytest.raises(ClientError) as raised:
+        aws.StateTable(
+            Failing(client_error("ConditionalCheckFailedException", "UpdateItem")), "t"
+        ).update_item(Key={"id": "x"})
+    assert aws.refused_item(raised.value) == {}
+
+
 # --- Presigned URLs signed with a role's credentials, which outlive them --------------------------------
 class FakeSts:
     """AssumeRole answering a new key pair each time, valid for the DurationSeconds asked from ``now``."""

@@ -215,6 +215,51 @@ def test_the_cutouts_outcome_reads_its_metadata(s3, settings):
     assert outcome.is_of(PINNED)
 
 
+def test_a_cutout_is_found_when_only_some_formats_fit_a_key(s3, settings):
+    # the PNG's name is S3's longest (1,024 bytes), the WebP's one byte longer: named by a digest instead
+    key = settings.input_prefix + "k" * (1020 - len(settings.output_prefix)) + ".jpg"
+    assert len(output_key(key, settings).encode()) == 1024
+    assert "long-keys/" in output_key(key, settings, ".webp")
+    for extension in (".png", ".webp"):
+        metadata = {"source-bucket": UPLOAD.bucket, "source-key": key, "source-etag": "e1"}
+        s3.put_object(
+            Bucket=settings.output_bucket,
+            Key=output_key(key, settings, extension),
+            Body=extension.encode(),
+            Metadata=metadata,
+        )
+    found = outcomes.cutout_outcomes(s3, settings, key)
+    assert [outcome.key for outcome in found] == [output_key(key, settings, e) for e in (".png", ".webp")]
+
+
+def test_a_folder_that_shares_the_cutouts_name_does_not_spoil_the_listing(s3, settings):
+    put_cutout(s3, settings, UPLOAD, attempt=0)
+    folder = output_key(KEY, settings).removesuffix("png") + "d/"  # "cutouts/cat.d/": other uploads' cutouts
+    for n in range(1001):  # more than a page
+        s3.put_object(Bucket=settings.output_bucket, Key=f"{folder}{n}.png", Body=b"png")
+    heads = []
+    head_object = s3.head_object
+    s3.head_object = lambda **kwargs: heads.append(kwargs["Key"]) or head_object(**kwargs)
+    [found] = outcomes.cutout_outcomes(s3, settings, KEY)
+    assert heads == [found.key] == [output_key(KEY, settings)]  # one listing told: no HEAD per format
+
+
+def test_a_cutout_its_writer_knows_is_not_read_back_while_the_listing_shows_its_etag(s3, settings):
+    put_cutout(s3, settings, UPLOAD, attempt=0)
+    etag = s3.head_object(Bucket=settings.output_bucket, Key=output_key(KEY, settings))["ETag"]
+    known = outcomes.Outcome.written(output_key(KEY, settings), UPLOAD, 0, etag)
+    s3.head_object = None  # any HEAD would fail
+    assert outcomes.cutout_outcomes(s3, settings, KEY, known) == [known]
+
+
+def test_a_cutout_replaced_since_its_writer_wrote_it_is_read_back(s3, settings):
+    put_cutout(s3, settings, NEWER, attempt=0)  # over the one written, whose ETag was another
+    known = outcomes.Outcome.written(output_key(KEY, settings), UPLOAD, 0, '"what-was-written"')
+    [found] = outcomes.cutout_outcomes(s3, settings, KEY, known)
+    assert found != known
+    assert (found.sequencer, found.revisions) == ("0B", frozenset({"e2"}))
+
+
 # --- the next attempt ---------------------------------------------------------------------------------
 def test_the_first_request_of_a_key_without_an_outcome_is_attempt_1(s3, settings):
     assert next_attempt(s3, settings, KEY) == 1

@@ -122,9 +122,21 @@ def test_the_schedule_is_kept_under_the_limiters_own_id(table, clock):
     assert list(table.items) == ["other-provider"]
 
 
-def test_an_idle_schedule_is_read_consistently_before_it_is_restarted(pacer, table):
+def test_an_idle_schedule_is_restarted_after_one_refused_take_without_a_read(pacer, table, clock):
     pacer.reserve()
-    assert table.reads == [{"Key": {"id": "novita-submissions"}, "ConsistentRead": True}]
+    clock.now += 3600  # idle: an hour behind the clock
+    reads, requests = len(table.reads), table.requests
+    assert pacer.reserve() == clock.now
+    # the refused take says where the schedule stood (ReturnValuesOnConditionCheckFailure): no GetItem
+    assert (len(table.reads), table.requests) == (reads, requests + 2)
+
+
+def test_a_schedule_too_far_ahead_is_refused_from_what_the_refused_take_saw(pacer, table, clock):
+    pacer.reserve()
+    table.items["novita-submissions"]["next_free"] = Decimal(clock.now + 7200)
+    with pytest.raises(BacklogFullError, match=r"^the next free submission slot is 7200 s away"):
+        pacer.reserve(max_backlog=3600)
+    assert table.reads == []
 
 
 def test_a_busy_schedule_is_taken_in_one_write_without_reading(pacer, table):

@@ -306,33 +306,98 @@ def test_a_cutout_not_known_to_be_newer_is_overwritten(settings, theirs, ours):
     assert s3.objects[(settings.output_bucket, OUTPUT_KEY)]["Body"] == CUTOUT
 
 
-class HeadFails(FakeS3):
-    def __init__(self, code: str) -> None:
+class Looking(FakeS3):
+    """FakeS3 that records its listings and HEADs; ``head_error``: every HEAD fails with that code;
+    ``truncated``: every listing says more keys follow."""
+
+    def __init__(self, head_error: str | None = None, truncated: bool = False) -> None:
         super().__init__()
-        self.code = code
-        self.heads: list[dict] = []
+        self.head_error = head_error
+        self.truncated = truncated
+        self.listed: list[str] = []
+        self.heads: list[str] = []
+
+    def list_objects_v2(self, **kwargs):
+        self.listed.append(kwargs["Prefix"])
+        return {**super().list_objects_v2(**kwargs), **({"IsTruncated": True} if self.truncated else {})}
 
     def head_object(self, **kwargs):
-        self.heads.append(kwargs)
-        raise client_error(self.code, "HeadObject")
+        self.heads.append(kwargs["Key"])
+        if self.head_error:
+            raise client_error(self.head_error, "HeadObject")
+        return super().head_object(**kwargs)
 
 
-def test_the_existing_cutout_is_looked_up_at_the_output_key(settings):
-    s3 = HeadFails("NoSuchKey")  # some S3-compatible stores name a missing key so
+STEM = OUTPUT_KEY.removesuffix("png")  # "cutouts/my holiday photo(1)."
+EVERY_FORMAT = [f"{STEM}png", f"{STEM}webp", f"{STEM}jpg"]
+
+
+def looking(settings, **kwargs) -> Looking:
+    s3 = Looking(**kwargs)
+    s3.objects.update(with_existing_cutout(settings, OLDER).objects)
+    return s3
+
+
+def test_a_free_key_is_looked_up_with_one_listing_before_and_one_after(settings):
+    s3 = Looking()
     written, _, _ = write(settings, task_result(), download(), s3=s3)
 
-    # before it decides to write, in each format a cutout may have; again for the condition of its write
-    # (nothing there: IfNoneMatch); and after, for a cutout of the key in another format to replace
-    stem = OUTPUT_KEY.removesuffix(".png")
-    every_format = [f"{stem}.png", f"{stem}.webp", f"{stem}.jpg"]
-    looked_up = [*every_format, OUTPUT_KEY, *every_format]
-    assert s3.heads == [{"Bucket": settings.output_bucket, "Key": key} for key in looked_up]
+    # before it decides to write: the names a cutout of the key may have, in every format, listed (none:
+    # IfNoneMatch); after: listed again for a cutout in another format to replace; its own is not read back
+    assert s3.listed == [STEM, STEM]
+    assert s3.heads == []
+    assert written.bytes == len(CUTOUT)
+
+
+def test_a_listed_cutout_is_read_once_and_the_write_is_conditional_on_it(settings):
+    s3 = looking(settings)
+    written, _, _ = write(settings, task_result(), download(), s3=s3)
+
+    assert s3.listed == [STEM, STEM]
+    assert s3.heads == [OUTPUT_KEY]  # whose it is, before; the cutout written over it is not read back
+    assert written.bytes == len(CUTOUT)
+
+
+def test_a_cutout_replaced_since_it_was_read_is_read_again(settings):
+    s3 = looking(settings)
+    real_put = s3.put_object
+
+    def replaced_first(**kwargs):
+        s3.put_object = real_put  # another writer's cutout of the same upload lands just before ours
+        real_put(Bucket=settings.output_bucket, Key=OUTPUT_KEY, Body=b"theirs", Metadata={})
+        return real_put(**kwargs)
+
+    s3.put_object = replaced_first
+    written, _, _ = write(settings, task_result(), download(), s3=s3)
+
+    assert s3.heads == [OUTPUT_KEY, OUTPUT_KEY]  # the write lost the race (412): read again, then written
+    assert s3.objects[(settings.output_bucket, OUTPUT_KEY)]["Body"] == CUTOUT
+    assert written.bytes == len(CUTOUT)
+
+
+def test_every_format_is_read_when_one_listing_cannot_tell(settings):
+    s3 = Looking(truncated=True)  # more keys share the name than a page holds
+    written, _, _ = write(settings, task_result(), download(), s3=s3)
+
+    assert s3.heads == [*EVERY_FORMAT, *EVERY_FORMAT]
+    assert written.bytes == len(CUTOUT)
+
+
+def test_a_listed_key_gone_by_its_head_is_absent_also_when_named_no_such_key(settings):
+    s3 = looking(settings)
+
+    def deleted_since_listed(**kwargs):
+        s3.objects.pop((kwargs["Bucket"], kwargs["Key"]))
+        raise client_error("NoSuchKey", "HeadObject")  # some S3-compatible stores name a missing key so
+
+    s3.head_object = deleted_since_listed
+    written, _, _ = write(settings, task_result(), download(), s3=s3)
     assert written.bytes == len(CUTOUT)
 
 
 def test_an_s3_error_looking_for_the_existing_cutout_is_not_taken_for_absence(settings):
     with pytest.raises(ClientError) as raised:
-        write(settings, s3=HeadFails("403"))
+        write(settings, s3=looking(settings, head_error="403"))
     assert raised.value.response["Error"]["Code"] == "403"
 
 
@@ -526,12 +591,12 @@ def test_the_download_is_read_in_pieces_never_whole(settings):
 
 
 def test_an_s3_error_without_a_code_is_raised_as_it_came(settings):
-    class HeadFailsWithoutCode(FakeS3):
-        def head_object(self, **_):
-            raise ClientError({"ResponseMetadata": {"HTTPStatusCode": 500}}, "HeadObject")
+    class ListFailsWithoutCode(FakeS3):
+        def list_objects_v2(self, **_):
+            raise ClientError({"ResponseMetadata": {"HTTPStatusCode": 500}}, "ListObjectsV2")
 
-    with pytest.raises(ClientError, match="HeadObject"):
-        write(settings, s3=HeadFailsWithoutCode())
+    with pytest.raises(ClientError, match="ListObjectsV2"):
+        write(settings, s3=ListFailsWithoutCode())
 
 
 # --- reprocess requests: the attempt, and the failure record the cutout replaces ----------------------

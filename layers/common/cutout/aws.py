@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -128,10 +128,24 @@ class StateTable:
     def update_item(
         self, *, Key: dict[str, Any], ExpressionAttributeValues: dict[str, Any] | None = None, **kwargs: Any
     ) -> Any:
+        """Like the resource API's, and so is a refused condition's ``Item`` (asked for with
+        ``ReturnValuesOnConditionCheckFailure="ALL_OLD"``): plain values in the ClientError's response."""
         request = {"TableName": self.name, "Key": _typed(Key), **kwargs}
         if ExpressionAttributeValues is not None:
             request["ExpressionAttributeValues"] = _typed(ExpressionAttributeValues)
-        return _plain(_named("UpdateItem", self.client.update_item, request), "Attributes")
+        try:
+            return _plain(_named("UpdateItem", self.client.update_item, request), "Attributes")
+        except ClientError as exc:
+            answer = cast(dict[str, Any], exc.response)
+            answer.update(_plain(answer, "Item"))
+            raise
+
+
+def refused_item(exc: ClientError) -> dict[str, Any]:
+    """The item a refused conditional write found, as :meth:`StateTable.update_item` hands it on (asked
+    for with ``ReturnValuesOnConditionCheckFailure="ALL_OLD"``); empty when there was none."""
+    item: dict[str, Any] = cast(dict[str, Any], exc.response).get("Item", {})
+    return item
 
 
 def _typed(values: dict[str, Any]) -> dict[str, Any]:

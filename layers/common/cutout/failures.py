@@ -18,7 +18,7 @@ from cutout.keys import failure_key
 from cutout.observability import logger, metrics
 from cutout.outcomes import (
     WRITE_ATTEMPTS,
-    failure_outcome,
+    all_outcomes,
     lost_race,
     newer_outcome,
     settle_after_failure,
@@ -80,7 +80,8 @@ def write_failure_record(
     }
     body = json.dumps(record, indent=2, ensure_ascii=False).encode()
     for _ in range(WRITE_ATTEMPTS):
-        standing = newer_outcome(s3, settings, source, attempt, failure=True)
+        outcomes = all_outcomes(s3, settings, source.key)
+        standing = newer_outcome(outcomes, source, attempt, failure=True)
         if standing is not None:
             logger.info(
                 "superseded: a newer outcome stands, no failure record written",
@@ -88,7 +89,7 @@ def write_failure_record(
             )
             metrics.add_metric(name="FailureRecordsSuperseded", unit=MetricUnit.Count, value=1)
             return key
-        condition = write_condition(failure_outcome(s3, settings, source.key))
+        condition = write_condition(next((o for o in outcomes if o.failure is not None), None))
         try:
             s3.put_object(
                 Bucket=settings.output_bucket, Key=key, Body=body, ContentType="application/json", **condition

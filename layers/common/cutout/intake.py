@@ -196,24 +196,25 @@ class Intake:
         """Is the object there, within the size limits, and really an image the provider accepts, or one
         converted for it (``cutout.imaging.CONVERTED``, named for its format)? Returns the source, the
         format to convert from (None: sent as it is) and its user metadata (where its output options
-        are); with ``pin`` (a reprocess request), the source is
-        pinned to the version id and ETag that HEAD saw, so a request without a version id takes the
-        object as it is now and reads only that. A converted format's pixel size is checked after
-        decoding (``cutout.conversion``)."""
-        head = read(self._s3.head_object, **source.pinned_read())
+        are); with ``pin`` (a reprocess request), the source is pinned to the version id and ETag that
+        the first read saw, so a request without a version id takes the object as it is now and reads
+        only that. A converted format's pixel size is checked after decoding (``cutout.conversion``).
+        One ranged GET reads the first bytes and all a HEAD would say (size, user metadata, version id,
+        ETag); an empty object answers it 416 (``cutout.sources.read``: UnsupportedInputError)."""
+        first = read(self._s3.get_object, Range=f"bytes=0-{HEAD_BYTES - 1}", **source.pinned_read())
         if pin:
             source = replace(
-                source, version_id=head.get("VersionId") or source.version_id, etag=head["ETag"].strip('"')
+                source, version_id=first.get("VersionId") or source.version_id, etag=first["ETag"].strip('"')
             )
-        metadata = dict(head.get("Metadata") or {})
-        size = int(head["ContentLength"])
+        metadata = dict(first.get("Metadata") or {})
+        size = _object_size(first)
         if size == 0:
             raise UnsupportedInputError("empty file (0 bytes)")
         if size > self._settings.max_input_bytes:
             raise UnsupportedInputError(
                 f"file is {size} bytes, over MAX_INPUT_BYTES ({self._settings.max_input_bytes})"
             )
-        info = probe(self._head(source, HEAD_BYTES))
+        info = probe(bytes(first["Body"].read()))
         if info is not None and info.format == "jpeg" and info.width is None and size > HEAD_BYTES:
             info = probe(self._head(source, LONG_HEAD_BYTES))
         if info is None:
@@ -313,3 +314,12 @@ class Intake:
                 return False
             raise
         return True
+
+
+def _object_size(response: dict[str, Any]) -> int:
+    """The whole object's size from a ranged GET's answer: ``ContentRange`` (``bytes 0-65535/123456``),
+    or ``ContentLength`` when the whole object came (a store that ignores the range)."""
+    content_range = response.get("ContentRange")
+    if content_range:
+        return int(content_range.rpartition("/")[2])
+    return int(response["ContentLength"])

@@ -47,6 +47,28 @@ class Outcome:
     variant_keys: tuple[str, ...] = ()  # a cutout's other outputs: its variants but the first
     failure: tuple[str, str] | None = None  # a failure record's error and reason
 
+    @classmethod
+    def written(
+        cls,
+        key: str,
+        source: SourceObject,
+        attempt: int,
+        etag: str | None,
+        variant_keys: tuple[str, ...] = (),
+    ) -> Outcome:
+        """The cutout of request ``attempt`` of ``source`` as its writer knows it: at ``key``, stored
+        with ``etag``, listing ``variant_keys`` (what :func:`cutout_at` would read back from it)."""
+        return cls(
+            key=key,
+            bucket=source.bucket,
+            source_key=source.key,
+            revisions=frozenset(filter(None, (source.version_id, source.etag))),
+            sequencer=source.sequencer,
+            attempt=attempt,
+            etag=etag,
+            variant_keys=variant_keys,
+        )
+
     @property
     def keys(self) -> tuple[str, ...]:
         """Every output of this outcome."""
@@ -72,11 +94,35 @@ def variants_metadata(outputs: list[tuple[str, str]]) -> str:
     return " ".join(f"{name}{extension}" for name, extension in outputs)
 
 
-def cutout_outcomes(s3: Any, settings: Layout, key: str) -> list[Outcome]:
+def cutout_outcomes(s3: Any, settings: Layout, key: str, known: Outcome | None = None) -> list[Outcome]:
     """The cutouts of upload ``key``, one per extension a cutout may have (``CUTOUT_EXTENSIONS``): none,
-    one, or for a moment two, while a cutout in a new format replaces one in another."""
-    found = (cutout_at(s3, settings, key, output_key(key, settings, ext)) for ext in CUTOUT_EXTENSIONS)
+    one, or for a moment two, while a cutout in a new format replaces one in another. One listing finds
+    which of those keys exist, and only those are read (HEAD: whose outcome each is); ``known``, an outcome
+    its writer just wrote, is not read again while the listing shows its ETag."""
+    locations = [output_key(key, settings, ext) for ext in CUTOUT_EXTENSIONS]
+    listed = _listed(s3, settings, locations)
+    found: list[Outcome | None] = []
+    for location in locations if listed is None else [each for each in locations if each in listed]:
+        etag = listed.get(location) if listed else None
+        if known is not None and known.key == location and etag is not None and etag == known.etag:
+            found.append(known)
+        else:
+            found.append(cutout_at(s3, settings, key, location))
     return [outcome for outcome in found if outcome is not None]
+
+
+def _listed(s3: Any, settings: Layout, locations: list[str]) -> dict[str, str | None] | None:
+    """Which of ``locations`` exist, with their ETags, from one listing of the name they share up to the
+    extension; None when one listing cannot tell (they share no such name: a key too long for some of
+    them, ``cutout.keys``; or more keys share it than a page holds)."""
+    stems = {location.rpartition(".")[0] for location in locations}
+    if len(stems) != 1:
+        return None
+    # the delimiter leaves out keys in "folders" that share the name's start (``a.b/c.png`` for ``a.``)
+    listed = s3.list_objects_v2(Bucket=settings.output_bucket, Prefix=f"{stems.pop()}.", Delimiter="/")
+    if listed.get("IsTruncated"):
+        return None
+    return {item["Key"]: item.get("ETag") for item in listed.get("Contents", []) if item["Key"] in locations}
 
 
 def cutout_outcome(s3: Any, settings: Layout, key: str) -> Outcome | None:
@@ -144,22 +190,24 @@ def rank(outcome: Outcome, source: SourceObject, attempt: int) -> int:
 
 
 def newer_outcome(
-    s3: Any, settings: Layout, source: SourceObject, attempt: int, *, failure: bool
+    outcomes: list[Outcome], source: SourceObject, attempt: int, *, failure: bool
 ) -> Outcome | None:
-    """An outcome of the key that the one about to be written must not replace: a newer upload's or a
-    later request's, of either kind; and, for a failure record, a cutout of the same request."""
-    for outcome in all_outcomes(s3, settings, source.key):
+    """Among ``outcomes`` (the key's, as read: :func:`all_outcomes`), one that the outcome about to be
+    written must not replace: a newer upload's or a later request's, of either kind; and, for a failure
+    record, a cutout of the same request."""
+    for outcome in outcomes:
         standing = rank(outcome, source, attempt)
-        is_cutout = outcome.key != failure_key(source.key, settings)
+        is_cutout = outcome.failure is None
         if standing == NEWER or (failure and is_cutout and standing == SAME):
             return outcome
     return None
 
 
-def all_outcomes(s3: Any, settings: Layout, key: str) -> list[Outcome]:
-    """Every outcome the output bucket holds for upload ``key``: its cutouts, then its failure record."""
+def all_outcomes(s3: Any, settings: Layout, key: str, known: Outcome | None = None) -> list[Outcome]:
+    """Every outcome the output bucket holds for upload ``key``: its cutouts, then its failure record
+    (``known``: see :func:`cutout_outcomes`)."""
     record = failure_outcome(s3, settings, key)
-    return [*cutout_outcomes(s3, settings, key), *([record] if record else [])]
+    return [*cutout_outcomes(s3, settings, key, known), *([record] if record else [])]
 
 
 def write_condition(existing: Outcome | None) -> dict[str, str]:
@@ -181,18 +229,19 @@ def lost_race(exc: ClientError) -> bool:
 
 
 def settle_after_cutout(
-    s3: Any, settings: Layout, source: SourceObject, attempt: int, written: str | None = None
+    s3: Any, settings: Layout, source: SourceObject, attempt: int, mine: Outcome | None = None
 ) -> bool:
-    """After the cutout of ``source`` was written at ``written`` (default: as a PNG): the key's other
-    outcomes (its failure record, a cutout in another format) go unless one is newer; a newer one
-    (written meanwhile by a newer upload's execution) makes this cutout go instead. Whether it stands."""
-    written = written or output_key(source.key, settings)
-    outcomes = all_outcomes(s3, settings, source.key)
+    """After the cutout of ``source`` was written (``mine``, as its writer knows it; default: a PNG at its
+    output key, read back): the key's other outcomes (its failure record, a cutout in another format) go
+    unless one is newer; a newer one (written meanwhile by a newer upload's execution) makes this cutout
+    go instead. Whether it stands."""
+    written = mine.key if mine is not None else output_key(source.key, settings)
+    outcomes = all_outcomes(s3, settings, source.key, mine)
     others = [outcome for outcome in outcomes if outcome.key != written]
     if any(rank(other, source, attempt) == NEWER for other in others):
-        mine = next((outcome for outcome in outcomes if outcome.key == written), None)
-        if mine is not None and rank(mine, source, attempt) == SAME:
-            _delete(s3, settings, mine, "cutout withdrawn: a newer upload's outcome stands")
+        there = next((outcome for outcome in outcomes if outcome.key == written), None)
+        if there is not None and rank(there, source, attempt) == SAME:
+            _delete(s3, settings, there, "cutout withdrawn: a newer upload's outcome stands")
         return False
     for other in others:
         _delete(s3, settings, other, "outcome replaced by the cutout")

@@ -19,6 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from cutout.aws import refused_item
 from cutout.errors import BacklogFullError, RateLimiterBusyError
 
 SAFETY_MARGIN = 0.05  # 5 % wider spacing than the allowance: room for network jitter before the provider
@@ -69,10 +70,10 @@ class SubmissionPacer:
                 f"the earliest slot allowed is {floor - now:.0f} s away (limit {max_backlog:.0f} s)"
             )
         for _ in range(_ATTEMPTS):
-            slot = self._take(lower, limit)
+            slot, known = self._take(lower, limit)
             if slot is not None:
                 return slot
-            known = self._next_free()  # the schedule is behind ``lower``, empty, or too far ahead
+            # the schedule is behind ``lower``, empty (``known`` None), or too far ahead
             if known is not None and limit is not None and known > limit:
                 raise BacklogFullError(
                     f"the next free submission slot is {known - now:.0f} s away (limit {limit - now:.0f} s)"
@@ -86,9 +87,10 @@ class SubmissionPacer:
         schedule that already starts later is left as it is."""
         self._restart(until, until)
 
-    def _take(self, floor: float, limit: float | None) -> float | None:
+    def _take(self, floor: float, limit: float | None) -> tuple[float | None, float | None]:
         """The next slot of a schedule that is at or after ``floor`` and not past ``limit``, taken in one
-        atomic write; None when the schedule is not in that range (nothing written)."""
+        atomic write; else no slot and the schedule's next free time that the refused condition saw (None:
+        no schedule), nothing written."""
         values = {":spacing": decimal_seconds(self.spacing), ":floor": decimal_seconds(floor)}
         if limit is not None:
             values[":limit"] = decimal_seconds(limit)
@@ -99,12 +101,14 @@ class SubmissionPacer:
                 ConditionExpression=_AT_OR_AFTER if limit is None else _IN_RANGE,
                 ExpressionAttributeValues=values,
                 ReturnValues="UPDATED_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if condition_failed(exc):
-                return None
+                seen = refused_item(exc).get("next_free")
+                return None, None if seen is None else float(seen)
             raise
-        return float(answer["Attributes"]["next_free"]) - self.spacing
+        return float(answer["Attributes"]["next_free"]) - self.spacing, None
 
     def _restart(self, floor: float, next_free: float) -> bool:
         """Set the schedule's next free time, only if it is empty or behind ``floor``; False when it is not
@@ -124,10 +128,6 @@ class SubmissionPacer:
                 return False
             raise
         return True
-
-    def _next_free(self) -> float | None:
-        item = self._table.get_item(Key={"id": self._limiter_id}, ConsistentRead=True).get("Item")
-        return float(item["next_free"]) if item else None
 
 
 def decimal_seconds(seconds: float) -> Decimal:

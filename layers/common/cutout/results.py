@@ -27,6 +27,8 @@ from cutout.options import Variant
 from cutout.outcomes import (
     VARIANTS_METADATA,
     WRITE_ATTEMPTS,
+    Outcome,
+    all_outcomes,
     cutout_at,
     delete_output,
     delete_variants,
@@ -120,13 +122,15 @@ def write_cutout(
     """Fetch the finished task's result URL afresh (it is never carried in state, and one that expired
     while the provider or S3 was unavailable is simply asked for again), check it, and write it: without
     ``variants`` (the default options) streamed into ``<output prefix><key>.png``; with them, rendered as
-    each variant asks (:func:`_write_variants`). Then remove the outcomes it replaces
-    (``cutout.outcomes``). Idempotent: a second write of the same task overwrites the same keys with the
-    same images. While task-result or the result host is unavailable nothing is written and
-    ``wait_seconds`` says when to try again (``cutout.health``); past MaxProviderOutageSeconds:
-    ProviderOutageError."""
+    each variant asks (:func:`_write_variants`). The key's outcomes are read once before (a newer one
+    stands: nothing is written), and the write is conditional on what that read found there; then the
+    outcomes it replaces are removed (``cutout.outcomes``). Idempotent: a second write of the same task
+    overwrites the same keys with the same images. While task-result or the result host is unavailable
+    nothing is written and ``wait_seconds`` says when to try again (``cutout.health``); past
+    MaxProviderOutageSeconds: ProviderOutageError."""
     key = output_key(source.key, settings, variants[0].options.extension if variants else ".png")
-    if _superseded(s3, settings, source, attempt):
+    outcomes = all_outcomes(s3, settings, source.key)
+    if _superseded(outcomes, source, attempt):
         return Written(bucket=settings.output_bucket, key=key, bytes=0)
     if not still_current(s3, source, gone_is_current=True):
         # Unversioned and overwritten after its submission: the provider may have read the newer bytes,
@@ -166,18 +170,22 @@ def write_cutout(
         if variants:
             with tempfile.TemporaryFile() as spooled:  # /tmp: rendering decodes from it, never holding it
                 shutil.copyfileobj(stream, spooled, TRANSFER.multipart_chunksize)
-                return _write_variants(s3, settings, source, task_id, attempt, spooled, variants, converted)
+                return _write_variants(
+                    s3, settings, source, task_id, attempt, spooled, variants, converted, outcomes
+                )
         profile = (
             icc_profile(_source_head(s3, settings, source, converted)) if image_format == "png" else None
         )
         output: Readable = WithProfile(stream, profile) if profile else stream
         extra = {"ContentType": _MIME[image_format], "Metadata": _metadata(source, task_id, attempt)}
         body = output.read(TRANSFER.multipart_threshold)
+        mine = None  # read back after a write in parts (no ETag answered)
         if len(body) < TRANSFER.multipart_threshold:
-            if not _put_unless_superseded(s3, settings, key, body, extra, source, attempt):
+            mine = _put_unless_superseded(s3, settings, key, body, extra, source, attempt, outcomes)
+            if mine is None:
                 return Written(bucket=settings.output_bucket, key=key, bytes=0)
         else:  # larger than one part: up in parts, without a condition (see the README's remaining races)
-            replaced = cutout_at(s3, settings, source.key, key)
+            replaced = cutout_at(s3, settings, source.key, key)  # read afresh: nothing guards the write
             s3.upload_fileobj(
                 _Prefixed(body, output), settings.output_bucket, key, ExtraArgs=extra, Config=TRANSFER
             )
@@ -186,7 +194,7 @@ def write_cutout(
     finally:
         response.release_conn()
     size = output.bytes_written if isinstance(output, WithProfile) else stream.bytes_read
-    if not settle_after_cutout(s3, settings, source, attempt):
+    if not settle_after_cutout(s3, settings, source, attempt, mine):
         return Written(bucket=settings.output_bucket, key=key, bytes=0)
     metrics.add_metric(name="CutoutsWritten", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="CutoutBytes", unit=MetricUnit.Bytes, value=size)
@@ -204,11 +212,13 @@ def _write_variants(
     cutout: BinaryIO,
     variants: tuple[Variant, ...],
     converted: bool,
+    outcomes: list[Outcome],
 ) -> Written:
     """Render ``cutout`` (the result, spooled to a file) once per variant, one at a time (one rendered
     image in memory), and write each: the variants but the first under the variant prefix, then the
-    first, the cutout, under the output prefix, conditionally like a streamed one and listing the others
-    in its metadata: the cutout is written last, so an outcome that is found is whole."""
+    first, the cutout, under the output prefix, conditionally like a streamed one (on ``outcomes``, the
+    key's as read before) and listing the others in its metadata: the cutout is written last, so an
+    outcome that is found is whole."""
     from cutout.rendering import render  # Pillow: only here, only when asked for
 
     profile = icc_profile(_source_head(s3, settings, source, converted))
@@ -243,12 +253,15 @@ def _write_variants(
     if first.name:
         metadata["variant"] = first.name
     extra = {"ContentType": rendered.content_type, "Metadata": metadata}
-    keep = frozenset(output.key for output in outputs)
-    if not _put_unless_superseded(s3, settings, key, rendered.body, extra, source, attempt, keep):
+    others_keys = tuple(output.key for output in outputs)
+    mine = _put_unless_superseded(
+        s3, settings, key, rendered.body, extra, source, attempt, outcomes, others_keys
+    )
+    if mine is None:
         for written, etag in etags.items():  # a newer outcome stood up meanwhile: these are nobody's
             delete_output(s3, settings, written, etag)
         return Written(bucket=settings.output_bucket, key=key, bytes=0)
-    if not settle_after_cutout(s3, settings, source, attempt, written=key):
+    if not settle_after_cutout(s3, settings, source, attempt, mine):
         return Written(bucket=settings.output_bucket, key=key, bytes=0)
     outputs.insert(0, _output(settings, key, len(rendered.body), first))
     metrics.add_metric(name="CutoutsWritten", unit=MetricUnit.Count, value=1)
@@ -307,10 +320,11 @@ def _checked_stream(response: urllib3.BaseHTTPResponse, cap: int) -> tuple[Cappe
     return CappedStream(response, head, cap), info.format
 
 
-def _superseded(s3: Any, settings: Settings, source: SourceObject, attempt: int) -> bool:
-    """Whether a newer outcome of the key stands (a newer upload's, by S3's sequencer, or a later
-    request's): then this cutout is not written (notifications and executions end in any order)."""
-    standing = newer_outcome(s3, settings, source, attempt, failure=False)
+def _superseded(outcomes: list[Outcome], source: SourceObject, attempt: int) -> bool:
+    """Whether a newer outcome of the key stands among ``outcomes`` (a newer upload's, by S3's sequencer,
+    or a later request's): then this cutout is not written (notifications and executions end in any
+    order)."""
+    standing = newer_outcome(outcomes, source, attempt, failure=False)
     if standing is None:
         return False
     logger.info(
@@ -329,25 +343,29 @@ def _put_unless_superseded(
     extra: dict[str, Any],
     source: SourceObject,
     attempt: int,
-    keep: frozenset[str] = frozenset(),
-) -> bool:
-    """One PutObject conditional on what the key held when read (an older cutout, or nothing), read again
-    after a lost race; False when a newer outcome turned up meanwhile. The cutout it replaced takes its
-    variants with it, but those at keys in ``keep`` (just written: the new cutout's own)."""
+    outcomes: list[Outcome],
+    variant_keys: tuple[str, ...] = (),
+) -> Outcome | None:
+    """One PutObject conditional on what the key held in ``outcomes`` (the key's outcomes as read: an
+    older cutout there, or nothing), all read again after a lost race; the cutout written, or None when a
+    newer outcome turned up meanwhile. The cutout it replaced takes its variants with it, but its own
+    (``variant_keys``, just written)."""
     for _ in range(WRITE_ATTEMPTS):
-        replaced = cutout_at(s3, settings, source.key, key)
+        replaced = next((outcome for outcome in outcomes if outcome.key == key), None)
         try:
-            s3.put_object(
+            put = s3.put_object(
                 Bucket=settings.output_bucket, Key=key, Body=body, **extra, **write_condition(replaced)
             )
-            if replaced is not None:
-                delete_variants(s3, settings, replaced, keep)
-            return True
         except ClientError as exc:
             if not lost_race(exc):
                 raise
-        if _superseded(s3, settings, source, attempt):
-            return False
+            outcomes = all_outcomes(s3, settings, source.key)
+            if _superseded(outcomes, source, attempt):
+                return None
+            continue
+        if replaced is not None:
+            delete_variants(s3, settings, replaced, frozenset(variant_keys))
+        return Outcome.written(key, source, attempt, put.get("ETag"), variant_keys)
     raise OutcomeConflictError(f"{key}: another writer replaced it {WRITE_ATTEMPTS} times in a row")
 
 

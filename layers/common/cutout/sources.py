@@ -13,11 +13,13 @@ from cutout.state import SourceObject
 
 _GONE_CODES = frozenset({"404", "NoSuchKey", "NoSuchVersion", "403", "AccessDenied"})
 _CHANGED_CODES = frozenset({"412", "PreconditionFailed"})  # a read pinned by IfMatch: overwritten since
+_EMPTY_CODE = "InvalidRange"  # S3's 416 to a ranged read from byte 0: the object is empty
 
 
 def read(operation: Callable[..., Any], **kwargs: Any) -> Any:
     """An S3 read of an upload: overwritten since (412 to a pinned read) is SourceChangedError, missing
-    is permanent (UnsupportedInputError), anything else transient (SourceUnavailableError)."""
+    or empty (416 to a ranged read) is permanent (UnsupportedInputError), anything else transient
+    (SourceUnavailableError)."""
     try:
         return operation(**kwargs)
     except ClientError as exc:
@@ -31,6 +33,8 @@ def read(operation: Callable[..., Any], **kwargs: Any) -> Any:
                 f"object is encrypted with a KMS key this stack may not use ({code}): add the key's ARN to "
                 "the stack's InputKmsKeyArns parameter, then reprocess the upload"
             ) from None
+        if code == _EMPTY_CODE:
+            raise UnsupportedInputError("empty file (0 bytes)") from None
         if code in _GONE_CODES:
             raise UnsupportedInputError(
                 f"object is gone or unreadable ({code}): deleted before processing?"
