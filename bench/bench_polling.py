@@ -150,7 +150,8 @@ class Provider:
             if self.seen_done_at is None:
                 self.seen_done_at = self.clock.now()
             image = ResultImage(url="https://example.novita.ai/r.png", ttl_seconds=3600, image_type="png")
-            return TaskResult(task_id, "SUCCEED", "", None, 100, (image,))
+            # with extra.debug_info's submit and complete times, as the provider contract shows them
+            return TaskResult(task_id, "SUCCEED", "", None, 100, (image,), duration=self.duration)
         return TaskResult(task_id, "PROCESSING", "", self._eta(left), None, ())
 
     def _eta(self, left: float) -> float | None:
@@ -287,8 +288,8 @@ class LearntDurations:
     def __init__(self) -> None:
         self.histogram = Histogram()
 
-    def record(self, seconds: float) -> None:
-        self.histogram = self.histogram.plus(seconds)
+    def record(self, seconds: float, *, exact: bool) -> None:
+        self.histogram = self.histogram.plus(seconds, exact=exact)
 
     def recent(self) -> Histogram:
         return self.histogram

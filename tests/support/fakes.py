@@ -313,14 +313,14 @@ class Learnt:
     """``cutout.durations.TaskDurations`` with durations already recorded (``recent``), keeping what is
     recorded since apart (``recorded``)."""
 
-    def __init__(self, seconds: list[float]) -> None:
+    def __init__(self, seconds: list[float], *, exact: bool = False) -> None:
         self.histogram = Histogram()
         for s in seconds:
-            self.histogram = self.histogram.plus(s)
+            self.histogram = self.histogram.plus(s, exact=exact)
         self.recorded: list[float] = []
 
-    def record(self, seconds: float) -> None:
-        self.recorded.append(seconds)
+    def record(self, seconds: float, *, exact: bool) -> None:
+        self.recorded.append((seconds, exact))
 
     def recent(self) -> Histogram:
         return self.histogram

@@ -73,6 +73,13 @@ def test_short_tasks_are_first_looked_at_when_many_but_not_most_have_ended():
     assert 0.2 < learnt.recent().share_within(at) < 0.8  # the rest are waited for by their eta
 
 
+def test_explorers_look_at_once_only_while_the_durations_are_mostly_estimates():
+    estimated, exact = Learnt(log_normal(2.5, 0.5)), Learnt(log_normal(2.5, 0.5), exact=True)
+    assert (estimated.recent().mostly_exact, exact.recent().mostly_exact) == (False, True)
+    assert first_look_at(estimated, AN_EXPLORER) == 0.0
+    assert first_look_at(exact, AN_EXPLORER) == first_look_at(exact, NOT_AN_EXPLORER) > 0
+
+
 def test_tight_tasks_are_looked_at_just_after_they_end():
     at = first_look_at(Learnt([1.0 + 0.001 * i for i in range(100)]), NOT_AN_EXPLORER)
     assert 1.1 <= at <= 1.1 + FIRST_LOOK_DELAY_SECONDS
@@ -94,7 +101,7 @@ class BrokenTable:
 
 def test_a_table_that_does_not_answer_never_stands_in_a_tasks_way():
     durations = TaskDurations(BrokenTable())
-    durations.record(2.0)  # not recorded, no error
+    durations.record(2.0, exact=True)  # not recorded, no error
     assert durations.recent().samples == 0  # so the look comes at once
 
 
@@ -104,13 +111,13 @@ class CountingTable:
 
     def get_item(self, *, Key):
         self.gets.append(Key["id"])
-        return {"Item": {"id": Key["id"], "b12": 3, "expires_at": 1}}
+        return {"Item": {"id": Key["id"], "b12": 3, "exact": 2, "expires_at": 1}}
 
 
 def test_the_recent_counts_are_this_hour_and_the_last_read_at_most_once_a_minute():
     table, clock = CountingTable(), Clock(7200.0 * 100 + 10)
     durations = TaskDurations(table, clock=clock)
-    assert durations.recent().counts == {12: 6}
+    assert durations.recent() == Histogram({12: 6}, exact=4)
     assert table.gets == ["task-durations#199", "task-durations#200"]
     clock.advance(59)
     durations.recent()

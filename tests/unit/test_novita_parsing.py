@@ -146,7 +146,33 @@ def test_a_finished_task_is_read_in_full():
         eta=None,
         progress_percent=100,
         images=(ResultImage(url=body["images"][0]["image_url"], ttl_seconds=3600, image_type="png"),),
+        duration=2.652,  # extra.debug_info: complete_time_ms - submit_time_ms
     )
+
+
+@pytest.mark.parametrize(
+    "debug_info",
+    [
+        None,
+        "not an object",
+        {"submit_time_ms": "1795939201250"},
+        {"submit_time_ms": "soon", "complete_time_ms": "1795939203902"},
+        {"submit_time_ms": "1795939203902", "complete_time_ms": "1795939201250"},  # ends before it began
+    ],
+)
+def test_a_finished_task_without_readable_times_has_no_duration_and_is_still_read(debug_info):
+    body = load_event("provider/task_result_succeed.json")
+    body["extra"]["debug_info"] = debug_info
+    result = parse_task_result(body, "t")
+    assert (result.status, result.duration) == ("SUCCEED", None)
+    del body["extra"]
+    assert parse_task_result(body, "t").duration is None
+
+
+def test_a_running_task_has_no_duration_whatever_its_times_say():
+    body = load_event("provider/task_result_processing.json")
+    body["extra"] = {"debug_info": {"submit_time_ms": "1795939201250", "complete_time_ms": "1795939203902"}}
+    assert parse_task_result(body, "t").duration is None
 
 
 def test_the_task_id_of_the_body_wins_and_the_asked_one_fills_in_when_absent():

@@ -145,8 +145,12 @@ def blind() -> TaskResult:
     return TaskResult("t", "PROCESSING", "", None, None, ())
 
 
-def finished() -> TaskResult:
-    return parse_task_result(load_event("provider/task_result_succeed.json"), "t")
+def finished(*, timed: bool = True) -> TaskResult:
+    """Done; ``timed``: with the provider's submit and complete times (2.652 s apart), as it gives them."""
+    body = load_event("provider/task_result_succeed.json")
+    if not timed:
+        del body["extra"]["debug_info"]
+    return parse_task_result(body, "t")
 
 
 def poll(provider: ScriptedProvider, count: int = 0, max_wait: int = 900):
@@ -236,10 +240,11 @@ def test_with_short_recent_tasks_the_look_after_submitting_comes_when_most_have_
     assert 2.0 < at < 3.0
     assert provider.slept == [pytest.approx(at)]
     assert (first.status, first.count, first.wait_seconds, provider.requests) == ("SUCCEED", 1, 0, 1)
-    assert learnt.recorded == []  # found done at a chosen time: says only that it took less
+    # the provider's own times (less half a request: counted from the submission's return)
+    assert learnt.recorded == [(pytest.approx(2.552), True)]
 
 
-def test_an_explorer_is_looked_at_at_once_and_records_how_long_it_took():
+def test_without_the_providers_times_a_task_looked_at_at_once_records_what_its_looks_leave():
     provider = ScriptedProvider(running(eta=3))
     learnt = short_tasks_learnt()
     first = after_submission(
@@ -254,7 +259,7 @@ def test_an_explorer_is_looked_at_at_once_and_records_how_long_it_took():
     assert provider.slept == [pytest.approx(0.45)]  # no sleep before the look: only the eta's settle
     assert first.unfinished_until == pytest.approx(2.0)  # read at 0, eta 3 (rounded up): ends after 2 s
     assert first.learns  # looked at at once: its duration is unbiased
-    provider.results = [finished()]
+    provider.results = [finished(timed=False)]
     provider.now = provider.now + 2.3  # the aimed look, 2.75 s after the submission
     done = poll_task(
         provider,
@@ -269,12 +274,12 @@ def test_an_explorer_is_looked_at_at_once_and_records_how_long_it_took():
         sleep=provider.sleep,
     )
     assert done.status == "SUCCEED"
-    assert learnt.recorded == [pytest.approx((2.0 + 2.75) / 2)]
+    assert learnt.recorded == [(pytest.approx((2.0 + 2.75) / 2), False)]
 
 
-def test_only_explorers_record_their_durations():
+def test_without_the_providers_times_a_task_first_looked_at_later_records_nothing():
     learnt = short_tasks_learnt()
-    provider = ScriptedProvider(finished())
+    provider = ScriptedProvider(finished(timed=False))
     poll_task(
         provider,
         NOT_AN_EXPLORER,

@@ -1,17 +1,20 @@
-"""How long the provider's tasks have taken lately, learnt as they end, so that SendFunction's one look
-after submitting comes when most tasks have just finished (``cutout.looks.first_look_at``) rather than
+"""How long the provider's tasks have taken lately, learnt as they end, so that SendFunction's first look
+after submitting comes when many tasks have just finished (``cutout.looks.first_look_at``) rather than
 at once, when none has.
 
-Learning from every task would be biased: a task first looked at T seconds after its submission and
-found finished says only that it took less than T. So only the tasks first looked at at once record how
-long they took (``Poll.learns``): every task while fewer than ``MIN_SAMPLES`` durations are known or
-while tasks take too long for a later look to pay, and otherwise one task in ``EXPLORE_EVERY`` (the
-explorers, by task id). A duration is the middle of the interval the looks leave
-(``Poll.unfinished_until``, the last reading that found the task unfinished or the earliest end its eta
-allowed, to the first reading that found it finished). The counts are kept per bin of duration in one
-DynamoDB item per hour beside the submission schedule (RateLimitTable, ``task-durations#<hour>``,
-expiring after a day): the current hour and the one before it are the recent distribution. A function
-reads them at most once a minute.
+A finished task's answer says how long it took: ``extra.debug_info``'s submit and complete times
+(``TaskResult.duration``), exact whenever it was looked at; every finished task records that. Without
+them (a provider that leaves them out), a duration is estimated from the looks: the middle of the
+interval they leave (``Poll.unfinished_until``, the last reading that found the task unfinished or the
+earliest end its eta allowed, to the first reading that found it finished). Only a task first looked at
+at once records such an estimate (``Poll.learns``): one first looked at T seconds after its submission
+and found finished says only that it took less than T. Such tasks are every task while fewer than
+``MIN_SAMPLES`` durations are known or while tasks take too long for a later look to pay, and, while
+the recent durations are mostly estimates, one task in ``EXPLORE_EVERY`` (the explorers, by task id).
+
+The counts are kept per bin of duration in one DynamoDB item per hour beside the submission schedule
+(RateLimitTable, ``task-durations#<hour>``, expiring after a day), with how many were exact: the current
+hour and the one before it are the recent distribution. A function reads them at most once a minute.
 
 Learning is never in a task's way: a table that does not answer leaves the look at once (reading) or the
 duration unrecorded (recording), with a warning."""
@@ -30,7 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from cutout.observability import logger
 
 DURATIONS_ID = "task-durations#{hour}"
-EXPLORE_EVERY = 8  # one task in this many is looked at at once, and records its duration
+EXPLORE_EVERY = 8  # one task in this many is looked at at once to estimate its duration
 MIN_SAMPLES = 30  # fewer recorded durations than this: every task explores
 READ_EVERY_SECONDS = 60.0  # a function reads the counts at most this often
 KEEP_SECONDS = 86400  # an hour's counts expire (TTL) this long after the hour ends
@@ -60,18 +63,23 @@ def ended_about(unfinished_until: float, finished_seen_at: float) -> float:
 
 @dataclass(frozen=True)
 class Histogram:
-    """Counts of recorded durations per bin (``EDGES``)."""
+    """Counts of recorded durations per bin (``EDGES``); ``exact``: how many were the provider's own."""
 
     counts: Mapping[int, int] = field(default_factory=dict)
+    exact: int = 0
 
     @property
     def samples(self) -> int:
         return sum(self.counts.values())
 
-    def plus(self, seconds: float) -> Histogram:
+    @property
+    def mostly_exact(self) -> bool:
+        return self.exact * 2 > self.samples
+
+    def plus(self, seconds: float, *, exact: bool = False) -> Histogram:
         counts = dict(self.counts)
         counts[bin_of(seconds)] = counts.get(bin_of(seconds), 0) + 1
-        return Histogram(counts)
+        return Histogram(counts, self.exact + exact)
 
     def share_within(self, seconds: float) -> float:
         """The share of the recorded durations of at most ``seconds`` (linear within a bin); 0 when
@@ -102,7 +110,7 @@ class Histogram:
 
 
 class Durations(Protocol):
-    def record(self, seconds: float) -> None: ...
+    def record(self, seconds: float, *, exact: bool) -> None: ...
     def recent(self) -> Histogram: ...
 
 
@@ -114,14 +122,18 @@ class TaskDurations:
         self._clock = clock
         self._cached: tuple[float, Histogram] | None = None
 
-    def record(self, seconds: float) -> None:
+    def record(self, seconds: float, *, exact: bool) -> None:
         hour = int(self._clock() // 3600)
         try:
             self._table.update_item(
                 Key={"id": DURATIONS_ID.format(hour=hour)},
-                UpdateExpression="ADD #bin :one SET expires_at = :expires",
+                UpdateExpression="ADD #bin :one, exact :exact SET expires_at = :expires",
                 ExpressionAttributeNames={"#bin": f"b{bin_of(seconds)}"},
-                ExpressionAttributeValues={":one": 1, ":expires": (hour + 1) * 3600 + KEEP_SECONDS},
+                ExpressionAttributeValues={
+                    ":one": 1,
+                    ":exact": int(exact),
+                    ":expires": (hour + 1) * 3600 + KEEP_SECONDS,
+                },
             )
         except (ClientError, BotoCoreError) as exc:
             logger.warning("task duration not recorded", extra={"error": str(exc)})
@@ -133,14 +145,16 @@ class TaskDurations:
             return self._cached[1]
         hour = int(now // 3600)
         counts: dict[int, int] = {}
+        exact = 0
         try:
             for past in (hour - 1, hour):
                 item = self._table.get_item(Key={"id": DURATIONS_ID.format(hour=past)}).get("Item", {})
+                exact += int(item.get("exact", 0))
                 for name, value in item.items():
                     if name.startswith("b") and name[1:].isdigit():
                         counts[int(name[1:])] = counts.get(int(name[1:]), 0) + int(value)
         except (ClientError, BotoCoreError) as exc:
             logger.warning("task durations not read: the first look comes at once", extra={"error": str(exc)})
             return Histogram()
-        self._cached = (now, Histogram(counts))
+        self._cached = (now, Histogram(counts, exact))
         return self._cached[1]

@@ -39,7 +39,7 @@ MAX_IN_LAMBDA_SECONDS = 12.0  # a function looks again within itself for at most
 # known from a sample); on a grid of FIRST_LOOK_STEP_SECONDS, at most MAX_FIRST_LOOK_SECONDS after the
 # submission (the function sleeps until then).
 FIRST_LOOK_DELAY_SECONDS = 0.45
-ON_TIME_SHARE = 0.55
+ON_TIME_SHARE = 0.5
 FIRST_LOOK_READ_SECONDS = 0.1  # the provider reads the task this long after a look starts (half a request)
 MAX_FIRST_LOOK_SECONDS = 8.0
 FIRST_LOOK_STEP_SECONDS = 0.1
@@ -62,11 +62,11 @@ def first_look_at(durations: Durations | None, task_id: str) -> float:
     ``ON_TIME_SHARE`` of the recent durations within ``FIRST_LOOK_DELAY_SECONDS``, if the rounds it saves
     (three transitions for each task found done) pay for the sleep; else at once (the tasks take longer:
     the eta is worth having early). At once too while fewer than ``MIN_SAMPLES`` durations are known,
-    and for the explorers (``cutout.durations``), so that durations are still recorded, unbiased."""
-    if durations is None or explores(task_id):
+    and for the explorers while the durations are mostly estimates (``cutout.durations``)."""
+    if durations is None:
         return 0.0
     history = durations.recent()
-    if history.samples < MIN_SAMPLES:
+    if history.samples < MIN_SAMPLES or (explores(task_id) and not history.mostly_exact):
         return 0.0
     # One not done yet is found by a look ETA_AIM into the last second its eta names (it ends uniformly
     # in that second): in time for the delay with the chance ``reach``, the reading coming
@@ -108,11 +108,18 @@ def eta_ran_out(result: TaskResult, *, read_at: float, unfinished_before: float)
     return read_at >= unfinished_before + ETA_AIM - 0.25
 
 
-def learn(durations: Durations | None, learns: bool, *, unfinished: float, seen_at: float) -> None:
-    """A task first looked at at once (``Poll.learns``) found finished ``seen_at`` seconds after its
-    submission: record its duration."""
-    if durations is not None and learns:
-        durations.record(ended_about(unfinished, seen_at))
+def learn(
+    durations: Durations | None, learns: bool, result: TaskResult, *, unfinished: float, seen_at: float
+) -> None:
+    """A task found finished ``seen_at`` seconds after its submission: record the duration its answer
+    gives (exact), or else, if its first look came at once (``Poll.learns``), the one its looks leave."""
+    if durations is None:
+        return
+    if result.duration is not None:
+        # from the provider's receipt of the task, about half a request before the submission returned
+        durations.record(max(0.0, result.duration - FIRST_LOOK_READ_SECONDS), exact=True)
+    elif learns:
+        durations.record(ended_about(unfinished, seen_at), exact=False)
 
 
 def time_left(result: TaskResult, elapsed: float) -> float | None:
@@ -262,7 +269,7 @@ def poll_task(
         result, elapsed=elapsed, count=count, max_wait=max_wait, rtt=rtt, unfinished_until=unfinished_until
     )
     if result.finished:
-        learn(durations, learns, unfinished=unfinished_until, seen_at=read_at)
+        learn(durations, learns, result, unfinished=unfinished_until, seen_at=read_at)
     settle(result, elapsed, max_wait, rtt, sleep)
     return replace(poll, paused_seconds=paused_seconds, learns=learns)
 

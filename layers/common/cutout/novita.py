@@ -67,6 +67,8 @@ class TaskResult:
     eta: float | None
     progress_percent: int | None
     images: tuple[ResultImage, ...]
+    # A finished task's seconds from the provider's receipt of it to its end (``extra.debug_info``).
+    duration: float | None = None
 
     @property
     def finished(self) -> bool:
@@ -226,7 +228,23 @@ def parse_task_result(body: dict[str, Any], task_id: str) -> TaskResult:
         eta=_number(task.get("eta")) or None,  # 0 means "no estimate", like an absent eta
         progress_percent=_int_or_none(task.get("progress_percent")),
         images=tuple(_image(item) for item in images),
+        duration=_duration(body) if status in TERMINAL_STATUSES else None,
     )
+
+
+def _duration(body: dict[str, Any]) -> float | None:
+    """``extra.debug_info``'s complete_time_ms - submit_time_ms (epoch ms, as strings), in seconds; None
+    when absent, unreadable or out of (0, 1 day): only learning uses it (``cutout.durations``), so it is
+    never a reason to refuse an answer."""
+    extra = body.get("extra")
+    info = extra.get("debug_info") if isinstance(extra, dict) else None
+    if not isinstance(info, dict):
+        return None
+    try:
+        seconds = (float(info["complete_time_ms"]) - float(info["submit_time_ms"])) / 1000
+    except (KeyError, TypeError, ValueError):
+        return None
+    return seconds if 0 < seconds < 86400 else None
 
 
 def _image(item: Any) -> ResultImage:
