@@ -1,7 +1,7 @@
-"""When to look at a provider task again: the one policy, shared by SendFunction's look after submitting
-(``after_submission``, timed from the provider's recent task durations: ``first_look_at``) and
-CheckStatus's polls (``cutout.polling``). The polling benchmark (bench/bench_polling.py) imports both, so
-what is measured is what runs."""
+"""When to look at a provider task again: the one policy, shared by SendFunction's looks after submitting
+(``after_submission``, the first timed from the provider's recent task durations: ``first_look_at``) and
+CheckStatus's (``cutout.polling``), both through ``poll_task``. The polling benchmark
+(bench/bench_polling.py) imports them, so what is measured is what runs."""
 
 from __future__ import annotations
 
@@ -35,9 +35,9 @@ REPOLL_STEP_SECONDS = 0.2  # a task past the time its eta named is asked again t
 IN_LAMBDA_GAP_SECONDS = 2.5  # a look due within this long is waited for in the function, not in a Wait
 MAX_IN_LAMBDA_SECONDS = 12.0  # a function looks again within itself for at most this long (wall clock)
 # SendFunction's look after submitting is timed so that, on the recent durations, ON_TIME_SHARE of the
-# tasks are noticed within FIRST_LOOK_DELAY_SECONDS (half of them, and 5 % more for a distribution
-# known from a sample); on a grid of FIRST_LOOK_STEP_SECONDS, at most MAX_FIRST_LOOK_SECONDS after the
-# submission (the function sleeps until then).
+# tasks are noticed within FIRST_LOOK_DELAY_SECONDS (a median delay under the 0.5 s the polling benchmark
+# holds short tasks to, with a margin); on a grid of FIRST_LOOK_STEP_SECONDS, at most
+# MAX_FIRST_LOOK_SECONDS after the submission (the function sleeps until then).
 FIRST_LOOK_DELAY_SECONDS = 0.45
 ON_TIME_SHARE = 0.5
 FIRST_LOOK_READ_SECONDS = 0.1  # the provider reads the task this long after a look starts (half a request)
