@@ -14,7 +14,9 @@ from cutout.looks import (
     MAX_IN_LAMBDA_SECONDS,
     MAX_WAIT_SECONDS,
     REPOLL_STEP_SECONDS,
+    SKIP_EVIDENCE,
     after_submission,
+    aiming,
     decide,
     eta_ran_out,
     first_look_at,
@@ -528,3 +530,86 @@ def test_a_task_about_to_end_at_the_look_after_submitting_is_followed_within_sen
     )
     assert (first.status, first.count, first.wait_seconds) == ("SUCCEED", 2, 0)
     assert provider.slept == [pytest.approx(0.75)]
+
+
+# --- Looks aimed by the recent durations ----------------------------------------------------------
+
+
+def about_one_second(n: int = 200, *, exact: bool = True) -> Learnt:
+    """Tasks of 1.00-1.19 s, evenly spread."""
+    return Learnt([1.0 + 0.2 * i / n for i in range(n)], exact=exact)
+
+
+def test_looks_are_aimed_only_once_enough_durations_are_known_and_not_by_learners_of_estimates():
+    assert aiming(None, False) is None
+    assert aiming(Learnt([1.0] * 29, exact=True), False) is None  # MIN_SAMPLES is 30
+    exact, estimated = about_one_second(), about_one_second(exact=False)
+    assert aiming(exact, False) is exact.histogram
+    assert aiming(exact, True) is exact.histogram  # exact times do not follow the looks
+    assert aiming(estimated, False) is estimated.histogram
+    assert aiming(estimated, True) is None  # its estimate must come from the plain policy's looks
+
+
+def test_a_short_task_running_past_its_first_look_is_looked_at_where_recent_tasks_end():
+    # eta 1 says "within the second": the recent durations say within a fifth of it
+    history = about_one_second().histogram
+    assert next_look_in(1, elapsed=1.0) == pytest.approx(0.75)
+    assert next_look_in(1, elapsed=1.0, history=history) == pytest.approx(REPOLL_STEP_SECONDS)
+    assert next_look_in(1, elapsed=0.9, history=history) == pytest.approx(0.25, abs=0.01)
+
+
+def test_recent_durations_only_bring_an_eta_aimed_look_forward():
+    later = Learnt([3.9] * 100, exact=True).histogram  # all end late in the eta's last second
+    assert next_look_in(3, elapsed=1.0, history=later) == pytest.approx(2.75)
+    elsewhere = Learnt([30.0] * 100, exact=True).histogram  # none in the eta's window: it says nothing
+    assert next_look_in(3, elapsed=1.0, history=elsewhere) == pytest.approx(2.75)
+    assert next_look_in(30, elapsed=1.0, history=about_one_second().histogram) == pytest.approx(18)
+
+
+def test_without_eta_a_stretch_where_no_recent_task_ends_is_not_looked_at():
+    ten_seconds = Learnt([10.0] * SKIP_EVIDENCE, exact=True).histogram
+    assert next_look_in(None, elapsed=0.1) == pytest.approx(0.9)  # the first blind window
+    # put off to the 0.1-s bin that holds them (9.9-10 s)
+    assert 9.9 <= 0.1 + next_look_in(None, elapsed=0.1, history=ten_seconds) < 9.91
+    # once there, the next look comes where most of them are over
+    assert next_look_in(None, elapsed=9.95, history=ten_seconds) == pytest.approx(REPOLL_STEP_SECONDS)
+    # running longer than every recent task: the windows again
+    assert next_look_in(None, elapsed=10.2, history=ten_seconds) == next_look_in(None, elapsed=10.2)
+
+
+def test_without_eta_a_stretch_is_skipped_only_on_enough_evidence():
+    few = Learnt([10.0] * (SKIP_EVIDENCE - 1), exact=True).histogram
+    assert next_look_in(None, elapsed=0.1, history=few) == pytest.approx(0.9)
+    # evenly spread ends: every blind look has tasks ending before it, so none is put off
+    spread = Learnt([30 + 270 * i / 1000 for i in range(1000)], exact=True).histogram
+    for elapsed in (30.5, 42.5, 100.3, 250.0):
+        assert next_look_in(None, elapsed=elapsed, history=spread) == next_look_in(None, elapsed=elapsed)
+
+
+def test_a_task_running_past_its_first_look_is_looked_at_again_where_recent_tasks_end_within_send():
+    provider = ScriptedProvider(running(eta=1), finished())
+    learnt = Learnt([1.0 + i / 200 for i in range(200)], exact=True)  # 1-2 s, evenly
+    first = after_submission(
+        provider,
+        NOT_AN_EXPLORER,
+        submitted_at=provider.now,
+        max_wait=900,
+        durations=learnt,
+        clock=provider.clock,
+        sleep=provider.sleep,
+    )
+    at = first_look_at(learnt, NOT_AN_EXPLORER)
+    assert 1.0 < at < 1.8
+    # where 3/4 of those still running end, sooner than 3/4 into the second the eta names
+    again = 0.75 * (2.0 - at)
+    assert again < 0.75
+    assert provider.slept == [pytest.approx(at), pytest.approx(again, abs=0.01)]
+    assert (first.status, first.count, first.wait_seconds) == ("SUCCEED", 2, 0)
+
+
+def test_the_wait_for_a_blind_look_put_off_lands_on_it():
+    ten_seconds = Learnt([10.0] * SKIP_EVIDENCE, exact=True).histogram
+    aimed = plan(None, elapsed=0.1, remaining=900, history=ten_seconds)
+    gap = next_look_in(None, elapsed=0.1, history=ten_seconds) - 0.3  # READ_LAG_SECONDS
+    assert (aimed.wait_seconds, aimed.settle) == (9, pytest.approx(gap - 9))
+    assert plan(None, elapsed=0.1, remaining=900).settle == 0  # a blind window has no aim to land on

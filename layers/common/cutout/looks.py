@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from cutout.durations import MIN_SAMPLES, Durations, ended_about, explores
+from cutout.durations import MIN_SAMPLES, Durations, Histogram, ended_about, explores
 from cutout.novita import TERMINAL_STATUSES, NovitaClient, TaskResult
 from cutout.state import MIN_WAIT_SECONDS, Poll
 
@@ -49,6 +49,13 @@ FIRST_LOOK_SLACK = 0.02
 # A second of sleep at 256 MB costs an eighth of a state transition; a task found done by the first look
 # saves a round of the loop (three transitions).
 SLEEP_SECONDS_PER_TRANSITION = 8.0
+# Once the recent durations are known (``aiming``), a look the eta or the blind windows place is brought
+# forward to where ETA_AIM of the tasks still running, by those durations, will have ended; and a blind
+# look before any of them would have ended is put off until the next recorded end, if at least
+# SKIP_EVIDENCE recorded durations are longer than the time already spent (a stretch with no recorded
+# end among fewer says little: 30 durations spread over ten minutes leave gaps of a minute).
+SKIP_EVIDENCE = 100
+AIM_EVIDENCE = 10  # recorded ends within an eta's last second that may aim a look within it
 
 
 def first_look_at(durations: Durations | None, task_id: str) -> float:
@@ -133,7 +140,19 @@ def time_left(result: TaskResult, elapsed: float) -> float | None:
     return None
 
 
-def next_look_in(left: float | None, *, elapsed: float) -> float:
+def aiming(durations: Durations | None, learns: bool) -> Histogram | None:
+    """The recent durations, if looks may be aimed by them (``next_look_in``): once ``MIN_SAMPLES`` are
+    known, and not for a task that ``learns`` while they are mostly estimates (its looks must stay the
+    plain policy's, or the estimates would follow the aims that follow them)."""
+    if durations is None:
+        return None
+    history = durations.recent()
+    if history.samples < MIN_SAMPLES or (learns and not history.mostly_exact):
+        return None
+    return history
+
+
+def next_look_in(left: float | None, *, elapsed: float, history: Histogram | None = None) -> float:
     """Seconds from the provider's last reading of the task to the next.
 
     - With ``left`` (``time_left``): an eta is an estimate whose error grows with it; one too long makes
@@ -142,14 +161,41 @@ def next_look_in(left: float | None, *, elapsed: float) -> float:
       rounds it up: the task ends within that second), and a longer one is approached: wait
       ``ETA_STEP_FRACTION`` of it and ask again, when the estimate's error has shrunk with the time left.
     - Without: the blind windows (``BLIND_PERIOD_SECONDS``): within one, the next step; else its start.
+
+    With the recent durations (``aiming``), finer than an eta's whole seconds: the look comes where
+    ``ETA_AIM`` of the tasks still running at ``elapsed`` (with an eta: of those ending within its last
+    second) have ended by them, if that is sooner (tasks of about one second are found a fifth of a
+    second after their end rather than three quarters); and a blind look before any of them would have
+    ended is put off until the next recorded end, on ``SKIP_EVIDENCE`` (a provider whose tasks all take
+    30 s is not asked every second from the start).
     """
     if left is not None:
-        if left <= ETA_TRUSTED_SECONDS:
-            return max(left - (1 - ETA_AIM), left * ETA_AIM)
-        return left * ETA_STEP_FRACTION
+        if left > ETA_TRUSTED_SECONDS:
+            return left * ETA_STEP_FRACTION
+        look = max(left - (1 - ETA_AIM), left * ETA_AIM)
+        if history is not None:
+            start = history.share_within(elapsed + max(0.0, left - 1))
+            within = history.share_within(elapsed + left) - start
+            if within * history.samples >= AIM_EVIDENCE:
+                aimed = _at(history, start + ETA_AIM * within) - elapsed
+                look = max(REPOLL_STEP_SECONDS, min(look, aimed))
+        return look
     period = math.floor(elapsed / BLIND_PERIOD_SECONDS) + 1
     opens = BLIND_FIRST_LOOK_SECONDS if period == 1 else period * BLIND_PERIOD_SECONDS - BLIND_WINDOW_SECONDS
-    return BLIND_STEP_SECONDS if elapsed >= opens else opens - elapsed
+    blind = BLIND_STEP_SECONDS if elapsed >= opens else opens - elapsed
+    if history is None:
+        return blind
+    done = history.share_within(elapsed)
+    if done >= 1:
+        return blind  # running longer than any recent task: the durations say nothing
+    first = _at(history, done + 0.5 / history.samples) - elapsed  # half a recorded end from now
+    if first > blind and history.samples * (1 - done) >= SKIP_EVIDENCE:
+        return first
+    return max(REPOLL_STEP_SECONDS, min(blind, _at(history, done + ETA_AIM * (1 - done)) - elapsed))
+
+
+def _at(history: Histogram, share: float) -> float:
+    return history.quantile(share) or 0.0
 
 
 @dataclass(frozen=True)
@@ -162,14 +208,22 @@ class Plan:
     settle: float = 0.0
 
 
-def plan(left: float | None, *, elapsed: float, remaining: float, rtt: float = 0.0) -> Plan:
+def plan(
+    left: float | None,
+    *,
+    elapsed: float,
+    remaining: float,
+    rtt: float = 0.0,
+    history: Histogram | None = None,
+) -> Plan:
     """The Wait (and the sleep before it) for a look ``next_look_in`` seconds after the provider's last
     reading, ``rtt`` the duration of that request; always between ``MIN_WAIT_SECONDS`` and
     ``MAX_WAIT_SECONDS``, and never past the deadline (``remaining`` seconds away), so a task that never
-    ends is given up on time."""
-    gap = next_look_in(left, elapsed=elapsed) - rtt / 2 - READ_LAG_SECONDS
+    ends is given up on time. The sleep lands the look where an eta or the recent durations aim it."""
+    gap = next_look_in(left, elapsed=elapsed, history=history) - rtt / 2 - READ_LAG_SECONDS
     wait = max(MIN_WAIT_SECONDS, math.floor(gap))
-    settle = gap - wait if left is not None and left <= ETA_TRUSTED_SECONDS and gap >= wait else 0.0
+    aimed = history is not None or (left is not None and left <= ETA_TRUSTED_SECONDS)
+    settle = gap - wait if aimed and gap >= wait else 0.0
     if wait > MAX_WAIT_SECONDS or wait >= remaining:
         wait, settle = min(MAX_WAIT_SECONDS, max(MIN_WAIT_SECONDS, math.ceil(remaining))), 0.0
     return Plan(wait, settle)
@@ -243,6 +297,7 @@ def poll_task(
         read_at = clock() - rtt / 2 - submitted_at - paused_seconds
         return result, rtt, read_at, known_unfinished(result, read_at=read_at, previous=unfinished_until)
 
+    history = aiming(durations, learns)
     carried = unfinished_until
     result, rtt, read_at, unfinished_until = look()
     count += 1
@@ -253,7 +308,7 @@ def poll_task(
         if elapsed >= max_wait:
             break
         left = time_left(result, elapsed)
-        gap = next_look_in(left, elapsed=elapsed) - rtt
+        gap = next_look_in(left, elapsed=elapsed, history=history) - rtt
         if ran_out or (left is not None and previous is not None and left >= previous):
             gap = REPOLL_STEP_SECONDS  # the eta has run out and the task is not done: it ends any moment
             ran_out = False
@@ -266,11 +321,17 @@ def poll_task(
         count += 1
     elapsed = clock() - submitted_at - paused_seconds
     poll = decide(
-        result, elapsed=elapsed, count=count, max_wait=max_wait, rtt=rtt, unfinished_until=unfinished_until
+        result,
+        elapsed=elapsed,
+        count=count,
+        max_wait=max_wait,
+        rtt=rtt,
+        unfinished_until=unfinished_until,
+        history=history,
     )
     if result.finished:
         learn(durations, learns, result, unfinished=unfinished_until, seen_at=read_at)
-    settle(result, elapsed, max_wait, rtt, sleep)
+    settle(result, elapsed, max_wait, rtt, sleep, history)
     return replace(poll, paused_seconds=paused_seconds, learns=learns)
 
 
@@ -282,11 +343,17 @@ def ask(client: NovitaClient, task_id: str, clock: Callable[[], float]) -> tuple
 
 
 def settle(
-    result: TaskResult, elapsed: float, max_wait: int, rtt: float, sleep: Callable[[float], None]
+    result: TaskResult,
+    elapsed: float,
+    max_wait: int,
+    rtt: float,
+    sleep: Callable[[float], None],
+    history: Histogram | None = None,
 ) -> None:
     if result.finished or elapsed >= max_wait:
         return
-    settle = plan(time_left(result, elapsed), elapsed=elapsed, remaining=max_wait - elapsed, rtt=rtt).settle
+    left = time_left(result, elapsed)
+    settle = plan(left, elapsed=elapsed, remaining=max_wait - elapsed, rtt=rtt, history=history).settle
     if settle > 0:
         sleep(settle)
 
@@ -299,9 +366,11 @@ def decide(
     max_wait: int,
     rtt: float = 0.0,
     unfinished_until: float = 0.0,
+    history: Histogram | None = None,
 ) -> Poll:
     """``elapsed``: seconds since the submission, outages not counted; ``rtt``: the last request's
-    duration; ``unfinished_until``: ``known_unfinished``, carried in the poll."""
+    duration; ``unfinished_until``: ``known_unfinished``, carried in the poll; ``history``: the recent
+    durations the next look is aimed by (``aiming``)."""
     deadline_passed = not result.finished and elapsed >= max_wait
     reason = result.reason
     if deadline_passed:
@@ -314,7 +383,11 @@ def decide(
     return Poll(
         status=result.status,
         wait_seconds=plan(
-            time_left(result, elapsed), elapsed=elapsed, remaining=max_wait - elapsed, rtt=rtt
+            time_left(result, elapsed),
+            elapsed=elapsed,
+            remaining=max_wait - elapsed,
+            rtt=rtt,
+            history=history,
         ).wait_seconds,
         count=count,
         deadline_passed=deadline_passed,
