@@ -20,16 +20,18 @@ class Engine:
     number of callers. Its threads do not spin while they wait for work (onnxruntime's default): spinning
     keeps every core busy between operators and between images, which on a small machine is taken from
     the local stack's AWS side (u2netp on 48x32 photos, 2 cores shared: 1.26 s of CPU per image
-    spinning, 0.97 s not). `U2NET_HOME` is process-wide: give every engine of a process the same `home`.
+    spinning, 0.97 s not). `threads`: onnxruntime's threads per inference (0: one per core).
+    `U2NET_HOME` is process-wide: give every engine of a process the same `home`.
     """
 
-    def __init__(self, model: str = "u2netp", home: Path | None = None) -> None:
+    def __init__(self, model: str = "u2netp", home: Path | None = None, *, threads: int = 0) -> None:
         # `.model` is imported on use, not by the package, so `python -m cutout_local.provider.model`
         # does not find itself already imported (runpy warns about that).
         from .model import model_home
 
         self.model = model
         self.home = home or model_home()
+        self.threads = threads
         self._session: Any = None
         self._lock = threading.Lock()
 
@@ -56,6 +58,7 @@ class Engine:
         os.environ["U2NET_HOME"] = str(self.home)
         options = ort.SessionOptions()
         options.enable_cpu_mem_arena = False
+        options.intra_op_num_threads = self.threads  # 0: one per core
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         return new_session(self.model, sess_opts=options, providers=["CPUExecutionProvider"])

@@ -81,7 +81,7 @@ class LocalProvider:
         http: urllib3.PoolManager | None = None,
     ) -> None:
         self.config = config
-        self.engine = engine or Engine(config.model, config.model_home)
+        self.engine = engine or Engine(config.model, config.model_home, threads=config.engine_threads)
         self.faults = faults or Faults()
         self._http = http or urllib3.PoolManager(maxsize=max(4, config.workers))
         self._stats = Stats(config.rate_limit_per_minute, config.rate_window_seconds)

@@ -558,6 +558,15 @@ def test_a_short_task_running_past_its_first_look_is_looked_at_where_recent_task
     assert next_look_in(1, elapsed=0.9, history=history) == pytest.approx(0.25, abs=0.01)
 
 
+def test_a_task_running_past_most_recent_ones_and_ending_within_the_second_is_asked_again_soon():
+    history = about_one_second().histogram  # 1.00-1.19 s
+    assert next_look_in(1, elapsed=1.3, history=history) == pytest.approx(REPOLL_STEP_SECONDS)
+    # not overdue (none of them ended yet, and none within the second either): the eta's aim
+    assert next_look_in(1, elapsed=0.0, history=Learnt([5.0] * 100).histogram) == pytest.approx(0.75)
+    # overdue, but its eta says more than a second: the eta's aim
+    assert next_look_in(2, elapsed=1.3, history=history) == pytest.approx(1.75)
+
+
 def test_recent_durations_only_bring_an_eta_aimed_look_forward():
     later = Learnt([3.9] * 100, exact=True).histogram  # all end late in the eta's last second
     assert next_look_in(3, elapsed=1.0, history=later) == pytest.approx(2.75)

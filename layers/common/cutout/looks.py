@@ -56,6 +56,9 @@ SLEEP_SECONDS_PER_TRANSITION = 8.0
 # end among fewer says little: 30 durations spread over ten minutes leave gaps of a minute).
 SKIP_EVIDENCE = 100
 AIM_EVIDENCE = 10  # recorded ends within an eta's last second that may aim a look within it
+# A task running longer than this share of the recent ones, whose eta says it ends within the second, is
+# asked again every REPOLL_STEP_SECONDS (as one whose eta has run out), not ETA_AIM of a second later.
+OVERDUE_SHARE = 0.5
 
 
 def first_look_at(durations: Durations | None, task_id: str) -> float:
@@ -165,7 +168,9 @@ def next_look_in(left: float | None, *, elapsed: float, history: Histogram | Non
     With the recent durations (``aiming``), finer than an eta's whole seconds: the look comes where
     ``ETA_AIM`` of the tasks still running at ``elapsed`` (with an eta: of those ending within its last
     second) have ended by them, if that is sooner (tasks of about one second are found a fifth of a
-    second after their end rather than three quarters); and a blind look before any of them would have
+    second after their end rather than three quarters; one still running when most of them have ended,
+    whose eta says it ends within the second, is asked again after ``REPOLL_STEP_SECONDS``, as one whose
+    eta has run out); and a blind look before any of them would have
     ended is put off until the next recorded end, on ``SKIP_EVIDENCE`` (a provider whose tasks all take
     30 s is not asked every second from the start).
     """
@@ -179,6 +184,8 @@ def next_look_in(left: float | None, *, elapsed: float, history: Histogram | Non
             if within * history.samples >= AIM_EVIDENCE:
                 aimed = _at(history, start + ETA_AIM * within) - elapsed
                 look = max(REPOLL_STEP_SECONDS, min(look, aimed))
+            elif left <= 1 and history.share_within(elapsed) >= OVERDUE_SHARE:
+                look = REPOLL_STEP_SECONDS  # overdue, and within the second by its eta: any moment now
         return look
     period = math.floor(elapsed / BLIND_PERIOD_SECONDS) + 1
     opens = BLIND_FIRST_LOOK_SECONDS if period == 1 else period * BLIND_PERIOD_SECONDS - BLIND_WINDOW_SECONDS

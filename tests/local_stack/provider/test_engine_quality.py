@@ -10,6 +10,7 @@ import pytest
 import skimage.data
 from PIL import Image
 
+from cutout_local.provider import Engine
 from tests.local_stack.provider.provider_helpers import alpha_of
 from tests.support.images import encode
 
@@ -46,3 +47,13 @@ def test_the_engine_recovers_the_true_matte(engine, name):
     mae = np.abs(alpha - truth).mean()
     assert iou >= 0.9, f"{name}: IoU {iou:.3f}"
     assert mae <= 0.03, f"{name}: mean absolute alpha error {mae:.4f}"
+
+
+def test_an_engine_held_to_one_thread_runs_on_one_and_cuts_out_the_same(engine):
+    one = Engine(home=engine.home, threads=1)
+    scene, truth = composite(BACKGROUNDS["grass"]())
+    alpha = alpha_of(one.remove(scene)) / 255
+    assert one._session.inner_session.get_session_options().intra_op_num_threads == 1
+    assert engine._session.inner_session.get_session_options().intra_op_num_threads == 0  # one per core
+    assert np.abs(alpha - alpha_of(engine.remove(scene)) / 255).max() <= 2 / 255
+    assert np.abs(alpha - truth).mean() <= 0.03

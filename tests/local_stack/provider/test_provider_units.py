@@ -143,6 +143,7 @@ def test_formats_are_told_by_magic_bytes(head, fmt):
         {"rate_limit_per_minute": 0},
         {"rate_window_seconds": 0},
         {"workers": 0},
+        {"engine_threads": -1},
         {"port": 70000},
         {"input_formats": ("gif",)},
     ],
