@@ -170,9 +170,9 @@ def next_look_in(left: float | None, *, elapsed: float, history: Histogram | Non
     second) have ended by them, if that is sooner (tasks of about one second are found a fifth of a
     second after their end rather than three quarters; one still running when most of them have ended,
     whose eta says it ends within the second, is asked again after ``REPOLL_STEP_SECONDS``, as one whose
-    eta has run out); and a blind look before any of them would have
-    ended is put off until the next recorded end, on ``SKIP_EVIDENCE`` (a provider whose tasks all take
-    30 s is not asked every second from the start).
+    eta has run out); and a blind look before any of them would have ended is put off until the next
+    recorded end, on ``SKIP_EVIDENCE`` (a provider whose tasks all take 30 s is not asked every second
+    from the start).
     """
     if left is not None:
         if left > ETA_TRUSTED_SECONDS:
