@@ -622,3 +622,25 @@ def test_the_wait_for_a_blind_look_put_off_lands_on_it():
     gap = next_look_in(None, elapsed=0.1, history=ten_seconds) - 0.3  # READ_LAG_SECONDS
     assert (aimed.wait_seconds, aimed.settle) == (9, pytest.approx(gap - 9))
     assert plan(None, elapsed=0.1, remaining=900).settle == 0  # a blind window has no aim to land on
+
+
+def test_after_an_outage_the_looks_are_not_aimed_by_the_recent_durations():
+    # the elapsed time leaves the pause out, the recorded durations do not: they would aim wrong
+    def second_gap(paused: int) -> float:
+        provider = ScriptedProvider(running(eta=1), finished())
+        provider.now = SUBMITTED_AT + 1.0 + paused
+        poll_task(
+            provider,
+            "t",
+            submitted_at=SUBMITTED_AT,
+            count=1,
+            max_wait=900,
+            paused_seconds=paused,
+            durations=about_one_second(),
+            clock=provider.clock,
+            sleep=provider.sleep,
+        )
+        return provider.slept[0]
+
+    assert second_gap(0) == pytest.approx(REPOLL_STEP_SECONDS)  # aimed: where recent tasks end
+    assert second_gap(30) == pytest.approx(0.75)  # the eta's aim

@@ -304,7 +304,9 @@ def poll_task(
         read_at = clock() - rtt / 2 - submitted_at - paused_seconds
         return result, rtt, read_at, known_unfinished(result, read_at=read_at, previous=unfinished_until)
 
-    history = aiming(durations, learns)
+    # After an outage the elapsed time leaves out the pause, while the task's duration does not: the
+    # plain policy then, not the recent durations' aims.
+    history = aiming(durations, learns) if not paused_seconds else None
     carried = unfinished_until
     result, rtt, read_at, unfinished_until = look()
     count += 1
