@@ -353,6 +353,7 @@ def test_the_dashboard_shows_what_the_issue_lists_from_metrics_that_exist(templa
     metrics = [m for w in widgets for m in w["properties"]["metrics"]]
     ours = {m[1] for m in metrics if m[0] == "Cutout"}
     assert ours <= emitted_metric_names()  # no line of the dashboard waits for a metric nobody sends
+    assert emitted_metric_names() <= ours  # and every metric the code sends has a line
     assert {
         "ImagesAdmitted",
         "CutoutsWritten",
