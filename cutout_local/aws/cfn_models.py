@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import secrets
 import string
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 EMULATED = "emulated"
 
@@ -256,7 +256,8 @@ class _Model:
 
         if attr not in self.attributes:
             raise UnformattedGetAttTemplateException()
-        return getattr(self, self.attributes[attr])
+        # every attribute named in ``attributes`` holds a string (an id or an ARN)
+        return cast(str, getattr(self, self.attributes[attr]))
 
     def is_created(self) -> bool:
         return True
@@ -333,16 +334,18 @@ class AlarmModel(_Model):
     def create(self, props: dict[str, Any], account_id: str, region_name: str) -> None:
         from moto.cloudwatch.models import cloudwatch_backends
 
+        # moto annotates namespace, metric_name, period, statistic and description as required, yet its
+        # own PutMetricAlarm passes None for each one the request leaves out (an alarm on Metrics has none)
         alarm = cloudwatch_backends[account_id][region_name].put_metric_alarm(
             name=self.physical_resource_id,
-            namespace=props.get("Namespace"),
-            metric_name=props.get("MetricName"),
+            namespace=props.get("Namespace"),  # type: ignore[arg-type]  # None if absent, as above
+            metric_name=props.get("MetricName"),  # type: ignore[arg-type]  # None if absent, as above
             comparison_operator=props["ComparisonOperator"],
             evaluation_periods=int(props["EvaluationPeriods"]),
-            period=int(props["Period"]) if "Period" in props else None,
+            period=int(props["Period"]) if "Period" in props else None,  # type: ignore[arg-type]  # as above
             threshold=float(props.get("Threshold", 0)),
-            statistic=props.get("Statistic"),
-            description=props.get("AlarmDescription"),
+            statistic=props.get("Statistic"),  # type: ignore[arg-type]  # None if absent, as above
+            description=props.get("AlarmDescription"),  # type: ignore[arg-type]  # None if absent, as above
             dimensions=props.get("Dimensions", []),
             alarm_actions=props.get("AlarmActions", []),
             metric_data_queries=_metric_queries(props["Metrics"]) if "Metrics" in props else None,
@@ -384,12 +387,14 @@ def _metric_queries(metrics: list[dict[str, Any]]) -> list[Any]:
                 stat=stat.get("Stat"),
                 unit=stat.get("Unit"),
             )
+        # moto annotates label, period and return_data as required strings, yet its own PutMetricAlarm
+        # passes each as the request has it: None when absent (and Period, ReturnData not as strings)
         queries.append(
             MetricDataQuery(
                 query_id=m["Id"],
-                label=m.get("Label"),
-                period=m.get("Period"),
-                return_data=m.get("ReturnData"),
+                label=m.get("Label"),  # type: ignore[arg-type]  # as the request has it, as above
+                period=m.get("Period"),  # type: ignore[arg-type]  # as the request has it, as above
+                return_data=m.get("ReturnData"),  # type: ignore[arg-type]  # as the request has it, as above
                 expression=m.get("Expression"),
                 metric_stat=metric_stat,
             )
@@ -454,6 +459,7 @@ def bucket_create(original: Any) -> Any:
 
     def create(
         cls: Any,
+        /,
         resource_name: str,
         cloudformation_json: dict[str, Any],
         account_id: str,
@@ -486,6 +492,7 @@ _FUNCTION_SPEC = (
 
 def function_create(
     cls: Any,
+    /,
     resource_name: str,
     cloudformation_json: dict[str, Any],
     account_id: str,
@@ -509,7 +516,8 @@ def function_create(
     if props.get("Tags"):
         spec["Tags"] = {t["Key"]: t["Value"] for t in props["Tags"]}
     function = get_backend(account_id, region_name).create_function(spec)
-    function.dead_letter_config = props.get("DeadLetterConfig")  # for the asynchronous invocations
+    # moto has no DeadLetterConfig: an attribute of our own, for the asynchronous invocations
+    function.dead_letter_config = props.get("DeadLetterConfig")  # type: ignore[attr-defined]  # see above
     log_group = props.get("LoggingConfig", {}).get("LogGroup")
     if log_group:
         function.logs_group_name = log_group  # moto's own attribute: where the runtime writes the output
@@ -524,6 +532,7 @@ def _env_string(value: Any) -> str:
 
 def layer_create(
     cls: Any,
+    /,
     resource_name: str,
     cloudformation_json: dict[str, Any],
     account_id: str,
@@ -542,6 +551,7 @@ def layer_create(
 def state_machine_definition(props: dict[str, Any], account_id: str, region_name: str) -> str:
     """The ASL text of a state machine resource, with ``DefinitionSubstitutions`` applied as CloudFormation
     does: each ``${Name}`` replaced by its value, nothing else touched (``$$.Execution`` stays)."""
+    text: str
     if "DefinitionString" in props:
         text = props["DefinitionString"]
     elif "Definition" in props:
@@ -551,7 +561,9 @@ def state_machine_definition(props: dict[str, Any], account_id: str, region_name
 
         loc = props["DefinitionS3Location"]
         backend = s3_backends[account_id][_partition(region_name)]
-        text = backend.get_object(loc["Bucket"], loc["Key"]).value.decode()
+        definition = backend.get_object(loc["Bucket"], loc["Key"])
+        assert definition is not None, f"no s3://{loc['Bucket']}/{loc['Key']} (sam.package uploads it)"
+        text = definition.value.decode()
     for name, value in (props.get("DefinitionSubstitutions") or {}).items():
         text = text.replace("${" + name + "}", _env_string(value))
     return text
@@ -567,6 +579,7 @@ def _lower_first(obj: Any) -> Any:
 
 def state_machine_create(
     cls: Any,
+    /,
     resource_name: str,
     cloudformation_json: dict[str, Any],
     account_id: str,

@@ -121,7 +121,9 @@ def patch_points(
 
     original_start = StepFunctionsParserBackend.start_execution
     original_models = parsing.get_model_list
-    original_bucket = FakeBucket.create_from_cloudformation_json.__func__
+    bound_bucket = FakeBucket.create_from_cloudformation_json
+    assert isinstance(bound_bucket, types.MethodType)  # a classmethod read on its class: bound to it
+    original_bucket = bound_bucket.__func__
     original_delete = S3Backend.delete_object
     original_wait_for_messages = Queue.wait_for_messages
     original_terminated = BaseExecutionWorkerCommunication.terminated
@@ -131,7 +133,8 @@ def patch_points(
 
     original_event = notifications._get_s3_event
 
-    original_metadata = s3_responses.metadata_from_headers
+    # not re-exported (responses.py imports it from moto.s3.utils), but responses.py calls it by this name
+    original_metadata = s3_responses.metadata_from_headers  # type: ignore[attr-defined]  # read where patched
     original_parse = AmazonStateLanguageParser.parse
     original_map_run = DistributedIterationComponent._map_run
     original_eval_job = DistributedItemProcessorWorker._eval_job
