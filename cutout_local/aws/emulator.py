@@ -277,7 +277,7 @@ class LocalAws:
         """A boto3 client bound to the emulator, with fake credentials. Safe to call from several threads
         (boto3's default session is not; the client made is)."""
         with _CLIENTS:
-            return boto3.client(
+            return boto3.client(  # type: ignore[call-overload]  # any service by name
                 service,
                 endpoint_url=self.endpoint_url,
                 region_name=self.region,

@@ -53,7 +53,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, cast
 
 LOG = logging.getLogger(__name__)
 
@@ -139,12 +139,14 @@ class StatusChanges:
 
     def _targets(self, event: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         from moto.events.models import events_backends
+        from moto.events.utils import EventMessageType
 
         found = []
+        message = cast(EventMessageType, event)  # an EventBridge event: moto's type for one
         with self._lock():
             bus = events_backends[self.account_id][self.region].event_buses["default"]
             for rule in bus.rules.values():
-                if rule.state != "ENABLED" or not rule.event_pattern.matches_event(event):
+                if rule.state != "ENABLED" or not rule.event_pattern.matches_event(message):
                     continue
                 for target in rule.targets:
                     if ":lambda:" in target["Arn"]:

@@ -557,7 +557,9 @@ class ProcessRuntime:
         version = f"python{sys.version_info.major}.{sys.version_info.minor}"
         paths = [str(self._extract(fn.code_bytes))]
         for layer in fn.layers:
-            opt = self._extract(backend.layers_versions_by_arn(layer["Arn"]).code_bytes)
+            layer_version = backend.layers_versions_by_arn(layer["Arn"])
+            assert layer_version is not None, f"no layer {layer['Arn']} (moto checks it at create_function)"
+            opt = self._extract(layer_version.code_bytes)
             paths += [str(opt / "python"), str(opt / "python" / "lib" / version / "site-packages")]
         return [paths[0], *(p for p in paths[1:] if os.path.isdir(p))]
 

@@ -94,9 +94,11 @@ def _removals_held_back() -> Iterator[None]:
 
     send_event = notifications.send_event
 
-    def without_removals(account_id: str, event_name: Any, *args: Any) -> None:
+    def without_removals(
+        account_id: str, event_name: notifications.S3NotificationEvent, bucket: Any, key: Any
+    ) -> None:
         if not str(event_name).startswith("s3:ObjectRemoved:"):
-            send_event(account_id, event_name, *args)
+            send_event(account_id, event_name, bucket, key)
 
     notifications.send_event = without_removals
     try:
@@ -108,7 +110,7 @@ def _removals_held_back() -> Iterator[None]:
 def _notify(
     account_id: str, bucket: Any, key_name: str, event_name: str, version_id: str | None, etag: str | None
 ) -> None:
-    from moto.s3 import notifications
+    from moto.core.utils import iso_8601_datetime_with_milliseconds
     from moto.sqs.models import sqs_backends
 
     if bucket.notification_configuration is None:
@@ -127,7 +129,7 @@ def _notify(
             "eventVersion": "2.1",
             "eventSource": "aws:s3",
             "awsRegion": bucket.region_name,
-            "eventTime": notifications.iso_8601_datetime_with_milliseconds(),
+            "eventTime": iso_8601_datetime_with_milliseconds(),
             "eventName": event_name,
             "s3": {
                 "s3SchemaVersion": "1.0",

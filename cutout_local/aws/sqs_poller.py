@@ -126,9 +126,9 @@ class SqsPoller:
                 for function_arn, esm in list(q.lambda_event_source_mappings.items()):
                     budget = len(q.messages) if esm.enabled else 0
                     while budget > 0:
-                        messages = sqs.receive_message(
-                            q.name, min(budget, esm.batch_size or 10), 0, q.visibility_timeout
-                        )
+                        # moto's Queue sets it with setattr, undeclared (moto's own code ignores this too)
+                        timeout = q.visibility_timeout  # type: ignore[attr-defined]  # set by setattr
+                        messages = sqs.receive_message(q.name, min(budget, esm.batch_size or 10), 0, timeout)
                         if not messages:
                             break
                         budget -= len(messages)
