@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from cutout_local.aws import LocalAws
 from cutout_local.provider import LocalProvider, ProviderConfig
@@ -108,7 +108,8 @@ class LocalStack:
         return self.aws.client(service)
 
     def upload(self, key: str, body: bytes) -> dict[str, Any]:
-        return self.client("s3").put_object(Bucket=self.outputs["InputBucketName"], Key=key, Body=body)
+        response = self.client("s3").put_object(Bucket=self.outputs["InputBucketName"], Key=key, Body=body)
+        return cast(dict[str, Any], response)  # the PutObject response
 
     def preload(self, objects: Iterable[tuple[str, bytes]]) -> int:
         """Put ``objects`` (key, body) into the input bucket while its notifications are off (its

@@ -20,7 +20,7 @@ import json
 import os
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -31,7 +31,7 @@ class UnsupportedTemplateError(Exception):
     """The template uses a resource type or property that the local emulation would silently drop."""
 
 
-class _CfnLoader(yaml.SafeLoader):
+class _CfnLoader(yaml.SafeLoader):  # type: ignore[misc]  # yaml is Any without its stubs (pyproject.toml)
     pass
 
 
@@ -53,7 +53,8 @@ _CfnLoader.add_multi_constructor("!", _short_tag)
 
 def load_template(path: str | Path) -> dict[str, Any]:
     with open(path, encoding="utf-8") as f:
-        return yaml.load(f, Loader=_CfnLoader)  # noqa: S506 - SafeLoader plus the CloudFormation tags
+        template = yaml.load(f, Loader=_CfnLoader)  # noqa: S506 - SafeLoader plus the CloudFormation tags
+    return cast(dict[str, Any], template)  # a template is a mapping
 
 
 def _zip_dir(src: Path, prefix: str = "") -> bytes:
@@ -120,7 +121,8 @@ def translate(template: dict[str, Any], parameters: dict[str, Any], region: str)
     saved = os.environ.get("AWS_DEFAULT_REGION")
     os.environ["AWS_DEFAULT_REGION"] = region
     try:
-        return transform(copy.deepcopy(template), params, _BundledManagedPolicies())
+        translated = transform(copy.deepcopy(template), params, _BundledManagedPolicies())
+        return cast(dict[str, Any], translated)  # the CloudFormation template, a mapping like its input
     finally:
         if saved is None:
             del os.environ["AWS_DEFAULT_REGION"]
@@ -176,7 +178,7 @@ def create_stack(
         ],
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
     )
-    stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+    stack = cast(dict[str, Any], cfn.describe_stacks(StackName=stack_name)["Stacks"][0])  # a Stack entry
     if stack["StackStatus"] != "CREATE_COMPLETE":
         raise RuntimeError(
             f"stack {stack_name} ended {stack['StackStatus']}: {stack.get('StackStatusReason')}"
