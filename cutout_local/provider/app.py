@@ -110,7 +110,7 @@ class ProviderApp:
         endpoint = "?"
         try:
             endpoint, args = self.url_map.bind_to_environ(environ).match()
-            response = getattr(self, endpoint)(request, **args)
+            response: Response = getattr(self, endpoint)(request, **args)  # every endpoint returns one
         except ApiError as e:
             response = e.response()
         except NotFound:

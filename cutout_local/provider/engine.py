@@ -3,7 +3,7 @@
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from PIL import Image
 
@@ -69,7 +69,8 @@ class Engine:
 
         self.load()
         with self._lock:
-            return remove(image.copy(), session=self._session, putalpha=True)
+            # rembg answers in the type it is given: a PIL image here
+            return cast(Image.Image, remove(image.copy(), session=self._session, putalpha=True))
 
     def remove(self, data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
         """JPEG/PNG/WebP bytes in, RGBA PNG bytes out (EXIF orientation applied; raises `InputError`)."""

@@ -130,11 +130,11 @@ class Faults:
     def take(self, kind: str) -> bool:
         """Whether this occasion of `kind` gets the fault (consumes one `<kind>_next` if any is left)."""
         with self._lock:
-            left = getattr(self, f"{kind}_next")
+            left: int = getattr(self, f"{kind}_next")
             if left > 0:
                 setattr(self, f"{kind}_next", left - 1)
                 return True
-            rate = getattr(self, f"{kind}_rate")
+            rate: float = getattr(self, f"{kind}_rate")
             return rate > 0 and self._rng.random() < rate
 
     def uniform(self, low: float, high: float) -> float:
