@@ -78,7 +78,7 @@ lint: $(VENV)/.installed ## ruff format --check, ruff check
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 
-types: $(VENV)/.installed ## mypy, strict on the shared package and the handlers
+types: $(VENV)/.installed ## mypy, strict on the layer, the handlers, the command and cutout_local
 	$(VENV)/bin/mypy
 
 validate: $(VENV)/.installed .venv-sam/.installed .venv-checkov/.installed ## cfn-lint, sam validate, statelint, checkov
