@@ -97,7 +97,8 @@ def _removals_held_back() -> Iterator[None]:
     def without_removals(
         account_id: str, event_name: notifications.S3NotificationEvent, bucket: Any, key: Any
     ) -> None:
-        if not str(event_name).startswith("s3:ObjectRemoved:"):
+        # a (str, Enum): str() of it is "S3NotificationEvent.OBJECT_REMOVED_...", its value the name S3 uses
+        if not event_name.value.startswith("s3:ObjectRemoved:"):
             send_event(account_id, event_name, bucket, key)
 
     notifications.send_event = without_removals

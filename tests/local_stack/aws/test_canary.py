@@ -170,6 +170,39 @@ def test_deletions_in_a_versioned_bucket_notify_as_on_s3(deployed):
     assert records[1]["s3"]["object"]["eTag"] == first["ETag"].strip('"')
 
 
+def test_a_removal_sends_one_record_where_moto_would_send_its_own_too(deployed):
+    """A key's last version deleted by its id: moto sends an ObjectRemoved record of its own, without the
+    version id, which the emulator holds back (its own carries the id): one record, as on S3. In an
+    unversioned bucket moto's record is S3's."""
+    s3, sqs = deployed.client("s3"), deployed.client("sqs")
+    queue = sqs.create_queue(QueueName="canary-one-removal")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    config = {"QueueConfigurations": [{"QueueArn": queue_arn, "Events": ["s3:ObjectRemoved:*"]}]}
+    for bucket, versioned in (("canary-one-removal-plain", False), ("canary-one-removal-versioned", True)):
+        s3.create_bucket(Bucket=bucket)
+        if versioned:
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=config)
+    s3.put_object(Bucket="canary-one-removal-plain", Key="k.jpg", Body=b"one")
+    s3.delete_object(Bucket="canary-one-removal-plain", Key="k.jpg")
+    only = s3.put_object(Bucket="canary-one-removal-versioned", Key="k.jpg", Body=b"one")
+    s3.delete_object(Bucket="canary-one-removal-versioned", Key="k.jpg", VersionId=only["VersionId"])
+
+    bodies = [
+        json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    ]
+    records = [body["Records"][0] for body in bodies if "Records" in body]  # after S3's test events
+    seen = sorted(
+        (r["s3"]["bucket"]["name"], r["eventName"], r["s3"]["object"].get("versionId")) for r in records
+    )
+    assert seen == [
+        ("canary-one-removal-plain", "ObjectRemoved:Delete", None),
+        ("canary-one-removal-versioned", "ObjectRemoved:Delete", only["VersionId"]),
+    ]
+
+
 def test_s3_records_carry_a_sequencer_that_grows_with_each_upload(deployed):
     """S3's records name their order for a key (``sequencer``); moto's carried none."""
     s3, sqs = deployed.client("s3"), deployed.client("sqs")
