@@ -31,7 +31,7 @@ class UnsupportedTemplateError(Exception):
     """The template uses a resource type or property that the local emulation would silently drop."""
 
 
-class _CfnLoader(yaml.SafeLoader):  # type: ignore[misc]  # yaml is Any without its stubs (pyproject.toml)
+class _CfnLoader(yaml.SafeLoader):
     pass
 
 
@@ -44,6 +44,7 @@ def _short_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[st
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
+        assert isinstance(node, yaml.MappingNode)  # YAML has no fourth kind of node
         value = loader.construct_mapping(node, deep=True)
     return {fn: value}
 
