@@ -1,6 +1,7 @@
 import pytest
 from aws_lambda_powertools.metrics import MetricUnit
 
+from cutout.durations import MIN_SAMPLES
 from cutout.errors import (
     ProviderBillingError,
     ProviderOutageError,
@@ -8,6 +9,7 @@ from cutout.errors import (
     ProviderUnavailableError,
 )
 from cutout.looks import (
+    AIM_EVIDENCE,
     BLIND_PERIOD_SECONDS,
     BLIND_STEP_SECONDS,
     BLIND_WINDOW_SECONDS,
@@ -644,3 +646,86 @@ def test_after_an_outage_the_looks_are_not_aimed_by_the_recent_durations():
 
     assert second_gap(0) == pytest.approx(REPOLL_STEP_SECONDS)  # aimed: where recent tasks end
     assert second_gap(30) == pytest.approx(0.75)  # the eta's aim
+
+
+# --- The aimed looks, at their edges and through a whole invocation -------------------------------
+
+
+class SlowProvider(ScriptedProvider):
+    """Each request takes ``rtt`` seconds of the clock."""
+
+    def __init__(self, *results: TaskResult | Exception, rtt: float) -> None:
+        super().__init__(*results)
+        self.rtt = rtt
+
+    def task_result(self, task_id: str) -> TaskResult:
+        self.now += self.rtt
+        return super().task_result(task_id)
+
+
+def test_looks_are_timed_from_the_providers_reading_half_a_request_in():
+    provider = SlowProvider(running(eta=1), finished(), rtt=0.2)
+    provider.now = SUBMITTED_AT + 1.0
+    poll_task(provider, "t", submitted_at=SUBMITTED_AT, count=1, max_wait=900, clock=provider.clock,
+              sleep=provider.sleep)  # fmt: skip
+    # read 1.1 s after the submission (half the request in), answered at 1.2: 3/4 into the next second
+    # from the reading is 0.75 - (1.2 - 1.1) - 0.1 away
+    assert provider.slept == [pytest.approx(0.75 - 0.2)]
+    provider = SlowProvider(running(eta=3), rtt=0.2)
+    provider.now = SUBMITTED_AT + 1.0
+    poll = poll_task(provider, "t", submitted_at=SUBMITTED_AT, count=1, max_wait=900, clock=provider.clock,
+                     sleep=provider.sleep)  # fmt: skip
+    assert poll.unfinished_until == pytest.approx(1.1 + 3 - 1)  # the reading, half a request in
+    # a Wait of whole seconds, and the rest slept, lands the look 3/4 into the eta's last second
+    assert poll.wait_seconds + provider.slept[0] == pytest.approx(2.75 - 0.1 - 0.3)  # READ_LAG_SECONDS
+
+
+def test_a_paused_task_is_read_on_the_time_it_was_not_paused():
+    provider = ScriptedProvider(running(eta=3))
+    provider.now = SUBMITTED_AT + 40.0
+    poll = poll_task(provider, "t", submitted_at=SUBMITTED_AT, count=1, max_wait=900, paused_seconds=30,
+                     clock=provider.clock, sleep=provider.sleep)  # fmt: skip
+    assert poll.unfinished_until == pytest.approx(10.0 + 3 - 1)
+
+
+def test_a_check_status_round_without_eta_returns_to_wait_for_the_first_recorded_end():
+    provider = ScriptedProvider(blind())
+    provider.now = SUBMITTED_AT + 0.1
+    ten_seconds = Learnt([10.0] * SKIP_EVIDENCE, exact=True)
+    poll = poll_task(provider, "t", submitted_at=SUBMITTED_AT, count=1, max_wait=900, durations=ten_seconds,
+                     clock=provider.clock, sleep=provider.sleep)  # fmt: skip
+    aimed = plan(None, elapsed=0.1, remaining=899.9, history=ten_seconds.histogram)
+    assert (poll.wait_seconds, provider.slept) == (9, [pytest.approx(aimed.settle)])
+    assert aimed.settle > 0.4
+    provider = ScriptedProvider(*[blind()] * 20)
+    provider.now = SUBMITTED_AT + 0.1
+    plain = poll_task(provider, "t", submitted_at=SUBMITTED_AT, count=1, max_wait=900, clock=provider.clock,
+                      sleep=provider.sleep)  # fmt: skip
+    assert plain.count > 1  # the first blind window, looked at from within the function
+
+
+def test_the_edges_of_aiming():
+    assert aiming(Learnt([1.0] * MIN_SAMPLES, exact=True), False) is not None  # 30 are enough
+    # the eta's last second holds exactly AIM_EVIDENCE recorded ends: aimed by them
+    ten_in_it = Learnt([0.35] * AIM_EVIDENCE + [30.0] * 90, exact=True).histogram
+    assert next_look_in(1, elapsed=0.1, history=ten_in_it) < 0.75
+    nine_in_it = Learnt([0.35] * (AIM_EVIDENCE - 1) + [30.0] * 91, exact=True).histogram
+    assert next_look_in(1, elapsed=0.1, history=nine_in_it) == pytest.approx(0.75)
+    # ends recorded before the eta's last second do not aim a look within it
+    earlier = Learnt([1.55] * 100, exact=True).histogram
+    assert next_look_in(3, elapsed=0.1, history=earlier) == pytest.approx(2.75)
+    # overdue from exactly half of the recent tasks
+    half = Learnt([0.5] * 50 + [5.0] * 50, exact=True).histogram
+    assert next_look_in(1, elapsed=0.6, history=half) == pytest.approx(REPOLL_STEP_SECONDS)
+
+
+def test_a_blind_look_put_off_comes_at_the_first_recorded_end_and_on_those_still_to_come():
+    spread = Learnt([10.0 + 0.5 * i for i in range(SKIP_EVIDENCE)], exact=True).histogram
+    assert 9.9 <= 0.1 + next_look_in(None, elapsed=0.1, history=spread) <= 10.0  # within the first one's bin
+    # the evidence is what is recorded beyond the time spent: half of 150 is not enough
+    split = Learnt([1.0] * 75 + [10.0] * 75, exact=True).histogram
+    assert next_look_in(None, elapsed=2.0, history=split) == next_look_in(None, elapsed=2.0)
+    # within a window, a look is brought forward to where 3/4 of those still running have ended
+    soon = Learnt([2.6] * 100, exact=True).histogram
+    assert next_look_in(None, elapsed=2.0, history=soon) == pytest.approx(0.6, abs=0.06)
+    assert next_look_in(None, elapsed=2.0) == pytest.approx(BLIND_STEP_SECONDS)

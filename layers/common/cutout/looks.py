@@ -202,7 +202,9 @@ def next_look_in(left: float | None, *, elapsed: float, history: Histogram | Non
 
 
 def _at(history: Histogram, share: float) -> float:
-    return history.quantile(share) or 0.0
+    seconds = history.quantile(share)
+    assert seconds is not None  # only aimed with recorded durations (``aiming``)
+    return seconds
 
 
 @dataclass(frozen=True)
