@@ -127,3 +127,57 @@ def test_the_recent_counts_are_this_hour_and_the_last_read_at_most_once_a_minute
     clock.advance(2)
     durations.recent()
     assert len(table.gets) == 4
+
+
+class RecordingTable:
+    def __init__(self, items: dict | None = None) -> None:
+        self.updates: list[dict] = []
+        self.items = items or {}
+
+    def update_item(self, **request):
+        self.updates.append(request)
+        return {}
+
+    def get_item(self, *, Key):
+        return {"Item": self.items[Key["id"]]} if Key["id"] in self.items else {}
+
+
+def test_a_duration_is_one_atomic_add_to_its_bin_in_this_hours_item_kept_a_day_after_it():
+    table, clock = RecordingTable(), Clock(3600.0 * 500 + 1234)
+    TaskDurations(table, clock=clock).record(2.55, exact=True)
+    TaskDurations(table, clock=clock).record(0.05, exact=False)
+    assert table.updates == [
+        {
+            "Key": {"id": "task-durations#500"},
+            "UpdateExpression": "ADD #bin :one, exact :exact SET expires_at = :expires",
+            "ExpressionAttributeNames": {"#bin": f"b{bin_of(2.55)}"},
+            "ExpressionAttributeValues": {":one": 1, ":exact": 1, ":expires": 501 * 3600 + 86400},
+        },
+        {
+            "Key": {"id": "task-durations#500"},
+            "UpdateExpression": "ADD #bin :one, exact :exact SET expires_at = :expires",
+            "ExpressionAttributeNames": {"#bin": "b0"},
+            "ExpressionAttributeValues": {":one": 1, ":exact": 0, ":expires": 501 * 3600 + 86400},
+        },
+    ]
+    assert bin_of(2.55) == 25
+
+
+def test_the_recent_counts_read_every_bin_and_count_exact_ones_only_where_recorded():
+    # the last hour's item is gone (expired, or no task ended then); this one has no exact count
+    table = RecordingTable({"task-durations#200": {"id": "task-durations#200", "b5": 2, "b12": 3}})
+    clock = Clock(3600.0 * 200 + 10)
+    durations = TaskDurations(table, clock=clock)
+    assert durations.recent() == Histogram({5: 2, 12: 3}, exact=0)
+    table.items["task-durations#200"]["b5"] = 9
+    clock.advance(60)  # a minute on: read again
+    assert durations.recent() == Histogram({5: 9, 12: 3}, exact=0)
+
+
+def test_the_histogram_at_its_first_bin_and_past_its_last():
+    first = Learnt([0.05] * 10).recent()  # all in the first bin, 0-0.1 s
+    assert first.share_within(0.05) == pytest.approx(0.5)
+    assert first.quantile(0.5) == pytest.approx(0.05)
+    assert Learnt([0.3] * 10).recent().share_within(0.5) == 1.0
+    assert Learnt([0.3, 2.0]).recent().quantile(1.2) == 2.0  # past the last: its bin's upper edge
+    assert Histogram().plus(1.0).exact == 0  # recorded as an estimate unless said exact

@@ -729,3 +729,9 @@ def test_a_blind_look_put_off_comes_at_the_first_recorded_end_and_on_those_still
     soon = Learnt([2.6] * 100, exact=True).histogram
     assert next_look_in(None, elapsed=2.0, history=soon) == pytest.approx(0.6, abs=0.06)
     assert next_look_in(None, elapsed=2.0) == pytest.approx(BLIND_STEP_SECONDS)
+
+
+def test_within_a_blind_window_the_look_comes_where_three_quarters_of_those_running_end():
+    history = Learnt([1.0] * 50 + [2.6] * 100, exact=True).histogram
+    # a third ended before 2 s; of the rest, 3/4 by 2.575 s (linear within the 2.5-2.6 s bin)
+    assert next_look_in(None, elapsed=2.0, history=history) == pytest.approx(0.575, abs=0.005)
