@@ -169,6 +169,19 @@ def poll(provider: ScriptedProvider, count: int = 0, max_wait: int = 900):
     )
 
 
+def look_after_submitting(provider: ScriptedProvider, task_id: str = "t", durations: Learnt | None = None):
+    """SendFunction's look after submitting, on the provider's clock, submitted just now."""
+    return after_submission(
+        provider,
+        task_id,
+        submitted_at=provider.now,
+        max_wait=900,
+        durations=durations,
+        clock=provider.clock,
+        sleep=provider.sleep,
+    )
+
+
 def test_a_task_far_from_done_is_asked_once_and_left_to_the_state_machine():
     provider = ScriptedProvider(running(eta=4))
     result = poll(provider, count=2)
@@ -208,9 +221,7 @@ def test_within_a_blind_window_the_task_is_looked_at_every_step():
 
 def test_the_look_after_submitting_aims_the_first_wait_at_the_eta():
     provider = ScriptedProvider(running(eta=3))
-    first = after_submission(
-        provider, "t", submitted_at=provider.now, max_wait=900, clock=provider.clock, sleep=provider.sleep
-    )
+    first = look_after_submitting(provider)
     assert (first.status, first.count, first.wait_seconds) == ("PROCESSING", 1, 2)
     assert provider.slept == [pytest.approx(0.45)]
 
@@ -218,9 +229,7 @@ def test_the_look_after_submitting_aims_the_first_wait_at_the_eta():
 def test_a_task_finished_by_the_look_after_submitting_needs_no_wait():
     # the state machine's Submitted choice takes it straight to WriteResult (test_state_machine.py)
     provider = ScriptedProvider(finished())
-    first = after_submission(
-        provider, "t", submitted_at=provider.now, max_wait=900, clock=provider.clock, sleep=provider.sleep
-    )
+    first = look_after_submitting(provider)
     assert (first.status, first.wait_seconds, provider.slept) == ("SUCCEED", 0, [])
 
 
@@ -231,15 +240,7 @@ def short_tasks_learnt() -> Learnt:
 def test_with_short_recent_tasks_the_look_after_submitting_comes_when_most_have_ended():
     provider = ScriptedProvider(finished())
     learnt = short_tasks_learnt()
-    first = after_submission(
-        provider,
-        NOT_AN_EXPLORER,
-        submitted_at=provider.now,
-        max_wait=900,
-        durations=learnt,
-        clock=provider.clock,
-        sleep=provider.sleep,
-    )
+    first = look_after_submitting(provider, NOT_AN_EXPLORER, durations=learnt)
     at = first_look_at(learnt, NOT_AN_EXPLORER)
     assert 2.0 < at < 3.0
     assert provider.slept == [pytest.approx(at)]
@@ -251,15 +252,7 @@ def test_with_short_recent_tasks_the_look_after_submitting_comes_when_most_have_
 def test_without_the_providers_times_a_task_looked_at_at_once_records_what_its_looks_leave():
     provider = ScriptedProvider(running(eta=3))
     learnt = short_tasks_learnt()
-    first = after_submission(
-        provider,
-        AN_EXPLORER,
-        submitted_at=provider.now,
-        max_wait=900,
-        durations=learnt,
-        clock=provider.clock,
-        sleep=provider.sleep,
-    )
+    first = look_after_submitting(provider, AN_EXPLORER, durations=learnt)
     assert provider.slept == [pytest.approx(0.45)]  # no sleep before the look: only the eta's settle
     assert first.unfinished_until == pytest.approx(2.0)  # read at 0, eta 3 (rounded up): ends after 2 s
     assert first.learns  # looked at at once: its duration is unbiased
@@ -527,9 +520,7 @@ def test_a_task_that_ended_counts_the_polls_it_took_and_one_still_running_counts
 def test_a_task_about_to_end_at_the_look_after_submitting_is_followed_within_send():
     # as CheckStatus would, without a round of the loop (three transitions) to get there
     provider = ScriptedProvider(running(eta=1), finished())
-    first = after_submission(
-        provider, "t", submitted_at=provider.now, max_wait=900, clock=provider.clock, sleep=provider.sleep
-    )
+    first = look_after_submitting(provider)
     assert (first.status, first.count, first.wait_seconds) == ("SUCCEED", 2, 0)
     assert provider.slept == [pytest.approx(0.75)]
 
@@ -600,15 +591,7 @@ def test_without_eta_a_stretch_is_skipped_only_on_enough_evidence():
 def test_a_task_running_past_its_first_look_is_looked_at_again_where_recent_tasks_end_within_send():
     provider = ScriptedProvider(running(eta=1), finished())
     learnt = Learnt([1.0 + i / 200 for i in range(200)], exact=True)  # 1-2 s, evenly
-    first = after_submission(
-        provider,
-        NOT_AN_EXPLORER,
-        submitted_at=provider.now,
-        max_wait=900,
-        durations=learnt,
-        clock=provider.clock,
-        sleep=provider.sleep,
-    )
+    first = look_after_submitting(provider, NOT_AN_EXPLORER, durations=learnt)
     at = first_look_at(learnt, NOT_AN_EXPLORER)
     assert 1.0 < at < 1.8
     # where 3/4 of those still running end, sooner than 3/4 into the second the eta names
